@@ -1,0 +1,94 @@
+// The seed's authentication middleware, at the upgrade: extract -> verify -> revocation ->
+// user context, or a typed refusal. No uWS, no Redis: the verifier and the RevocationStore
+// port are passed in. Answers synchronously when it can refuse without I/O.
+import { Refusal, type RefusalKind } from '../errors/codes.js';
+import type { Metrics } from '../observability/metrics.js';
+import { StoreUnavailable, type RevocationStore } from '../stores/ports.js';
+import { extractToken, type ExtractOptions, type TokenSource, type UpgradeRequest } from './extract.js';
+import { originAllowed } from './origin.js';
+import { VerifyError, type Claims, type TokenVerifier } from './verifier.js';
+
+export type AuthOutcome =
+  | { readonly ok: true; readonly claims: Claims; readonly source: TokenSource }
+  | { readonly ok: false; readonly refusal: RefusalKind };
+
+export interface AuthenticatorOptions extends ExtractOptions {
+  readonly allowedOrigins: readonly string[] | undefined;
+  readonly failOpen: boolean;
+}
+
+export class Authenticator {
+  constructor(
+    private readonly verifier: TokenVerifier,
+    private readonly revocations: RevocationStore,
+    private readonly opts: AuthenticatorOptions,
+    private readonly metrics: Metrics,
+  ) {}
+
+  private refuse(refusal: RefusalKind): AuthOutcome {
+    this.metrics.count(this.metrics.refusals, refusal.code);
+    return { ok: false, refusal };
+  }
+
+  private failed(e: unknown): AuthOutcome {
+    const reason = e instanceof VerifyError ? e.reason : 'malformed';
+    this.metrics.count(this.metrics.authFailures, reason);
+    return this.refuse(Refusal.AUTH_FAILED);
+  }
+
+  authenticate(req: UpgradeRequest, protocols: readonly string[]): AuthOutcome | Promise<AuthOutcome> {
+    const found = extractToken(req, protocols, this.opts);
+    if (found.kind === 'conflict') {
+      this.metrics.count(this.metrics.authFailures, 'conflicting-tokens');
+      return this.refuse(Refusal.AUTH_FAILED);
+    }
+    if (!originAllowed(req.origin, req.host, this.opts.allowedOrigins, found.kind === 'token' ? found.source : undefined)) {
+      return this.refuse(Refusal.ORIGIN_FORBIDDEN);
+    }
+    if (found.kind === 'none') return this.refuse(Refusal.NO_TOKEN);
+    let verified: Claims | Promise<Claims>;
+    try {
+      verified = this.verifier.verify(found.token);
+    } catch (e) {
+      return this.failed(e);
+    }
+    const source = found.source;
+    if (verified instanceof Promise) {
+      return verified.then((claims) => this.checkRevocation(claims, source), (e: unknown) => this.failed(e));
+    }
+    return this.checkRevocation(verified, source);
+  }
+
+  /** The seed's `revoked:<jti>` check; fail-closed unless configured to fail open. */
+  async checkRevocation(claims: Claims, source: TokenSource): Promise<AuthOutcome> {
+    try {
+      if (await this.revocations.isRevoked(claims.jti)) return this.refuse(Refusal.TOKEN_REVOKED);
+    } catch (e) {
+      if (!(e instanceof StoreUnavailable)) throw e;
+      if (!this.opts.failOpen) return this.refuse(Refusal.UNAVAILABLE);
+      this.metrics.revocationFailOpen++;
+    }
+    return { ok: true, claims, source };
+  }
+
+  /**
+   * Verifies a token offered over the socket (token:refresh): signature, claims, revocation.
+   * Resolves to the claims, or to 'invalid' / 'unavailable'.
+   */
+  async verifyForRefresh(token: string): Promise<Claims | 'invalid' | 'unavailable'> {
+    let claims: Claims;
+    try {
+      claims = await this.verifier.verify(token);
+    } catch (e) {
+      this.metrics.count(this.metrics.authFailures, e instanceof VerifyError ? e.reason : 'malformed');
+      return 'invalid';
+    }
+    try {
+      if (await this.revocations.isRevoked(claims.jti)) return 'invalid';
+    } catch (e) {
+      if (!(e instanceof StoreUnavailable)) throw e;
+      if (!this.opts.failOpen) return 'unavailable';
+    }
+    return claims;
+  }
+}

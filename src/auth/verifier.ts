@@ -1,0 +1,209 @@
+// Token verification: fast-jwt verifiers built once from the configured keys, then claim
+// checks. No sockets, no Redis. The hot path does no option parsing.
+import { createPublicKey } from 'node:crypto';
+import { createVerifier, TokenError } from 'fast-jwt';
+import type { Algorithm } from '../config/config.js';
+
+/** The user context attached to a socket, from verified claims. */
+export interface Claims {
+  readonly sub: string;
+  readonly tenantId: string;
+  readonly jti: string;
+  readonly exp: number;
+  readonly permissions: readonly string[];
+}
+
+/** Why a token failed; logged and counted, never sent to the client (it gets AUTH_FAILED). */
+export type VerifyFailure =
+  | 'malformed' | 'signature' | 'algorithm' | 'expired' | 'not-yet-valid' | 'claims' | 'issuer-audience' | 'key-unavailable' | 'too-long';
+
+export class VerifyError extends Error {
+  constructor(readonly reason: VerifyFailure) {
+    super(`token verification failed: ${reason}`);
+    this.name = 'VerifyError';
+  }
+}
+
+export type KeyFetcher = (kid: string | undefined, alg: string) => Promise<string>;
+
+export interface VerifierOptions {
+  readonly secrets: readonly string[];
+  readonly publicKeys: readonly string[];
+  /** JWKS lookup by kid; a rejected promise means the key is not known. */
+  readonly jwks: KeyFetcher | undefined;
+  readonly algorithms: readonly Algorithm[] | undefined;
+  readonly issuer: readonly string[] | undefined;
+  readonly audience: readonly string[] | undefined;
+  readonly clockToleranceSec: number;
+  readonly cacheSize: number;
+  readonly cacheTtlMs: number;
+  readonly maxTokenLength: number;
+}
+
+export interface CacheStats { hits: number; lookups: number }
+
+export interface TokenVerifier {
+  /** Synchronous when every configured key is local (secrets, PEM); a Promise with JWKS. */
+  verify(token: string): Claims | Promise<Claims>;
+  readonly cache: CacheStats;
+}
+
+const HS: Algorithm[] = ['HS256', 'HS384', 'HS512'];
+const RSA: Algorithm[] = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512'];
+const EC: Algorithm[] = ['ES256', 'ES384', 'ES512'];
+const ED: Algorithm[] = ['EdDSA'];
+
+function publicKeyAlgorithms(pem: string): Algorithm[] {
+  if (/BEGIN (RSA )?PUBLIC KEY|BEGIN CERTIFICATE/.test(pem)) {
+    // Both RSA and EC keys use "BEGIN PUBLIC KEY"; ask node:crypto which one it is.
+    const type = createPublicKey(pem).asymmetricKeyType;
+    if (type === 'rsa' || type === 'rsa-pss') return RSA;
+    if (type === 'ec') return EC;
+    if (type === 'ed25519' || type === 'ed448') return ED;
+  }
+  throw new Error('unsupported public key (expected an RSA, EC or Ed25519 PEM public key)');
+}
+
+function allowed(candidates: readonly Algorithm[], allowlist: readonly Algorithm[] | undefined): Algorithm[] {
+  return allowlist === undefined ? [...candidates] : candidates.filter((a) => allowlist.includes(a));
+}
+
+function mapError(e: unknown): VerifyError {
+  if (e instanceof VerifyError) return e;
+  const code = e instanceof TokenError ? e.code : undefined;
+  switch (code) {
+    case TokenError.codes.invalidSignature: return new VerifyError('signature');
+    case TokenError.codes.invalidAlgorithm: return new VerifyError('algorithm');
+    case TokenError.codes.expired: return new VerifyError('expired');
+    case TokenError.codes.inactive: return new VerifyError('not-yet-valid');
+    case TokenError.codes.missingRequiredClaim:
+    case TokenError.codes.invalidPayload:
+    case TokenError.codes.invalidClaimType: return new VerifyError('claims');
+    case TokenError.codes.invalidClaimValue: return new VerifyError('issuer-audience');
+    case TokenError.codes.keyFetchingError: return new VerifyError('key-unavailable');
+    default: return new VerifyError('malformed');
+  }
+}
+
+/** A failure that another configured key might not have: try the next verifier. */
+const tryNext = (e: VerifyError): boolean => e.reason === 'signature' || e.reason === 'algorithm';
+
+/** Claim rules beyond fast-jwt's: types of the required claims and of permissions. */
+export function toClaims(payload: unknown): Claims {
+  const p = payload as Record<string, unknown>;
+  const { sub, tenant_id: tenantId, jti, exp, permissions } = p;
+  if (typeof sub !== 'string' || sub === '' || typeof tenantId !== 'string' || tenantId === '' || typeof jti !== 'string' || jti === '' || typeof exp !== 'number') {
+    throw new VerifyError('claims');
+  }
+  let perms: readonly string[] = EMPTY;
+  if (permissions !== undefined) {
+    if (!Array.isArray(permissions) || permissions.length > 1000) throw new VerifyError('claims');
+    for (const x of permissions) if (typeof x !== 'string') throw new VerifyError('claims');
+    perms = permissions as string[];
+  }
+  return { sub, tenantId, jti, exp, permissions: perms };
+}
+const EMPTY: readonly string[] = Object.freeze([]);
+
+type SyncVerify = (token: string) => unknown;
+type AsyncVerify = (token: string) => Promise<unknown>;
+
+export function createTokenVerifier(opts: VerifierOptions): TokenVerifier {
+  const stats: CacheStats = { hits: 0, lookups: 0 };
+  const toleranceMs = opts.clockToleranceSec * 1000;
+  const common = {
+    requiredClaims: ['sub', 'tenant_id', 'jti', 'exp'],
+    clockTolerance: toleranceMs,
+    cache: opts.cacheSize > 0 ? opts.cacheSize : false,
+    cacheTTL: opts.cacheTtlMs,
+    // Errors are never cached: a flood of bad tokens must not evict good ones, and a kid that
+    // was unknown a moment ago may be known after the next JWKS refresh.
+    errorCacheTTL: () => -(toleranceMs + 1),
+    ...(opts.issuer ? { allowedIss: [...opts.issuer] } : {}),
+    ...(opts.audience ? { allowedAud: [...opts.audience] } : {}),
+  };
+
+  // fast-jwt does not count its cache hits; wrap the LRU's get to count them. A hit is what
+  // fast-jwt itself takes as one: an entry whose validity window contains now.
+  const countHits = (v: { cache?: { get(k: string): unknown } | null }): void => {
+    const cache = v.cache;
+    if (!cache) return;
+    const get = cache.get.bind(cache);
+    cache.get = (k: string) => {
+      const entry = get(k) as [unknown, number, number] | undefined;
+      stats.lookups++;
+      if (entry !== undefined && entry[0] !== undefined) {
+        const now = Date.now();
+        if (now >= entry[1] && now <= entry[2]) stats.hits++;
+      }
+      return entry;
+    };
+  };
+
+  const sync: SyncVerify[] = [];
+  const hsAlgs = allowed(HS, opts.algorithms);
+  if (hsAlgs.length > 0) {
+    for (const secret of opts.secrets) {
+      const v = createVerifier({ ...common, key: secret, algorithms: hsAlgs as never });
+      countHits(v as never);
+      sync.push(v as SyncVerify);
+    }
+  }
+  for (const pem of opts.publicKeys) {
+    const algs = allowed(publicKeyAlgorithms(pem), opts.algorithms);
+    if (algs.length === 0) continue;
+    const v = createVerifier({ ...common, key: pem, algorithms: algs as never });
+    countHits(v as never);
+    sync.push(v as SyncVerify);
+  }
+  let jwksVerify: AsyncVerify | undefined;
+  if (opts.jwks) {
+    const fetchKey = opts.jwks;
+    const algs = allowed([...RSA, ...EC, ...ED], opts.algorithms);
+    if (algs.length > 0) {
+      const v = createVerifier({
+        ...common,
+        algorithms: algs as never,
+        key: async (decoded: { header: { kid?: unknown; alg?: unknown } }) =>
+          fetchKey(typeof decoded.header.kid === 'string' ? decoded.header.kid : undefined, String(decoded.header.alg)),
+      });
+      countHits(v as never);
+      jwksVerify = v as AsyncVerify;
+    }
+  }
+  if (sync.length === 0 && !jwksVerify) throw new Error('no usable token key for the allowed algorithms');
+
+  const verifySync = (token: string): Claims | VerifyError => {
+    let last: VerifyError = new VerifyError('signature');
+    for (const v of sync) {
+      try {
+        return toClaims(v(token));
+      } catch (e) {
+        last = mapError(e);
+        if (!tryNext(last)) return last;
+      }
+    }
+    return last;
+  };
+
+  const verifyJwks = async (token: string): Promise<Claims> => {
+    try {
+      return toClaims(await jwksVerify!(token));
+    } catch (e) {
+      throw mapError(e);
+    }
+  };
+
+  return {
+    cache: stats,
+    verify(token: string): Claims | Promise<Claims> {
+      if (token.length > opts.maxTokenLength) throw new VerifyError('too-long');
+      if (sync.length > 0) {
+        const r = verifySync(token);
+        if (!(r instanceof VerifyError)) return r;
+        if (!jwksVerify || !tryNext(r)) throw r;
+      }
+      return verifyJwks(token);
+    },
+  };
+}

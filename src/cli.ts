@@ -1,0 +1,58 @@
+#!/usr/bin/env node
+// Process entry: configuration from the environment and flags, a generated development
+// secret when no key is configured, signals for graceful shutdown.
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import { ConfigError, helpText, loadConfig, wantsHelp, type Config } from './config/config.js';
+import { start } from './main.js';
+import { UwsLoadError } from './server/uws.js';
+
+const argv = process.argv.slice(2);
+if (wantsHelp(argv)) {
+  process.stdout.write(helpText());
+  process.exit(0);
+}
+
+let config: Config;
+try {
+  config = loadConfig(process.env, argv, { nodeId: `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}` });
+} catch (e) {
+  if (e instanceof ConfigError) {
+    process.stderr.write(`wsgate: ${e.message}\nRun with --help for every option.\n`);
+    process.exit(2);
+  }
+  throw e;
+}
+
+if (config.jwtSecrets.length === 0 && config.jwtPublicKeyFiles.length === 0 && !config.jwksUrl) {
+  // Never run with a guessable secret: generate one for this process only.
+  const secret = randomBytes(32).toString('base64url');
+  config = Object.freeze({ ...config, jwtSecrets: [secret] });
+  process.stderr.write(
+    'wsgate: no token key configured (WSGATE_JWT_SECRET, WSGATE_JWT_PUBLIC_KEY_FILE or WSGATE_JWKS_URL);\n' +
+      '        generated a random HS256 secret for this process. Mint a development token with:\n\n' +
+      `    WSGATE_JWT_SECRET=${secret} npm run token -- --sub alice --tenant acme\n\n`,
+  );
+}
+
+try {
+  const running = await start(config);
+  let signals = 0;
+  const onSignal = (sig: string): void => {
+    if (++signals > 1) process.exit(1);
+    process.stderr.write(`wsgate: ${sig}, shutting down\n`);
+    running.stop().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
+  process.on('SIGTERM', () => onSignal('SIGTERM'));
+  process.on('SIGINT', () => onSignal('SIGINT'));
+} catch (e) {
+  if (e instanceof UwsLoadError) {
+    process.stderr.write(`wsgate: ${e.message}\n`);
+    process.exit(1);
+  }
+  process.stderr.write(`wsgate: failed to start: ${(e as Error).stack ?? String(e)}\n`);
+  process.exit(1);
+}

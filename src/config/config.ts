@@ -1,0 +1,259 @@
+// Configuration: environment variables (WSGATE_*) and CLI flags -> one frozen, typed Config.
+// Pure: the caller passes env and argv in; this module never reads process.env itself,
+// so tests and the composition root decide where values come from.
+
+export type Algorithm =
+  | 'HS256' | 'HS384' | 'HS512'
+  | 'RS256' | 'RS384' | 'RS512'
+  | 'PS256' | 'PS384' | 'PS512'
+  | 'ES256' | 'ES384' | 'ES512'
+  | 'EdDSA';
+
+export const ALL_ALGORITHMS: readonly Algorithm[] = [
+  'HS256', 'HS384', 'HS512', 'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512',
+  'ES256', 'ES384', 'ES512', 'EdDSA',
+];
+
+export type RefusalMode = 'http' | 'close';
+export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
+
+export interface Config {
+  readonly port: number;
+  readonly host: string;
+  readonly nodeId: string;
+  readonly logLevel: LogLevel;
+  readonly redisUrl: string | undefined;
+  readonly keyPrefix: string;
+  readonly jwtSecrets: readonly string[];
+  readonly jwtPublicKeyFiles: readonly string[];
+  readonly jwksUrl: string | undefined;
+  readonly jwksRefreshIntervalMs: number;
+  readonly jwksTimeoutMs: number;
+  readonly jwtAlgorithms: readonly Algorithm[] | undefined;
+  readonly jwtIssuer: readonly string[] | undefined;
+  readonly jwtAudience: readonly string[] | undefined;
+  readonly jwtClockToleranceSec: number;
+  readonly jwtCacheSize: number;
+  readonly jwtCacheTtlMs: number;
+  readonly tokenQuery: boolean;
+  readonly tokenCookie: string | undefined;
+  readonly allowedOrigins: readonly string[] | undefined;
+  readonly revokedPrefix: string;
+  readonly revocationTimeoutMs: number;
+  readonly revocationFailOpen: boolean;
+  readonly refusalMode: RefusalMode;
+  readonly registryFlushMs: number;
+  readonly registryTtlSec: number;
+  readonly presenceFlushMs: number;
+  readonly presenceTtlSec: number;
+  readonly presenceNotify: boolean;
+  readonly maxPayloadBytes: number;
+  readonly maxBackpressureBytes: number;
+  readonly idleTimeoutSec: number;
+  readonly maxRoomsPerConnection: number;
+  readonly maxRoomNameLength: number;
+  readonly maxPublishBytes: number;
+  readonly tokenExpiringSec: number;
+  readonly expirySweepMs: number;
+}
+
+type Kind =
+  | { type: 'int'; min: number; max: number }
+  | { type: 'bool' }
+  | { type: 'string' }
+  | { type: 'list' }
+  | { type: 'enum'; values: readonly string[] }
+  | { type: 'algorithms' }
+  | { type: 'url'; protocols: readonly string[] };
+
+interface Option {
+  readonly key: keyof Config;
+  readonly env: string;
+  readonly kind: Kind;
+  readonly def: string | undefined;
+  readonly help: string;
+}
+
+const int = (min: number, max: number): Kind => ({ type: 'int', min, max });
+
+// One table drives parsing, --help and docs/CONFIGURATION.md.
+export const OPTIONS: readonly Option[] = [
+  { key: 'port', env: 'WSGATE_PORT', kind: int(0, 65535), def: '8080', help: 'TCP port to listen on (0 picks a free port).' },
+  { key: 'host', env: 'WSGATE_HOST', kind: { type: 'string' }, def: '0.0.0.0', help: 'Address to bind.' },
+  { key: 'nodeId', env: 'WSGATE_NODE_ID', kind: { type: 'string' }, def: undefined, help: 'Id of this gateway node in the registry and presence (default: hostname-pid-random).' },
+  { key: 'logLevel', env: 'WSGATE_LOG_LEVEL', kind: { type: 'enum', values: ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] }, def: 'info', help: 'Log level (pino).' },
+  { key: 'redisUrl', env: 'WSGATE_REDIS_URL', kind: { type: 'url', protocols: ['redis:', 'rediss:'] }, def: undefined, help: 'Redis URL. Unset: the embedded single-node store (memory).' },
+  { key: 'keyPrefix', env: 'WSGATE_KEY_PREFIX', kind: { type: 'string' }, def: 'wsgate:', help: 'Prefix of the registry and presence keys in Redis.' },
+  { key: 'jwtSecrets', env: 'WSGATE_JWT_SECRET', kind: { type: 'list' }, def: undefined, help: 'HMAC secret(s) for HS* tokens, comma-separated, each at least 32 bytes; all are accepted (rotation). No key at all: a random secret is generated for this process (development).' },
+  { key: 'jwtPublicKeyFiles', env: 'WSGATE_JWT_PUBLIC_KEY_FILE', kind: { type: 'list' }, def: undefined, help: 'PEM public key file(s) for RS*/PS*/ES*/EdDSA tokens, comma-separated.' },
+  { key: 'jwksUrl', env: 'WSGATE_JWKS_URL', kind: { type: 'url', protocols: ['http:', 'https:'] }, def: undefined, help: 'JWKS endpoint; keys are chosen by the token\'s kid, cached, and refetched on an unknown kid.' },
+  { key: 'jwksRefreshIntervalMs', env: 'WSGATE_JWKS_MIN_REFRESH_MS', kind: int(0, 86_400_000), def: '30000', help: 'Least time between two JWKS fetches caused by unknown kids (rate limit).' },
+  { key: 'jwksTimeoutMs', env: 'WSGATE_JWKS_TIMEOUT_MS', kind: int(1, 60_000), def: '2000', help: 'Timeout of one JWKS fetch.' },
+  { key: 'jwtAlgorithms', env: 'WSGATE_JWT_ALGORITHMS', kind: { type: 'algorithms' }, def: undefined, help: 'Allowed JWT algorithms, comma-separated (never "none"). Default: every algorithm the configured keys support.' },
+  { key: 'jwtIssuer', env: 'WSGATE_JWT_ISSUER', kind: { type: 'list' }, def: undefined, help: 'Required iss claim (comma-separated for several). Unset: not checked.' },
+  { key: 'jwtAudience', env: 'WSGATE_JWT_AUDIENCE', kind: { type: 'list' }, def: undefined, help: 'Required aud claim (comma-separated for several). Unset: not checked.' },
+  { key: 'jwtClockToleranceSec', env: 'WSGATE_JWT_CLOCK_TOLERANCE_SEC', kind: int(0, 300), def: '5', help: 'Clock skew tolerated on exp and nbf, in seconds.' },
+  { key: 'jwtCacheSize', env: 'WSGATE_JWT_CACHE_SIZE', kind: int(0, 10_000_000), def: '100000', help: 'Verified-token cache entries (0 disables). Reconnect storms of the same tokens hit it.' },
+  { key: 'jwtCacheTtlMs', env: 'WSGATE_JWT_CACHE_TTL_MS', kind: int(0, 86_400_000), def: '600000', help: 'Longest time a verified token stays cached (never past its exp).' },
+  { key: 'tokenQuery', env: 'WSGATE_TOKEN_QUERY', kind: { type: 'bool' }, def: 'true', help: 'Accept the token in the access_token query parameter.' },
+  { key: 'tokenCookie', env: 'WSGATE_TOKEN_COOKIE', kind: { type: 'string' }, def: 'wsgate_token', help: 'Cookie that may carry the token (empty disables cookies).' },
+  { key: 'allowedOrigins', env: 'WSGATE_ALLOWED_ORIGINS', kind: { type: 'list' }, def: undefined, help: 'Origin allowlist for upgrades, comma-separated ("*" allows any). Unset: any origin, except that a token taken from a cookie needs a listed origin.' },
+  { key: 'revokedPrefix', env: 'WSGATE_REVOKED_PREFIX', kind: { type: 'string' }, def: 'revoked:', help: 'Key prefix of revoked token ids: a token is revoked while <prefix><jti> exists.' },
+  { key: 'revocationTimeoutMs', env: 'WSGATE_REVOCATION_TIMEOUT_MS', kind: int(1, 60_000), def: '500', help: 'Timeout of a revocation lookup.' },
+  { key: 'revocationFailOpen', env: 'WSGATE_REVOCATION_FAIL_OPEN', kind: { type: 'bool' }, def: 'false', help: 'When Redis cannot answer, accept the token (true) instead of refusing with 503 (false).' },
+  { key: 'refusalMode', env: 'WSGATE_REFUSAL_MODE', kind: { type: 'enum', values: ['http', 'close'] }, def: 'http', help: 'How a refused upgrade is answered: an HTTP status with a JSON body (http), or an accepted socket closed at once with a 4xxx code (close; browsers can read it).' },
+  { key: 'registryFlushMs', env: 'WSGATE_REGISTRY_FLUSH_MS', kind: int(10, 60_000), def: '1000', help: 'Interval of the batched connection-registry writes.' },
+  { key: 'registryTtlSec', env: 'WSGATE_REGISTRY_TTL_SEC', kind: int(1, 3600), def: '30', help: 'A node\'s registry entries vanish this long after its last heartbeat (crash safety).' },
+  { key: 'presenceFlushMs', env: 'WSGATE_PRESENCE_FLUSH_MS', kind: int(10, 60_000), def: '1000', help: 'Interval of the batched presence writes (one pipeline per interval).' },
+  { key: 'presenceTtlSec', env: 'WSGATE_PRESENCE_TTL_SEC', kind: int(1, 3600), def: '30', help: 'A node\'s presence entries vanish this long after its last heartbeat.' },
+  { key: 'presenceNotify', env: 'WSGATE_PRESENCE_NOTIFY', kind: { type: 'bool' }, def: 'true', help: 'Push batched join/leave notifications to room members.' },
+  { key: 'maxPayloadBytes', env: 'WSGATE_MAX_PAYLOAD_BYTES', kind: int(1024, 16 * 1024 * 1024), def: '65536', help: 'Largest inbound frame; larger closes the socket (1009).' },
+  { key: 'maxBackpressureBytes', env: 'WSGATE_MAX_BACKPRESSURE_BYTES', kind: int(1024, 1024 * 1024 * 1024), def: '1048576', help: 'Outbound bytes buffered for one socket before it is closed as a slow consumer.' },
+  { key: 'idleTimeoutSec', env: 'WSGATE_IDLE_TIMEOUT_SEC', kind: int(8, 960), def: '120', help: 'Idle sockets are closed after this (uWS sends pings).' },
+  { key: 'maxRoomsPerConnection', env: 'WSGATE_MAX_ROOMS', kind: int(1, 100_000), def: '100', help: 'Rooms one connection may be in.' },
+  { key: 'maxRoomNameLength', env: 'WSGATE_MAX_ROOM_NAME', kind: int(1, 1024), def: '128', help: 'Longest room name, in bytes.' },
+  { key: 'maxPublishBytes', env: 'WSGATE_MAX_PUBLISH_BYTES', kind: int(1, 16 * 1024 * 1024), def: '16384', help: 'Largest publish payload (encoded data), in bytes.' },
+  { key: 'tokenExpiringSec', env: 'WSGATE_TOKEN_EXPIRING_SEC', kind: int(0, 86_400), def: '60', help: 'Send token:expiring this long before a token\'s exp.' },
+  { key: 'expirySweepMs', env: 'WSGATE_EXPIRY_SWEEP_MS', kind: int(10, 60_000), def: '1000', help: 'Granularity of the token expiry sweep (one coarse timer for all sockets).' },
+];
+
+export class ConfigError extends Error {
+  constructor(readonly problems: readonly string[]) {
+    super(`invalid configuration:\n  - ${problems.join('\n  - ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+export const flagOf = (env: string): string => '--' + env.slice('WSGATE_'.length).toLowerCase().replace(/_/g, '-');
+
+const splitList = (raw: string): string[] => raw.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
+
+function parseValue(opt: Option, raw: string, problems: string[]): unknown {
+  const where = `${opt.env} (${flagOf(opt.env)})`;
+  const k = opt.kind;
+  switch (k.type) {
+    case 'int': {
+      if (!/^-?\d+$/.test(raw.trim())) { problems.push(`${where}: "${raw}" is not an integer`); return undefined; }
+      const n = Number(raw);
+      if (n < k.min || n > k.max) { problems.push(`${where}: ${n} is outside ${k.min}..${k.max}`); return undefined; }
+      return n;
+    }
+    case 'bool': {
+      const v = raw.trim().toLowerCase();
+      if (['true', '1', 'yes', 'on'].includes(v)) return true;
+      if (['false', '0', 'no', 'off'].includes(v)) return false;
+      problems.push(`${where}: "${raw}" is not a boolean (true/false)`);
+      return undefined;
+    }
+    case 'string':
+      return raw;
+    case 'list':
+      return splitList(raw);
+    case 'enum':
+      if (!k.values.includes(raw)) { problems.push(`${where}: "${raw}" is not one of ${k.values.join(', ')}`); return undefined; }
+      return raw;
+    case 'algorithms': {
+      const list = splitList(raw);
+      const bad = list.filter((a) => !(ALL_ALGORITHMS as readonly string[]).includes(a));
+      if (bad.length > 0) { problems.push(`${where}: unsupported algorithm(s) ${bad.join(', ')} (allowed: ${ALL_ALGORITHMS.join(', ')}; "none" is never allowed)`); return undefined; }
+      if (list.length === 0) { problems.push(`${where}: empty algorithm list`); return undefined; }
+      return list;
+    }
+    case 'url': {
+      try {
+        const u = new URL(raw);
+        if (!k.protocols.includes(u.protocol)) { problems.push(`${where}: "${redactUrl(raw)}" must use ${k.protocols.join(' or ')}`); return undefined; }
+        return raw;
+      } catch {
+        problems.push(`${where}: not a valid URL`);
+        return undefined;
+      }
+    }
+  }
+}
+
+/** Removes a password from a URL before it reaches an error message or a log. */
+export function redactUrl(raw: string): string {
+  try {
+    const u = new URL(raw);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return '<unparseable>';
+  }
+}
+
+export interface ParsedArgs {
+  readonly values: Map<string, string>;
+  readonly help: boolean;
+}
+
+/** Parses `--flag value`, `--flag=value` and bare boolean `--flag`. Unknown flags are problems. */
+export function parseArgv(argv: readonly string[], problems: string[]): ParsedArgs {
+  const byFlag = new Map(OPTIONS.map((o) => [flagOf(o.env), o] as const));
+  const values = new Map<string, string>();
+  let help = false;
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === '--help' || arg === '-h') { help = true; continue; }
+    if (!arg.startsWith('--')) { problems.push(`unexpected argument "${arg}"`); continue; }
+    const eq = arg.indexOf('=');
+    const flag = eq === -1 ? arg : arg.slice(0, eq);
+    const opt = byFlag.get(flag);
+    if (!opt) { problems.push(`unknown flag ${flag}`); continue; }
+    let value: string | undefined;
+    if (eq !== -1) value = arg.slice(eq + 1);
+    else if (opt.kind.type === 'bool' && (argv[i + 1] === undefined || argv[i + 1]!.startsWith('--'))) value = 'true';
+    else value = argv[++i];
+    if (value === undefined) { problems.push(`${flag} needs a value`); continue; }
+    values.set(opt.env, value);
+  }
+  return { values, help };
+}
+
+/**
+ * Builds the Config. Flags override environment variables. Every problem is collected and
+ * thrown together as one ConfigError. `defaults` supplies computed defaults (nodeId).
+ */
+export function loadConfig(env: Readonly<Record<string, string | undefined>>, argv: readonly string[] = [], defaults: { nodeId: string } = { nodeId: 'node' }): Config {
+  const problems: string[] = [];
+  const args = parseArgv(argv, problems);
+  const out: Record<string, unknown> = {};
+  for (const opt of OPTIONS) {
+    const raw = args.values.get(opt.env) ?? env[opt.env] ?? opt.def;
+    if (raw === undefined || (raw === '' && opt.kind.type !== 'string')) { out[opt.key] = undefined; continue; }
+    out[opt.key] = parseValue(opt, raw, problems);
+  }
+  if (out.nodeId === undefined || out.nodeId === '') out.nodeId = defaults.nodeId;
+  if (out.tokenCookie === '') out.tokenCookie = undefined;
+  for (const key of ['jwtSecrets', 'jwtPublicKeyFiles'] as const) if (out[key] === undefined) out[key] = [];
+  if ((out.jwtIssuer as string[] | undefined)?.length === 0) out.jwtIssuer = undefined;
+  if ((out.jwtAudience as string[] | undefined)?.length === 0) out.jwtAudience = undefined;
+  if ((out.allowedOrigins as string[] | undefined)?.length === 0) out.allowedOrigins = undefined;
+
+  const secrets = out.jwtSecrets as string[];
+  secrets.forEach((s, i) => {
+    if (Buffer.byteLength(s) < 32) problems.push(`WSGATE_JWT_SECRET: secret #${i + 1} is shorter than 32 bytes`);
+  });
+  const algs = out.jwtAlgorithms as Algorithm[] | undefined;
+  if (algs && secrets.length > 0 && !algs.some((a) => a.startsWith('HS'))) problems.push('WSGATE_JWT_ALGORITHMS allows no HS* algorithm, yet WSGATE_JWT_SECRET is set');
+  if (algs && (out.jwtPublicKeyFiles as string[]).length + (out.jwksUrl ? 1 : 0) > 0 && !algs.some((a) => !a.startsWith('HS'))) problems.push('WSGATE_JWT_ALGORITHMS allows no public-key algorithm, yet public keys are configured');
+  if (typeof out.keyPrefix === 'string' && out.keyPrefix === out.revokedPrefix) problems.push('WSGATE_KEY_PREFIX and WSGATE_REVOKED_PREFIX must differ');
+
+  if (problems.length > 0) throw new ConfigError(problems);
+  return Object.freeze(out as unknown as Config);
+}
+
+export function wantsHelp(argv: readonly string[]): boolean {
+  return argv.includes('--help') || argv.includes('-h');
+}
+
+export function helpText(): string {
+  const lines = ['Usage: wsgate [flags]', '', 'Every flag has an environment variable; flags win. Values:', ''];
+  for (const o of OPTIONS) {
+    const def = o.def === undefined ? '' : ` (default: ${o.def === '' ? '""' : o.def})`;
+    lines.push(`  ${flagOf(o.env).padEnd(30)} ${o.env}`);
+    lines.push(`  ${''.padEnd(30)} ${o.help}${def}`);
+  }
+  return lines.join('\n') + '\n';
+}

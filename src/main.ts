@@ -1,0 +1,238 @@
+// The composition root: the only place that picks memory or Redis stores and wires the
+// gateway together. `start(config)` is used by the CLI (src/cli.ts) and by the tests.
+import { readFileSync } from 'node:fs';
+import { Authenticator } from './auth/authenticate.js';
+import { MAX_TOKEN_LENGTH } from './auth/extract.js';
+import { httpFetchJson, JwksKeyStore, type FetchJson } from './auth/jwks.js';
+import { createTokenVerifier, type TokenVerifier } from './auth/verifier.js';
+import type { Config } from './config/config.js';
+import { Hub } from './core/hub.js';
+import { createLogger, type Logger } from './observability/logger.js';
+import { Metrics } from './observability/metrics.js';
+import { PresenceTracker } from './presence/tracker.js';
+import { ConnectionRegistry } from './registry/registry.js';
+import { Gateway, uwsPort, type SocketData } from './server/gateway.js';
+import { loadUws, type UwsInfo, type WebSocket } from './server/uws.js';
+import { MemoryBus } from './stores/memory/bus.js';
+import { MemoryPresenceStore } from './stores/memory/presence.js';
+import { MemoryRegistryStore } from './stores/memory/registry.js';
+import { MemoryRevocationStore } from './stores/memory/revocation.js';
+import type { Bus, PresenceStore, RegistryStore, RevocationStore } from './stores/ports.js';
+import { RedisBus } from './stores/redis/bus.js';
+import { createRedis } from './stores/redis/client.js';
+import { RedisPresenceStore } from './stores/redis/presence.js';
+import { RedisRegistryStore } from './stores/redis/registry.js';
+import { RedisRevocationStore } from './stores/redis/revocation.js';
+
+export interface StartOptions {
+  readonly logger?: Logger;
+  readonly fetchJson?: FetchJson;
+}
+
+export interface Running {
+  readonly port: number;
+  readonly config: Config;
+  readonly uws: UwsInfo;
+  readonly gateway: Gateway;
+  readonly hub: Hub<WebSocket<SocketData>>;
+  readonly metrics: Metrics;
+  readonly verifier: TokenVerifier;
+  readonly revocations: RevocationStore;
+  readonly registryStore: RegistryStore;
+  readonly presenceStore: PresenceStore;
+  readonly jwks: JwksKeyStore | undefined;
+  /** Graceful stop: refuse new upgrades, close sockets (4500), clear this node from the stores. */
+  stop(): Promise<void>;
+}
+
+interface Stores {
+  /** Resolves when the backing store is reachable (at once for memory). */
+  ready: Promise<void>;
+  revocations: RevocationStore;
+  registry: RegistryStore;
+  presence: PresenceStore;
+  bus: Bus;
+  notReady: () => Promise<string[]>;
+  close: () => Promise<void>;
+}
+
+function memoryStores(config: Config): Stores {
+  return {
+    revocations: new MemoryRevocationStore(),
+    registry: new MemoryRegistryStore(config.registryTtlSec),
+    presence: new MemoryPresenceStore(config.presenceTtlSec),
+    bus: new MemoryBus(),
+    ready: Promise.resolve(),
+    notReady: () => Promise.resolve([]),
+    close: () => Promise.resolve(),
+  };
+}
+
+function redisStores(config: Config, url: string, logger: Logger): Stores {
+  const redis = createRedis({ url, name: `wsgate:${config.nodeId}` });
+  const sub = createRedis({ url, name: `wsgate:${config.nodeId}:sub`, offlineQueue: true });
+  let lastError = '';
+  const onError = (err: Error): void => {
+    // ioredis reports every failed reconnect; log each distinct error once.
+    if (err.message !== lastError) logger.warn({ err: err.message }, 'redis error');
+    lastError = err.message;
+  };
+  redis.on('error', onError);
+  sub.on('error', onError);
+  redis.on('ready', () => {
+    if (lastError) logger.info('redis connection restored');
+    lastError = '';
+  });
+  return {
+    revocations: new RedisRevocationStore(redis, config.revokedPrefix, config.revocationTimeoutMs),
+    registry: new RedisRegistryStore(redis, config.keyPrefix, config.registryTtlSec),
+    presence: new RedisPresenceStore(redis, config.keyPrefix, config.presenceTtlSec),
+    bus: new RedisBus(redis, sub, `${config.keyPrefix}bus`),
+    ready: redis.status === 'ready' ? Promise.resolve() : new Promise<void>((resolve) => redis.once('ready', () => resolve())),
+    notReady: async () => {
+      if (redis.status !== 'ready') return [`redis ${redis.status}`];
+      try {
+        await Promise.race([redis.ping(), new Promise((_, rej) => setTimeout(() => rej(new Error('ping timeout')), config.revocationTimeoutMs).unref())]);
+        return [];
+      } catch (e) {
+        return [`redis: ${(e as Error).message}`];
+      }
+    },
+    close: async () => {
+      sub.disconnect();
+      await redis.quit().catch(() => redis.disconnect());
+    },
+  };
+}
+
+export async function start(config: Config, options: StartOptions = {}): Promise<Running> {
+  const logger = options.logger ?? createLogger(config.logLevel);
+  const { uws, info } = loadUws();
+  logger.info({ build: info.build, version: info.version, package: info.package }, 'uWebSockets.js loaded');
+
+  const publicKeys = config.jwtPublicKeyFiles.map((f) => readFileSync(f, 'utf8'));
+  let jwks: JwksKeyStore | undefined;
+  if (config.jwksUrl) {
+    jwks = new JwksKeyStore({
+      url: config.jwksUrl,
+      minRefreshMs: config.jwksRefreshIntervalMs,
+      timeoutMs: config.jwksTimeoutMs,
+      fetchJson: options.fetchJson ?? httpFetchJson,
+      onError: (err) => logger.warn({ err: String(err) }, 'JWKS fetch failed'),
+    });
+    await jwks.warm();
+  }
+  const keyStore = jwks;
+  const verifier = createTokenVerifier({
+    secrets: config.jwtSecrets,
+    publicKeys,
+    jwks: keyStore ? (kid, alg) => keyStore.getKey(kid, alg) : undefined,
+    algorithms: config.jwtAlgorithms,
+    issuer: config.jwtIssuer,
+    audience: config.jwtAudience,
+    clockToleranceSec: config.jwtClockToleranceSec,
+    cacheSize: config.jwtCacheSize,
+    cacheTtlMs: config.jwtCacheTtlMs,
+    maxTokenLength: MAX_TOKEN_LENGTH,
+  });
+
+  const stores = config.redisUrl ? redisStores(config, config.redisUrl, logger) : memoryStores(config);
+  const metrics = new Metrics();
+  const authenticator = new Authenticator(
+    verifier,
+    stores.revocations,
+    { query: config.tokenQuery, cookie: config.tokenCookie, allowedOrigins: config.allowedOrigins, failOpen: config.revocationFailOpen },
+    metrics,
+  );
+  const app = uws.App();
+  const presence = new PresenceTracker(stores.presence, config.nodeId, Math.max(1, Math.floor((config.presenceTtlSec * 1000) / 2 / config.presenceFlushMs)));
+  const hub = new Hub<WebSocket<SocketData>>(
+    {
+      nodeId: config.nodeId,
+      maxRooms: config.maxRoomsPerConnection,
+      maxRoomNameLength: config.maxRoomNameLength,
+      maxPublishBytes: config.maxPublishBytes,
+      tokenExpiringSec: config.tokenExpiringSec,
+      expiryGraceMs: config.jwtClockToleranceSec * 1000,
+      expirySweepMs: config.expirySweepMs,
+      presenceNotify: config.presenceNotify,
+    },
+    uwsPort(app),
+    {
+      authenticator,
+      registry: (snapshot) => new ConnectionRegistry(stores.registry, config.nodeId, snapshot),
+      presence,
+      presenceStore: stores.presence,
+      bus: stores.bus,
+      metrics,
+      logger,
+    },
+  );
+  const gateway = new Gateway({ config, uws, app, uwsInfo: info, authenticator, hub, metrics, logger, notReady: stores.notReady });
+  metrics.gauges = () => ({
+    connections: hub.size,
+    jwt_cache_hits: verifier.cache.hits,
+    jwt_cache_lookups: verifier.cache.lookups,
+    jwt_cache_hit_ratio: verifier.cache.lookups === 0 ? 0 : verifier.cache.hits / verifier.cache.lookups,
+    registry_pending: hub.registry.pendingCount,
+    presence_pending_rooms: presence.pendingRooms,
+    presence_local_rooms: presence.roomCount,
+    expiry_scheduled: hub.scheduled,
+    revocation_lookups: (stores.revocations as { lookups?: number }).lookups ?? 0,
+    revocation_round_trips: (stores.revocations as { roundTrips?: number }).roundTrips ?? 0,
+  });
+
+  // Flush failures are counted and logged once per streak; the writers keep their changes.
+  const failing = { registry: false, presence: false };
+  const guard = (what: 'registry' | 'presence', p: Promise<unknown>): void => {
+    p.then(
+      () => {
+        if (failing[what]) logger.info(`${what} flush recovered`);
+        failing[what] = false;
+      },
+      (err: unknown) => {
+        metrics.flushFailures++;
+        if (!failing[what]) logger.warn({ err: String(err) }, `${what} flush failed; retrying each interval`);
+        failing[what] = true;
+      },
+    );
+  };
+  const timers = [
+    setInterval(() => guard('registry', hub.registry.flush()), config.registryFlushMs),
+    setInterval(() => guard('presence', hub.flushPresence()), config.presenceFlushMs),
+    setInterval(() => hub.sweep(), config.expirySweepMs),
+  ];
+
+  // Give Redis a moment before taking traffic; if it stays away, serve anyway: upgrades get
+  // 503 (or pass, fail-open) and /readyz says why, until it comes back.
+  const waited = await Promise.race([stores.ready.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 5000).unref())]);
+  if (!waited) logger.warn('redis not reachable after 5 s; serving anyway (upgrades refused with 503 until it is)');
+  const port = await gateway.listen();
+  logger.info({ port, host: config.host, node: config.nodeId, store: config.redisUrl ? 'redis' : 'memory' }, 'wsgate listening');
+
+  let stopping: Promise<void> | undefined;
+  const stop = (): Promise<void> =>
+    (stopping ??= (async () => {
+      gateway.shutdown();
+      for (const t of timers) clearInterval(t);
+      await hub.forgetNode();
+      await stores.bus.close();
+      await stores.close();
+      logger.info('wsgate stopped');
+    })());
+
+  return {
+    port,
+    config,
+    uws: info,
+    gateway,
+    hub,
+    metrics,
+    verifier,
+    revocations: stores.revocations,
+    registryStore: stores.registry,
+    presenceStore: stores.presence,
+    jwks,
+    stop,
+  };
+}

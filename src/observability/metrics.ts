@@ -1,0 +1,59 @@
+// Counters and gauges, rendered in the Prometheus text format at GET /metrics. Plain object
+// fields: an increment on the hot path is one property write.
+export class Metrics {
+  upgradesAccepted = 0;
+  /** refusal code -> count */
+  readonly refusals = new Map<string, number>();
+  /** verification failure reason -> count (never sent to clients) */
+  readonly authFailures = new Map<string, number>();
+  upgradesAborted = 0;
+  revocationFailOpen = 0;
+  connectionsOpen = 0;
+  connectionsClosed = 0;
+  messagesIn = 0;
+  messagesOut = 0;
+  replyErrors = 0;
+  publishes = 0;
+  backpressureDrops = 0;
+  slowConsumerCloses = 0;
+  tokenRefreshes = 0;
+  tokenExpiredCloses = 0;
+  flushFailures = 0;
+  /** Set by the composition root: extra gauges read at scrape time. */
+  gauges: () => Record<string, number> = () => ({});
+
+  count(map: Map<string, number>, key: string): void {
+    map.set(key, (map.get(key) ?? 0) + 1);
+  }
+
+  render(): string {
+    const lines: string[] = [];
+    const counter = (name: string, help: string, v: number): void => {
+      lines.push(`# HELP wsgate_${name} ${help}`, `# TYPE wsgate_${name} counter`, `wsgate_${name} ${v}`);
+    };
+    const labelled = (name: string, help: string, label: string, m: Map<string, number>): void => {
+      lines.push(`# HELP wsgate_${name} ${help}`, `# TYPE wsgate_${name} counter`);
+      for (const [k, v] of m) lines.push(`wsgate_${name}{${label}="${k}"} ${v}`);
+    };
+    counter('upgrades_accepted_total', 'Upgrades accepted.', this.upgradesAccepted);
+    labelled('upgrades_refused_total', 'Upgrades refused, by refusal code.', 'code', this.refusals);
+    labelled('auth_failures_total', 'Token verification failures, by reason.', 'reason', this.authFailures);
+    counter('upgrades_aborted_total', 'Upgrades aborted by the client during authentication.', this.upgradesAborted);
+    counter('revocation_fail_open_total', 'Upgrades accepted because Redis could not answer (fail-open mode).', this.revocationFailOpen);
+    counter('connections_opened_total', 'WebSocket connections opened.', this.connectionsOpen);
+    counter('connections_closed_total', 'WebSocket connections closed.', this.connectionsClosed);
+    counter('messages_in_total', 'Frames received.', this.messagesIn);
+    counter('messages_out_total', 'Frames sent directly (replies, pushes).', this.messagesOut);
+    counter('reply_errors_total', 'Reply errors sent.', this.replyErrors);
+    counter('publishes_total', 'Messages published to rooms.', this.publishes);
+    counter('backpressure_drops_total', 'Direct sends dropped by backpressure.', this.backpressureDrops);
+    counter('slow_consumer_closes_total', 'Connections closed for exceeding the backpressure limit.', this.slowConsumerCloses);
+    counter('token_refreshes_total', 'Successful token refreshes.', this.tokenRefreshes);
+    counter('token_expired_closes_total', 'Connections closed at token expiry.', this.tokenExpiredCloses);
+    counter('store_flush_failures_total', 'Registry/presence flushes that failed (retried).', this.flushFailures);
+    for (const [k, v] of Object.entries(this.gauges())) {
+      lines.push(`# TYPE wsgate_${k} gauge`, `wsgate_${k} ${v}`);
+    }
+    return lines.join('\n') + '\n';
+  }
+}

@@ -1,0 +1,171 @@
+// Local presence state and the batching of its changes. Joins and leaves change local state
+// at once; flush() sends the net changes since the last flush to the PresenceStore as one
+// batch (one pipeline), so the work per interval follows the rooms that changed, not the
+// number of connections. A user with several connections in a room counts once.
+import type { PresenceBatch, PresenceStore } from '../stores/ports.js';
+
+export interface PresenceChange {
+  readonly room: string; // room key
+  readonly joined: readonly string[];
+  readonly left: readonly string[];
+}
+
+interface Delta { add: Set<string>; rem: Set<string> }
+
+export class PresenceTracker {
+  /** room key -> user -> local connection count */
+  private readonly local = new Map<string, Map<string, number>>();
+  private pending = new Map<string, Delta>();
+  private flushing: Promise<PresenceChange[]> | undefined;
+  /** Send the node's whole state next time (first flush, or the store lost it). */
+  private needFull = true;
+  private refreshCursor: Iterator<string> = [][Symbol.iterator]();
+  flushes = 0;
+  failures = 0;
+
+  constructor(
+    private readonly store: PresenceStore,
+    private readonly nodeId: string,
+    /** rooms refreshed per flush = ceil(rooms / refreshSpread): each key is refreshed every TTL/2 */
+    private readonly refreshSpread: number,
+  ) {}
+
+  private delta(room: string): Delta {
+    let d = this.pending.get(room);
+    if (!d) this.pending.set(room, (d = { add: new Set(), rem: new Set() }));
+    return d;
+  }
+
+  /** Returns true when the user became present (first local connection in the room). */
+  join(room: string, user: string): boolean {
+    let users = this.local.get(room);
+    if (!users) this.local.set(room, (users = new Map()));
+    const n = users.get(user) ?? 0;
+    users.set(user, n + 1);
+    if (n > 0) return false;
+    const d = this.delta(room);
+    if (d.rem.has(user)) d.rem.delete(user); // left and came back within one interval
+    else d.add.add(user);
+    return true;
+  }
+
+  /** Returns true when the user is gone (last local connection left the room). */
+  leave(room: string, user: string): boolean {
+    const users = this.local.get(room);
+    const n = users?.get(user);
+    if (!users || n === undefined) return false;
+    if (n > 1) {
+      users.set(user, n - 1);
+      return false;
+    }
+    users.delete(user);
+    if (users.size === 0) this.local.delete(room);
+    const d = this.delta(room);
+    if (d.add.has(user)) d.add.delete(user);
+    else d.rem.add(user);
+    return true;
+  }
+
+  localMembers(room: string): string[] {
+    return [...(this.local.get(room)?.keys() ?? [])].sort();
+  }
+
+  /** Room keys with at least one local member. */
+  rooms(): string[] {
+    return [...this.local.keys()];
+  }
+
+  get roomCount(): number {
+    return this.local.size;
+  }
+
+  get pendingRooms(): number {
+    return this.pending.size;
+  }
+
+  /** The node lost its state in the store (e.g. Redis restarted empty): resend everything next flush. */
+  markLost(): void {
+    this.needFull = true;
+  }
+
+  /**
+   * Writes the pending changes. Resolves to the changes written (for join/leave notifications);
+   * on failure the changes are merged back under newer ones and the promise rejects.
+   */
+  flush(): Promise<PresenceChange[]> {
+    if (this.flushing) return this.flushing;
+    const batchDeltas = this.pending;
+    this.pending = new Map();
+    const added = new Map<string, string[]>();
+    const removed = new Map<string, string[]>();
+    const changes: PresenceChange[] = [];
+    for (const [room, d] of batchDeltas) {
+      if (d.add.size === 0 && d.rem.size === 0) continue;
+      const a = [...d.add];
+      const r = [...d.rem];
+      if (a.length) added.set(room, a);
+      if (r.length) removed.set(room, r);
+      changes.push({ room, joined: a, left: r });
+    }
+    const full = this.needFull ? this.snapshot() : undefined;
+    this.needFull = false;
+    const batch: PresenceBatch = { added, removed, refresh: this.refreshSlice(), ...(full ? { full } : {}) };
+    this.flushing = this.store
+      .apply(this.nodeId, batch)
+      .then(
+        (res) => {
+          this.flushes++;
+          if (res.lost && !full) this.needFull = true;
+          return changes;
+        },
+        (err: unknown) => {
+          this.failures++;
+          if (full) this.needFull = true;
+          this.mergeBack(batchDeltas);
+          throw err;
+        },
+      )
+      .finally(() => {
+        this.flushing = undefined;
+      });
+    return this.flushing;
+  }
+
+  private mergeBack(old: Map<string, Delta>): void {
+    for (const [room, d] of old) {
+      const now = this.pending.get(room);
+      if (!now) {
+        this.pending.set(room, d);
+        continue;
+      }
+      // Newer changes win: an older op is kept only for users the newer batch does not touch.
+      for (const u of d.add) if (!now.add.has(u) && !now.rem.has(u)) now.add.add(u);
+      for (const u of d.rem) if (!now.add.has(u) && !now.rem.has(u)) now.rem.add(u);
+    }
+  }
+
+  private snapshot(): Map<string, string[]> {
+    const out = new Map<string, string[]>();
+    for (const [room, users] of this.local) out.set(room, [...users.keys()]);
+    return out;
+  }
+
+  // A live iterator over the rooms, resumed each flush: no per-flush copy of the room list.
+  private refreshSlice(): string[] {
+    const n = this.local.size;
+    if (n === 0) return [];
+    const take = Math.ceil(n / Math.max(1, this.refreshSpread));
+    const out: string[] = [];
+    for (let restarted = false; out.length < take; ) {
+      const next = this.refreshCursor.next();
+      if (next.done) {
+        if (restarted) break;
+        restarted = true;
+        this.refreshCursor = this.local.keys();
+        continue;
+      }
+      out.push(next.value);
+    }
+    return out;
+  }
+}

@@ -1,0 +1,140 @@
+// Wire protocol: message shapes and the two codecs (MessagePack binary frames, JSON text
+// frames). Pure: no sockets, no I/O. See docs/PROTOCOL.md for every message with examples.
+import { Packr, Unpackr } from 'msgpackr';
+import { ReplyError, type ReplyErrorKind } from '../errors/codes.js';
+
+export type Encoding = 'msgpack' | 'json';
+
+export const SUBPROTOCOL = {
+  msgpack: 'wsgate.v1.msgpack',
+  json: 'wsgate.v1.json',
+} as const;
+
+/** A request id: an integer, or a string of at most 64 chars. Echoed back as `ref`. */
+export type RequestId = number | string;
+
+export type ClientRequest =
+  | { readonly type: 'join'; readonly id: RequestId; readonly rooms: readonly string[] }
+  | { readonly type: 'leave'; readonly id: RequestId; readonly rooms: readonly string[] }
+  | { readonly type: 'publish'; readonly id: RequestId; readonly room: string; readonly data: unknown; readonly echo: boolean }
+  | { readonly type: 'presence'; readonly id: RequestId; readonly room: string }
+  | { readonly type: 'token:refresh'; readonly id: RequestId; readonly token: string }
+  | { readonly type: 'ping'; readonly id: RequestId };
+
+export type ServerMessage =
+  | { type: 'connected'; connectionId: string; user: string; tenant: string; exp: number; permissions: readonly string[]; node: string; protocol: string }
+  | { type: 'ack'; ref: RequestId; result: unknown }
+  | { type: 'token:refreshed'; ref: RequestId; exp: number; permissions: readonly string[]; left: readonly string[] }
+  | { type: 'error'; ref: RequestId | null; code: string; message: string }
+  | { type: 'message'; room: string; data: unknown; from: string; ts: number }
+  | { type: 'presence'; room: string; joined: readonly string[]; left: readonly string[] }
+  | { type: 'token:expiring'; exp: number; in: number };
+
+export type Decoded =
+  | { readonly ok: true; readonly req: ClientRequest }
+  | { readonly ok: false; readonly ref: RequestId | null; readonly error: ReplyErrorKind };
+
+// Plain MessagePack: no records, no bundled strings, no msgpackr-only extensions on the wire,
+// so any MessagePack library can speak the protocol.
+const packr = new Packr({ useRecords: false, bundleStrings: false, moreTypes: false, encodeUndefinedAsNil: true });
+const unpackr = new Unpackr({ useRecords: false, bundleStrings: false, moreTypes: false, mapsAsObjects: true, int64AsType: 'number' });
+
+export function encodeMsgpack(msg: ServerMessage | Record<string, unknown>): Buffer {
+  return packr.pack(msg);
+}
+
+// Binary values (msgpack bin) reach JSON clients as base64 strings.
+const jsonReplacer = (_k: string, v: unknown): unknown => {
+  if (v !== null && typeof v === 'object' && (v as { type?: unknown }).type === 'Buffer' && Array.isArray((v as { data?: unknown }).data)) {
+    return Buffer.from((v as { data: number[] }).data).toString('base64');
+  }
+  return v;
+};
+
+export function encodeJson(msg: ServerMessage | Record<string, unknown>): string {
+  return JSON.stringify(msg, jsonReplacer);
+}
+
+export function encode(encoding: Encoding, msg: ServerMessage): Buffer | string {
+  return encoding === 'msgpack' ? encodeMsgpack(msg) : encodeJson(msg);
+}
+
+/** Parses the raw frame into a plain value, or undefined when it is not valid for the encoding. */
+export function parseFrame(encoding: Encoding, frame: ArrayBuffer | Uint8Array, isBinary: boolean): unknown {
+  const bytes = frame instanceof Uint8Array ? frame : new Uint8Array(frame);
+  try {
+    if (encoding === 'msgpack') {
+      if (!isBinary) return undefined;
+      // Unpackr reads the bytes synchronously; uWS's ArrayBuffer is only valid during the callback.
+      return unpackr.unpack(bytes);
+    }
+    if (isBinary) return undefined;
+    return JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8'));
+  } catch {
+    return undefined;
+  }
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v) && !(v instanceof Uint8Array);
+
+function readId(v: unknown): RequestId | undefined {
+  if (typeof v === 'number' && Number.isSafeInteger(v)) return v;
+  if (typeof v === 'string' && v.length > 0 && v.length <= 64) return v;
+  return undefined;
+}
+
+const MAX_ROOMS_PER_REQUEST = 100;
+
+function readRooms(msg: Record<string, unknown>): string[] | undefined {
+  const r = msg.rooms ?? (msg.room !== undefined ? [msg.room] : undefined);
+  if (!Array.isArray(r) || r.length === 0 || r.length > MAX_ROOMS_PER_REQUEST) return undefined;
+  for (const x of r) if (typeof x !== 'string') return undefined;
+  return r as string[];
+}
+
+/** Validates a parsed frame into a typed request, or a reply error that keeps the socket open. */
+export function toRequest(value: unknown): Decoded {
+  if (!isObject(value)) return { ok: false, ref: null, error: ReplyError.BAD_REQUEST };
+  const id = readId(value.id);
+  if (id === undefined) return { ok: false, ref: null, error: ReplyError.BAD_REQUEST };
+  const bad = { ok: false, ref: id, error: ReplyError.BAD_REQUEST } as const;
+  switch (value.type) {
+    case 'join':
+    case 'leave': {
+      const rooms = readRooms(value);
+      return rooms ? { ok: true, req: { type: value.type, id, rooms } } : bad;
+    }
+    case 'publish': {
+      if (typeof value.room !== 'string' || !('data' in value)) return bad;
+      if (value.echo !== undefined && typeof value.echo !== 'boolean') return bad;
+      return { ok: true, req: { type: 'publish', id, room: value.room, data: value.data, echo: value.echo === true } };
+    }
+    case 'presence':
+      return typeof value.room === 'string' ? { ok: true, req: { type: 'presence', id, room: value.room } } : bad;
+    case 'token:refresh':
+      return typeof value.token === 'string' && value.token.length > 0 ? { ok: true, req: { type: 'token:refresh', id, token: value.token } } : bad;
+    case 'ping':
+      return { ok: true, req: { type: 'ping', id } };
+    default:
+      return { ok: false, ref: id, error: ReplyError.UNKNOWN_TYPE };
+  }
+}
+
+/** parseFrame + toRequest; undefined when the frame's type does not match the encoding. */
+export function decode(encoding: Encoding, frame: ArrayBuffer | Uint8Array, isBinary: boolean): Decoded | 'wrong-frame-type' {
+  if ((encoding === 'msgpack') !== isBinary) return 'wrong-frame-type';
+  const value = parseFrame(encoding, frame, isBinary);
+  return toRequest(value);
+}
+
+/** Chooses our subprotocol from the client's offer; bearer.* entries are never chosen. */
+export function negotiate(offered: readonly string[]): { encoding: Encoding; protocol: string | undefined } | undefined {
+  let sawOther = false;
+  for (const p of offered) {
+    if (p === SUBPROTOCOL.msgpack) return { encoding: 'msgpack', protocol: p };
+    if (p === SUBPROTOCOL.json) return { encoding: 'json', protocol: p };
+    if (!p.startsWith('bearer.')) sawOther = true;
+  }
+  if (sawOther) return undefined; // offered subprotocols, none of them ours
+  return { encoding: 'msgpack', protocol: undefined };
+}

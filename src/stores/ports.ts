@@ -1,0 +1,81 @@
+// The store ports: small interfaces the core talks to. Each has a memory implementation (the
+// embedded single-node default) and a Redis one, and one contract suite runs against both
+// (test/contract/).
+
+/** Thrown (or rejected) by a store that cannot answer now: Redis down, timed out, paused. */
+export class StoreUnavailable extends Error {
+  constructor(message: string, override readonly cause?: unknown) {
+    super(message);
+    this.name = 'StoreUnavailable';
+  }
+}
+
+/** `<prefix><jti>` exists while a token is revoked: the seed's layout, shared with the auth service. */
+export interface RevocationStore {
+  /** Concurrent calls share round trips. Rejects with StoreUnavailable on failure or timeout. */
+  isRevoked(jti: string): Promise<boolean>;
+  /** Revokes a token id for `ttlSec` seconds (normally the token's remaining lifetime). */
+  revoke(jti: string, ttlSec: number): Promise<void>;
+}
+
+/** `lost`: the store had no state for this node before this apply (first write, expiry, or a
+ * store restarted empty), so the writer should send its full state next time. */
+export interface ApplyResult {
+  readonly lost: boolean;
+}
+
+export interface ConnectionEntry {
+  readonly connId: string;
+  readonly nodeId: string;
+  readonly userId: string;
+  readonly tenantId: string;
+  /** ms since epoch */
+  readonly since: number;
+  /** token exp, seconds since epoch */
+  readonly exp: number;
+}
+
+export interface RegistryBatch {
+  readonly upserts: readonly ConnectionEntry[];
+  readonly removals: readonly string[];
+  /** Replace the node's entries with `upserts` (resync after loss). */
+  readonly full?: boolean;
+}
+
+/** Who is connected, on which node. Written in batches; a node's entries vanish a TTL (given to the store) after its last apply. */
+export interface RegistryStore {
+  /** Applies one batch for `nodeId` and refreshes the node's heartbeat. One round trip. */
+  apply(nodeId: string, batch: RegistryBatch): Promise<ApplyResult>;
+  /** Every live node's connections. */
+  list(): Promise<ConnectionEntry[]>;
+  /** Drops a node's entries at once (clean shutdown). */
+  removeNode(nodeId: string): Promise<void>;
+}
+
+/** One flush of a node's presence changes: per room (tenant-qualified key), users added and removed on this node. */
+export interface PresenceBatch {
+  readonly added: ReadonlyMap<string, readonly string[]>;
+  readonly removed: ReadonlyMap<string, readonly string[]>;
+  /** Rooms whose node-level entry should have its TTL refreshed (a slice, amortised). */
+  readonly refresh: readonly string[];
+  /** The node's complete state, sent instead of deltas after a store failure or restart. */
+  readonly full?: ReadonlyMap<string, readonly string[]>;
+}
+
+/** Who is in a room across the deployment. Node liveness by heartbeat; entries vanish a TTL (given to the store) after it stops. */
+export interface PresenceStore {
+  apply(nodeId: string, batch: PresenceBatch): Promise<ApplyResult>;
+  /** Distinct users present in a room (tenant-qualified key) on every live node. */
+  members(room: string): Promise<string[]>;
+  removeNode(nodeId: string, rooms: readonly string[]): Promise<void>;
+}
+
+/** Cross-node fan-out: bytes published on one node reach the others' subscribers. */
+export interface Bus {
+  /** False for the embedded single-node bus: nothing to send, so the Hub skips encoding. */
+  readonly distributed: boolean;
+  publish(payload: Buffer): Promise<void>;
+  /** Registers the single inbound handler (the Hub). It may also see this node's own payloads. */
+  onMessage(handler: (payload: Buffer) => void): void;
+  close(): Promise<void>;
+}

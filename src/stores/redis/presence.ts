@@ -1,0 +1,65 @@
+// Presence in Redis. Layout (docs/REDIS.md):
+//   <p>presence:nodes                     ZSET    nodeId -> last heartbeat (ms)
+//   <p>presence:alive:<nodeId>            STRING  EX ttl; absent -> Redis lost this node's state
+//   <p>presence:room:<roomKey>:<nodeId>   SET     users of the room on that node; EX ttl
+// A room's members are the union of its sets over live nodes, so a user on several nodes
+// counts once, and a dead node's users vanish when its heartbeat is older than the TTL.
+// One apply is one MULTI/EXEC; its size follows the rooms that changed plus a refresh slice.
+import type { Redis } from 'ioredis';
+import type { ApplyResult, PresenceBatch, PresenceStore } from '../ports.js';
+import { execOrThrow, liveNodes } from './util.js';
+
+export class RedisPresenceStore implements PresenceStore {
+  constructor(
+    private readonly redis: Redis,
+    private readonly prefix: string,
+    private readonly ttlSec: number,
+  ) {}
+
+  private roomNodeKey(room: string, nodeId: string): string {
+    return `${this.prefix}presence:room:${room}:${nodeId}`;
+  }
+
+  async apply(nodeId: string, batch: PresenceBatch): Promise<ApplyResult> {
+    const ttl = this.ttlSec;
+    const m = this.redis.multi();
+    m.set(`${this.prefix}presence:alive:${nodeId}`, '1', 'EX', ttl, 'GET');
+    const touched = new Set<string>();
+    if (batch.full) {
+      for (const [room, users] of batch.full) {
+        const key = this.roomNodeKey(room, nodeId);
+        m.del(key);
+        if (users.length > 0) m.sadd(key, ...users);
+        touched.add(room);
+      }
+    }
+    for (const [room, users] of batch.removed) {
+      m.srem(this.roomNodeKey(room, nodeId), ...users);
+      touched.add(room);
+    }
+    for (const [room, users] of batch.added) {
+      m.sadd(this.roomNodeKey(room, nodeId), ...users);
+      touched.add(room);
+    }
+    for (const room of batch.refresh) touched.add(room);
+    for (const room of touched) m.expire(this.roomNodeKey(room, nodeId), ttl);
+    m.zadd(`${this.prefix}presence:nodes`, Date.now(), nodeId);
+    const res = await execOrThrow(m);
+    return { lost: res[0] === null };
+  }
+
+  async members(room: string): Promise<string[]> {
+    const nodes = await liveNodes(this.redis, `${this.prefix}presence:nodes`, this.ttlSec);
+    if (nodes.length === 0) return [];
+    const users = await this.redis.sunion(...nodes.map((n) => this.roomNodeKey(room, n)));
+    return users.sort();
+  }
+
+  async removeNode(nodeId: string, rooms: readonly string[]): Promise<void> {
+    const m = this.redis.multi();
+    for (const room of rooms) m.del(this.roomNodeKey(room, nodeId));
+    m.del(`${this.prefix}presence:alive:${nodeId}`);
+    m.zrem(`${this.prefix}presence:nodes`, nodeId);
+    await execOrThrow(m);
+  }
+}

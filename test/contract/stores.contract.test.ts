@@ -1,0 +1,233 @@
+// One contract per store port, run against the memory implementation and against Redis
+// (a real redis-server). Each test gets its own key prefix.
+import { randomUUID } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MemoryBus, MemoryBusHub } from '../../src/stores/memory/bus.js';
+import { MemoryPresenceStore } from '../../src/stores/memory/presence.js';
+import { MemoryRegistryStore } from '../../src/stores/memory/registry.js';
+import { MemoryRevocationStore } from '../../src/stores/memory/revocation.js';
+import type { Bus, ConnectionEntry, PresenceStore, RegistryStore, RevocationStore } from '../../src/stores/ports.js';
+import { RedisBus } from '../../src/stores/redis/bus.js';
+import { createRedis } from '../../src/stores/redis/client.js';
+import { RedisPresenceStore } from '../../src/stores/redis/presence.js';
+import { RedisRegistryStore } from '../../src/stores/redis/registry.js';
+import { RedisRevocationStore } from '../../src/stores/redis/revocation.js';
+import { startRedis, type TestRedis } from '../helpers/redis.js';
+
+let redis: TestRedis;
+const clients: Redis[] = [];
+beforeAll(async () => {
+  redis = await startRedis();
+});
+afterAll(async () => {
+  for (const c of clients) c.disconnect();
+  await redis.stop();
+});
+
+async function client(): Promise<Redis> {
+  const c = createRedis({ url: redis.url, name: 'contract' });
+  clients.push(c);
+  if (c.status !== 'ready') await new Promise((r) => c.once('ready', r));
+  return c;
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+interface Impl {
+  name: string;
+  revocation: () => Promise<RevocationStore>;
+  /** Two handles on one backing store (two nodes of one deployment). */
+  registry: (ttlSec: number) => Promise<[RegistryStore, RegistryStore]>;
+  presence: (ttlSec: number) => Promise<[PresenceStore, PresenceStore]>;
+  bus: () => Promise<[Bus, Bus]>;
+  /** The backing store forgets everything (a Redis restarted empty). */
+  wipe: () => Promise<void>;
+}
+
+const memoryBacking: { wipe?: () => void } = {};
+const impls: Impl[] = [
+  {
+    name: 'memory',
+    revocation: async () => new MemoryRevocationStore(),
+    registry: async (ttl) => {
+      const s = new MemoryRegistryStore(ttl);
+      memoryBacking.wipe = () => (s as unknown as { nodes: Map<string, unknown> }).nodes.clear();
+      return [s, s];
+    },
+    presence: async (ttl) => {
+      const s = new MemoryPresenceStore(ttl);
+      memoryBacking.wipe = () => (s as unknown as { nodes: Map<string, unknown> }).nodes.clear();
+      return [s, s];
+    },
+    bus: async () => {
+      const hub = new MemoryBusHub();
+      return [new MemoryBus(hub), new MemoryBus(hub)];
+    },
+    wipe: async () => memoryBacking.wipe?.(),
+  },
+  {
+    name: 'redis',
+    revocation: async () => new RedisRevocationStore(await client(), `revoked-${randomUUID()}:`, 1000),
+    registry: async (ttl) => {
+      const p = `c-${randomUUID()}:`;
+      return [new RedisRegistryStore(await client(), p, ttl), new RedisRegistryStore(await client(), p, ttl)];
+    },
+    presence: async (ttl) => {
+      const p = `c-${randomUUID()}:`;
+      return [new RedisPresenceStore(await client(), p, ttl), new RedisPresenceStore(await client(), p, ttl)];
+    },
+    bus: async () => {
+      const ch = `bus-${randomUUID()}`;
+      const sub = (): Redis => {
+        const c = createRedis({ url: redis.url, name: 'sub', offlineQueue: true });
+        clients.push(c);
+        return c;
+      };
+      const a = new RedisBus(await client(), sub(), ch);
+      const b = new RedisBus(await client(), sub(), ch);
+      await sleep(100); // subscriptions settle
+      return [a, b];
+    },
+    wipe: async () => void (await redis.client.flushall()),
+  },
+];
+
+const entry = (connId: string, nodeId: string, userId = 'u'): ConnectionEntry => ({ connId, nodeId, userId, tenantId: 't', since: 1000, exp: 2000 });
+const batch = (added: Record<string, string[]> = {}, removed: Record<string, string[]> = {}, refresh: string[] = []) => ({
+  added: new Map(Object.entries(added)),
+  removed: new Map(Object.entries(removed)),
+  refresh,
+});
+
+for (const impl of impls) {
+  describe(`RevocationStore (${impl.name})`, () => {
+    it('is not revoked until revoked, then revoked for the TTL', async () => {
+      const s = await impl.revocation();
+      expect(await s.isRevoked('j1')).toBe(false);
+      await s.revoke('j1', 1);
+      expect(await s.isRevoked('j1')).toBe(true);
+      expect(await s.isRevoked('j2')).toBe(false);
+      await sleep(1100);
+      expect(await s.isRevoked('j1')).toBe(false);
+    });
+
+    it('answers many concurrent lookups correctly', async () => {
+      const s = await impl.revocation();
+      await s.revoke('odd-1', 60);
+      await s.revoke('odd-3', 60);
+      const res = await Promise.all(['odd-0', 'odd-1', 'odd-2', 'odd-3'].map((j) => s.isRevoked(j)));
+      expect(res).toEqual([false, true, false, true]);
+    });
+  });
+
+  describe(`RegistryStore (${impl.name})`, () => {
+    it('applies upserts and removals per node and lists every live node', async () => {
+      const [a, b] = await impl.registry(30);
+      expect((await a.apply('n1', { upserts: [entry('c1', 'n1'), entry('c2', 'n1')], removals: [] })).lost).toBe(true);
+      expect((await b.apply('n2', { upserts: [entry('c3', 'n2')], removals: [] })).lost).toBe(true);
+      expect((await a.apply('n1', { upserts: [], removals: ['c1'] })).lost).toBe(false);
+      const ids = (await b.list()).map((e) => `${e.nodeId}/${e.connId}`).sort();
+      expect(ids).toEqual(['n1/c2', 'n2/c3']);
+      expect((await a.list()).find((e) => e.connId === 'c3')).toEqual(entry('c3', 'n2'));
+    });
+
+    it('full replaces the node\'s entries', async () => {
+      const [a] = await impl.registry(30);
+      await a.apply('n1', { upserts: [entry('c1', 'n1'), entry('c2', 'n1')], removals: [] });
+      await a.apply('n1', { upserts: [entry('c9', 'n1')], removals: [], full: true });
+      expect((await a.list()).map((e) => e.connId)).toEqual(['c9']);
+    });
+
+    it('a node that stops applying vanishes after the TTL (crash safety)', async () => {
+      const [a, b] = await impl.registry(1);
+      await a.apply('dead', { upserts: [entry('c1', 'dead')], removals: [] });
+      await b.apply('alive', { upserts: [entry('c2', 'alive')], removals: [] });
+      await sleep(600);
+      await b.apply('alive', { upserts: [], removals: [] });
+      await sleep(600);
+      expect((await b.list()).map((e) => e.connId)).toEqual(['c2']);
+    });
+
+    it('removeNode drops a node at once', async () => {
+      const [a] = await impl.registry(30);
+      await a.apply('n1', { upserts: [entry('c1', 'n1')], removals: [] });
+      await a.removeNode('n1');
+      expect(await a.list()).toEqual([]);
+    });
+
+    it('reports lost when the store forgot the node', async () => {
+      const [a] = await impl.registry(30);
+      await a.apply('n1', { upserts: [entry('c1', 'n1')], removals: [] });
+      await impl.wipe();
+      expect((await a.apply('n1', { upserts: [], removals: [] })).lost).toBe(true);
+    });
+  });
+
+  describe(`PresenceStore (${impl.name})`, () => {
+    it('a room\'s members are the union over nodes, each user once', async () => {
+      const [a, b] = await impl.presence(30);
+      await a.apply('n1', batch({ r1: ['alice', 'bob'] }));
+      await b.apply('n2', batch({ r1: ['bob', 'carol'], r2: ['dave'] }));
+      expect(await a.members('r1')).toEqual(['alice', 'bob', 'carol']);
+      expect(await a.members('r2')).toEqual(['dave']);
+      expect(await a.members('r3')).toEqual([]);
+      await a.apply('n1', batch({}, { r1: ['bob'] }));
+      expect(await b.members('r1')).toEqual(['alice', 'bob', 'carol']);
+      await b.apply('n2', batch({}, { r1: ['bob'] }));
+      expect(await b.members('r1')).toEqual(['alice', 'carol']);
+    });
+
+    it('full replaces the node\'s state', async () => {
+      const [a] = await impl.presence(30);
+      await a.apply('n1', batch({ r1: ['alice'] }));
+      await a.apply('n1', { ...batch(), full: new Map([['r1', ['zed']]]) });
+      expect(await a.members('r1')).toEqual(['zed']);
+    });
+
+    it('a dead node\'s users vanish after the TTL; a live node keeps its rooms by refresh', async () => {
+      const [a, b] = await impl.presence(1);
+      await a.apply('dead', batch({ r1: ['ghost'] }));
+      await b.apply('live', batch({ r1: ['alive'] }));
+      for (let i = 0; i < 3; i++) {
+        await sleep(400);
+        await b.apply('live', batch({}, {}, ['r1']));
+      }
+      expect(await b.members('r1')).toEqual(['alive']);
+    });
+
+    it('removeNode drops a node\'s users at once', async () => {
+      const [a] = await impl.presence(30);
+      await a.apply('n1', batch({ r1: ['alice'] }));
+      await a.removeNode('n1', ['r1']);
+      expect(await a.members('r1')).toEqual([]);
+    });
+
+    it('reports lost when the store forgot the node', async () => {
+      const [a] = await impl.presence(30);
+      await a.apply('n1', batch({ r1: ['alice'] }));
+      await impl.wipe();
+      expect((await a.apply('n1', batch())).lost).toBe(true);
+    });
+  });
+
+  describe(`Bus (${impl.name})`, () => {
+    it('delivers one node\'s payloads to the others', async () => {
+      const [a, b] = await impl.bus();
+      expect(a.distributed).toBe(true);
+      const got: string[] = [];
+      b.onMessage((p) => got.push(p.toString()));
+      await a.publish(Buffer.from('hello'));
+      for (let i = 0; i < 50 && got.length === 0; i++) await sleep(20);
+      expect(got).toEqual(['hello']);
+      await a.close();
+      await b.close();
+    });
+  });
+}
+
+describe('MemoryBus alone', () => {
+  it('is not distributed (a single node has no peers)', () => {
+    expect(new MemoryBus().distributed).toBe(false);
+  });
+});

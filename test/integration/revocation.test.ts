@@ -1,0 +1,166 @@
+// Revocation lookups against a real redis-server: shared round trips, timeouts, Redis down,
+// fail-open, and an upgrade aborted while its lookup is stalled.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { connect, refused } from '../helpers/client.js';
+import { startGateway, type TestGateway } from '../helpers/gateway.js';
+import { startRedis, type TestRedis } from '../helpers/redis.js';
+import { hs } from '../helpers/tokens.js';
+
+let redis: TestRedis;
+beforeAll(async () => {
+  redis = await startRedis();
+});
+afterAll(() => redis.stop());
+
+const until = async (cond: () => boolean | Promise<boolean>, ms = 5000): Promise<void> => {
+  const end = Date.now() + ms;
+  while (!(await cond())) {
+    if (Date.now() > end) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+};
+
+describe('pipelining', () => {
+  let gw: TestGateway;
+  beforeAll(async () => {
+    gw = await startGateway({ WSGATE_REDIS_URL: redis.url });
+  });
+  afterAll(() => gw.stop());
+
+  it('1000 concurrent upgrades share at most 50 Redis round trips (MGET calls counted by the server)', async () => {
+    const N = 1000;
+    const tokens = Array.from({ length: N }, (_, i) => hs({ sub: `u${i}` }));
+    await redis.client.set('revoked:pipelining-probe', '1');
+    const before = await redis.calls('mget');
+    const getsBefore = await redis.calls('get');
+    const sockets = await Promise.all(
+      tokens.map(
+        (t) =>
+          new Promise<WebSocket>((resolve, reject) => {
+            const ws = new WebSocket(gw.url, { headers: { authorization: `Bearer ${t}` } });
+            ws.once('message', () => resolve(ws));
+            ws.once('error', reject);
+          }),
+      ),
+    );
+    const mgets = (await redis.calls('mget')) - before;
+    const gets = (await redis.calls('get')) - getsBefore;
+    expect(sockets.length).toBe(N);
+    expect(gw.metrics.upgradesAccepted).toBeGreaterThanOrEqual(N);
+    expect(mgets).toBeGreaterThan(0);
+    expect(mgets).toBeLessThanOrEqual(50);
+    expect(gets).toBe(0);
+    // The gateway's own count agrees with the server's.
+    const m = await (await fetch(`${gw.http}/metrics`)).text();
+    expect(m).toMatch(new RegExp(`wsgate_revocation_lookups ${N}\\b`));
+    console.log(`1000 concurrent upgrades -> ${mgets} MGET round trips`);
+    for (const ws of sockets) ws.terminate();
+    await until(() => gw.hub.size === 0);
+  });
+});
+
+describe('Redis unavailable', () => {
+  it('fail-closed: 503 with Retry-After while Redis is down, recovery without restart', async () => {
+    const r2 = await startRedis();
+    const gw = await startGateway({ WSGATE_REDIS_URL: r2.url });
+    try {
+      await r2.kill();
+      const started = Date.now();
+      const r = await refused(connect(gw.url, hs()));
+      expect(Date.now() - started).toBeLessThan(2000);
+      expect(r.status).toBe(503);
+      expect(r.headers['retry-after']).toBe('2');
+      expect(r.body).toEqual({ error: 'Service unavailable', code: 'UNAVAILABLE' });
+      const ready = await fetch(`${gw.http}/readyz`);
+      expect(ready.status).toBe(503);
+      expect(((await ready.json()) as { reasons: string[] }).reasons[0]).toMatch(/redis/);
+      await r2.restart();
+      await until(async () => (await fetch(`${gw.http}/readyz`)).status === 200, 10_000);
+      const { client } = await connect(gw.url, hs());
+      await client.close();
+    } finally {
+      await gw.stop();
+      await r2.stop();
+    }
+  });
+
+  it('fail-open: WSGATE_REVOCATION_FAIL_OPEN=true accepts while Redis is down, and counts it', async () => {
+    const r2 = await startRedis();
+    const gw = await startGateway({ WSGATE_REDIS_URL: r2.url, WSGATE_REVOCATION_FAIL_OPEN: 'true' });
+    try {
+      await r2.kill();
+      const { client, connected } = await connect(gw.url, hs({ sub: 'open' }));
+      expect(connected.user).toBe('open');
+      expect(gw.metrics.revocationFailOpen).toBe(1);
+      await client.close();
+      // A bad token is still refused: fail-open concerns revocation only.
+      expect((await refused(connect(gw.url, hs({ exp: 1 })))).status).toBe(401);
+    } finally {
+      await gw.stop();
+      await r2.stop();
+    }
+  });
+
+  it('a lookup slower than WSGATE_REVOCATION_TIMEOUT_MS is refused with 503', async () => {
+    const gw = await startGateway({ WSGATE_REDIS_URL: redis.url, WSGATE_REVOCATION_TIMEOUT_MS: '100' });
+    try {
+      await redis.client.call('CLIENT', 'PAUSE', '600', 'ALL');
+      const started = Date.now();
+      const r = await refused(connect(gw.url, hs()));
+      expect(r.status).toBe(503);
+      expect(Date.now() - started).toBeLessThan(550);
+    } finally {
+      await new Promise((r) => setTimeout(r, 700));
+      await gw.stop();
+    }
+  });
+});
+
+describe('aborted upgrades', () => {
+  it('a client that gives up while its lookup is stalled (CLIENT PAUSE) leaves no crash and nothing registered', async () => {
+    const gw = await startGateway({ WSGATE_REDIS_URL: redis.url, WSGATE_REVOCATION_TIMEOUT_MS: '2000' });
+    try {
+      await redis.client.call('CLIENT', 'PAUSE', '800', 'ALL');
+      const sockets = Array.from({ length: 20 }, (_, i) => {
+        const ws = new WebSocket(gw.url, { headers: { authorization: `Bearer ${hs({ sub: `abort${i}` })}` } });
+        ws.on('error', () => undefined);
+        return ws;
+      });
+      await until(() => (gw.revocations as { lookups: number }).lookups >= 20);
+      for (const ws of sockets) ws.terminate();
+      await until(() => gw.metrics.upgradesAborted === 20);
+      await new Promise((r) => setTimeout(r, 1000)); // the pause ends; the lookups answer
+      expect(gw.hub.size).toBe(0);
+      expect(gw.metrics.upgradesAccepted).toBe(0);
+      await gw.hub.registry.flush();
+      expect((await gw.registryStore.list()).filter((e) => e.nodeId === gw.config.nodeId)).toEqual([]);
+      // Still serving.
+      const { client } = await connect(gw.url, hs());
+      await client.close();
+    } finally {
+      await gw.stop();
+    }
+  });
+});
+
+describe('connection registry in Redis', () => {
+  it('registers who is connected, where, since when and until when; removes on close', async () => {
+    const gw = await startGateway({ WSGATE_REDIS_URL: redis.url });
+    try {
+      const exp = Math.floor(Date.now() / 1000) + 500;
+      const { client, connected } = await connect(gw.url, hs({ sub: 'reg', tenant_id: 't1', exp }));
+      await until(async () => (await gw.registryStore.list()).some((e) => e.connId === connected.connectionId));
+      const entry = (await gw.registryStore.list()).find((e) => e.connId === connected.connectionId)!;
+      expect(entry).toMatchObject({ nodeId: gw.config.nodeId, userId: 'reg', tenantId: 't1', exp });
+      expect(Math.abs(entry.since - Date.now())).toBeLessThan(5000);
+      const ttl = await redis.client.ttl(`${gw.config.keyPrefix}node:${gw.config.nodeId}:conns`);
+      expect(ttl).toBeGreaterThan(0);
+      expect(ttl).toBeLessThanOrEqual(gw.config.registryTtlSec);
+      await client.close();
+      await until(async () => !(await gw.registryStore.list()).some((e) => e.connId === connected.connectionId));
+    } finally {
+      await gw.stop();
+    }
+  });
+});

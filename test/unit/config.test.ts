@@ -1,0 +1,70 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, flagOf, helpText, loadConfig, OPTIONS } from '../../src/config/config.js';
+
+const SECRET = 'x'.repeat(32);
+
+describe('config', () => {
+  it('has the documented defaults and is frozen', () => {
+    const c = loadConfig({ WSGATE_JWT_SECRET: SECRET }, [], { nodeId: 'n1' });
+    expect(c.port).toBe(8080);
+    expect(c.host).toBe('0.0.0.0');
+    expect(c.redisUrl).toBeUndefined();
+    expect(c.revokedPrefix).toBe('revoked:');
+    expect(c.revocationFailOpen).toBe(false);
+    expect(c.presenceFlushMs).toBe(1000);
+    expect(c.tokenCookie).toBe('wsgate_token');
+    expect(c.nodeId).toBe('n1');
+    expect(Object.isFrozen(c)).toBe(true);
+  });
+
+  it('reads WSGATE_* variables; flags override them', () => {
+    const c = loadConfig(
+      { WSGATE_PORT: '9000', WSGATE_JWT_SECRET: `${SECRET},${'y'.repeat(40)}`, WSGATE_JWT_ALGORITHMS: 'HS256,RS256', WSGATE_REDIS_URL: 'redis://localhost:6380/2' },
+      ['--port', '9100', '--host=127.0.0.1', '--revocation-fail-open', '--jwt-audience', 'a,b'],
+    );
+    expect(c.port).toBe(9100);
+    expect(c.host).toBe('127.0.0.1');
+    expect(c.jwtSecrets).toHaveLength(2);
+    expect(c.jwtAlgorithms).toEqual(['HS256', 'RS256']);
+    expect(c.jwtAudience).toEqual(['a', 'b']);
+    expect(c.revocationFailOpen).toBe(true);
+    expect(c.redisUrl).toBe('redis://localhost:6380/2');
+  });
+
+  it('reports every invalid value together', () => {
+    let err: ConfigError | undefined;
+    try {
+      loadConfig({ WSGATE_PORT: '70000', WSGATE_JWT_SECRET: 'short', WSGATE_JWT_ALGORITHMS: 'none,HS256', WSGATE_REDIS_URL: 'http://x', WSGATE_REVOCATION_FAIL_OPEN: 'maybe', WSGATE_REFUSAL_MODE: 'silent' }, ['--nope']);
+    } catch (e) {
+      err = e as ConfigError;
+    }
+    expect(err).toBeInstanceOf(ConfigError);
+    const text = err!.problems.join('\n');
+    expect(err!.problems.length).toBe(7);
+    expect(text).toMatch(/unknown flag --nope/);
+    expect(text).toMatch(/WSGATE_PORT.*outside/);
+    expect(text).toMatch(/secret #1 is shorter than 32 bytes/);
+    expect(text).toMatch(/"none" is never allowed/);
+    expect(text).toMatch(/WSGATE_REDIS_URL.*redis:/);
+    expect(text).toMatch(/WSGATE_REVOCATION_FAIL_OPEN.*boolean/);
+    expect(text).toMatch(/WSGATE_REFUSAL_MODE.*http, close/);
+  });
+
+  it('never echoes a Redis password in an error', () => {
+    try {
+      loadConfig({ WSGATE_REDIS_URL: 'http://user:hunter2@host' });
+    } catch (e) {
+      expect((e as Error).message).not.toContain('hunter2');
+      return;
+    }
+    throw new Error('expected a ConfigError');
+  });
+
+  it('--help documents every option with its variable and flag', () => {
+    const help = helpText();
+    for (const o of OPTIONS) {
+      expect(help).toContain(o.env);
+      expect(help).toContain(flagOf(o.env));
+    }
+  });
+});
