@@ -15,7 +15,6 @@ export class Metrics {
   replyErrors = 0;
   publishes = 0;
   backpressureDrops = 0;
-  slowConsumerCloses = 0;
   tokenRefreshes = 0;
   tokenExpiredCloses = 0;
   flushFailures = 0;
@@ -47,7 +46,6 @@ export class Metrics {
     counter('reply_errors_total', 'Reply errors sent.', this.replyErrors);
     counter('publishes_total', 'Messages published to rooms.', this.publishes);
     counter('backpressure_drops_total', 'Direct sends dropped by backpressure.', this.backpressureDrops);
-    counter('slow_consumer_closes_total', 'Connections closed for exceeding the backpressure limit.', this.slowConsumerCloses);
     counter('token_refreshes_total', 'Successful token refreshes.', this.tokenRefreshes);
     counter('token_expired_closes_total', 'Connections closed at token expiry.', this.tokenExpiredCloses);
     counter('store_flush_failures_total', 'Registry/presence flushes that failed (retried).', this.flushFailures);

@@ -30,7 +30,7 @@ export interface GatewayDeps {
   readonly notReady: () => Promise<string[]>;
 }
 
-const STATUS_TEXT: Record<number, string> = { 400: '400 Bad Request', 401: '401 Unauthorized', 403: '403 Forbidden', 404: '404 Not Found', 429: '429 Too Many Requests', 503: '503 Service Unavailable' };
+const STATUS_TEXT: Record<number, string> = { 400: '400 Bad Request', 401: '401 Unauthorized', 403: '403 Forbidden', 404: '404 Not Found', 503: '503 Service Unavailable' };
 
 // Refusal bodies are built once: a refusal storm allocates nothing per request.
 const REFUSAL_BODY = new Map<RefusalKind, string>(Object.values(Refusal).map((r) => [r, JSON.stringify({ error: r.error, code: r.code })]));
@@ -214,8 +214,10 @@ export function uwsPort(app: TemplatedApp): SocketPort<WebSocket<SocketData>> {
     subscribe: (ws, topic) => void ws.subscribe(topic),
     unsubscribe: (ws, topic) => void ws.unsubscribe(topic),
     end: (ws, code, reason) => ws.end(code, reason),
-    // ws.publish reaches every subscriber but the publishing socket itself.
-    publish: (topic, data, binary, exclude) => void (exclude ? exclude.publish(topic, data, binary) : app.publish(topic, data, binary)),
+    // ws.publish reaches every subscriber but the publishing socket itself; uWS v20.30 delivers
+    // nothing from a socket that is not subscribed, so it is used only when the sender is.
+    publish: (topic, data, binary, exclude) =>
+      void (exclude !== undefined && exclude.isSubscribed(topic) ? exclude.publish(topic, data, binary) : app.publish(topic, data, binary)),
     cork: (ws, fn) => void ws.cork(fn),
   };
 }

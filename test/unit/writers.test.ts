@@ -1,0 +1,192 @@
+// The batched writers (registry, presence) and the expiry wheel, against the memory stores and
+// a store that counts and fails on demand.
+import { describe, expect, it } from 'vitest';
+import { ExpiryWheel } from '../../src/core/expiry.js';
+import { PresenceTracker } from '../../src/presence/tracker.js';
+import { ConnectionRegistry } from '../../src/registry/registry.js';
+import { MemoryPresenceStore } from '../../src/stores/memory/presence.js';
+import { MemoryRegistryStore } from '../../src/stores/memory/registry.js';
+import type { ApplyResult, ConnectionEntry, PresenceBatch, PresenceStore, RegistryBatch, RegistryStore } from '../../src/stores/ports.js';
+
+const e = (id: string): ConnectionEntry => ({ connId: id, nodeId: 'n', userId: 'u', tenantId: 't', since: 1, exp: 2 });
+
+class Flaky<B> {
+  batches: B[] = [];
+  fail = false;
+  lost = false;
+  apply(_node: string, b: B): Promise<ApplyResult> {
+    this.batches.push(b);
+    if (this.fail) return Promise.reject(new Error('down'));
+    return Promise.resolve({ lost: this.lost });
+  }
+}
+
+describe('ConnectionRegistry (batched writer)', () => {
+  it('first flush is a full snapshot; later flushes carry only changes', async () => {
+    const store = new Flaky<RegistryBatch>();
+    const live = [e('a')];
+    const reg = new ConnectionRegistry(store as unknown as RegistryStore, 'n', () => live);
+    reg.add(e('a'));
+    await reg.flush();
+    expect(store.batches[0]).toEqual({ upserts: [e('a')], removals: [], full: true });
+    reg.add(e('b'));
+    reg.remove('a');
+    await reg.flush();
+    expect(store.batches[1]).toEqual({ upserts: [e('b')], removals: ['a'], full: false });
+  });
+
+  it('a connection opened and closed within one interval never reaches the store', async () => {
+    const store = new Flaky<RegistryBatch>();
+    const reg = new ConnectionRegistry(store as unknown as RegistryStore, 'n', () => []);
+    await reg.flush();
+    reg.add(e('x'));
+    reg.remove('x');
+    await reg.flush();
+    expect(store.batches[1]).toEqual({ upserts: [], removals: [], full: false });
+  });
+
+  it('a failed flush keeps its changes (newer ones win) and retries them', async () => {
+    const store = new Flaky<RegistryBatch>();
+    const reg = new ConnectionRegistry(store as unknown as RegistryStore, 'n', () => []);
+    await reg.flush();
+    reg.add(e('a'));
+    reg.add(e('b'));
+    store.fail = true;
+    await expect(reg.flush()).rejects.toThrow('down');
+    reg.remove('b');
+    store.fail = false;
+    await reg.flush();
+    const last = store.batches.at(-1)!;
+    expect(last.upserts).toEqual([e('a')]);
+    expect(last.removals).toEqual(['b']);
+  });
+
+  it('when the store lost the node, the next flush resends everything', async () => {
+    const store = new Flaky<RegistryBatch>();
+    const reg = new ConnectionRegistry(store as unknown as RegistryStore, 'n', () => [e('a'), e('b')]);
+    await reg.flush();
+    store.lost = true;
+    await reg.flush();
+    store.lost = false;
+    await reg.flush();
+    expect(store.batches[2]).toEqual({ upserts: [e('a'), e('b')], removals: [], full: true });
+  });
+
+  it('works end to end on the memory store', async () => {
+    const store = new MemoryRegistryStore(30);
+    const live: ConnectionEntry[] = [];
+    const reg = new ConnectionRegistry(store, 'n', () => live);
+    await reg.flush();
+    live.push(e('a'));
+    reg.add(e('a'));
+    await reg.flush();
+    expect((await store.list()).map((x) => x.connId)).toEqual(['a']);
+    live.pop();
+    reg.remove('a');
+    await reg.flush();
+    expect(await store.list()).toEqual([]);
+  });
+});
+
+describe('PresenceTracker', () => {
+  it('a user with several connections is present once and leaves with the last', async () => {
+    const store = new MemoryPresenceStore(30);
+    const t = new PresenceTracker(store, 'n', 10);
+    expect(t.join('r', 'alice')).toBe(true);
+    expect(t.join('r', 'alice')).toBe(false);
+    await t.flush();
+    expect(await store.members('r')).toEqual(['alice']);
+    expect(t.leave('r', 'alice')).toBe(false);
+    await t.flush();
+    expect(await store.members('r')).toEqual(['alice']);
+    expect(t.leave('r', 'alice')).toBe(true);
+    await t.flush();
+    expect(await store.members('r')).toEqual([]);
+  });
+
+  it('a flush carries only the rooms that changed, plus a bounded refresh slice', async () => {
+    const store = new Flaky<PresenceBatch>();
+    const t = new PresenceTracker(store as unknown as PresenceStore, 'n', 4);
+    for (let i = 0; i < 100; i++) t.join(`room${i}`, `u${i}`);
+    await t.flush(); // first flush: full
+    t.join('room7', 'zed');
+    t.leave('room8', 'u8');
+    const changes = await t.flush();
+    const b = store.batches[1]!;
+    expect(b.full).toBeUndefined();
+    expect([...b.added]).toEqual([['room7', ['zed']]]);
+    expect([...b.removed]).toEqual([['room8', ['u8']]]);
+    expect(b.refresh.length).toBe(25); // 99 rooms / spread 4
+    expect(changes).toEqual([{ room: 'room7', joined: ['zed'], left: [] }, { room: 'room8', joined: [], left: ['u8'] }]);
+  });
+
+  it('join then leave within an interval writes nothing for that user', async () => {
+    const store = new Flaky<PresenceBatch>();
+    const t = new PresenceTracker(store as unknown as PresenceStore, 'n', 4);
+    await t.flush();
+    t.join('r', 'a');
+    t.leave('r', 'a');
+    await t.flush();
+    expect(store.batches[1]!.added.size + store.batches[1]!.removed.size).toBe(0);
+  });
+
+  it('failed flushes merge back under newer changes; a lost store gets the full state', async () => {
+    const store = new Flaky<PresenceBatch>();
+    const t = new PresenceTracker(store as unknown as PresenceStore, 'n', 4);
+    await t.flush();
+    t.join('r', 'a');
+    t.join('r', 'b');
+    store.fail = true;
+    await expect(t.flush()).rejects.toThrow();
+    t.leave('r', 'b');
+    store.fail = false;
+    await t.flush();
+    const b = store.batches.at(-1)!;
+    expect(b.added.get('r')).toEqual(['a']);
+    expect(b.removed.get('r')).toBeUndefined();
+    store.lost = true;
+    await t.flush();
+    store.lost = false;
+    await t.flush();
+    expect(store.batches.at(-1)!.full).toEqual(new Map([['r', ['a']]]));
+  });
+});
+
+describe('ExpiryWheel', () => {
+  const item = () => ({ wheelBucket: -1, name: Math.random() });
+  it('returns items once they are due, in coarse buckets', () => {
+    const w = new ExpiryWheel<ReturnType<typeof item>>(100, 0);
+    const a = item();
+    const b = item();
+    w.schedule(a, 250);
+    w.schedule(b, 1000);
+    expect(w.due(200)).toEqual([]);
+    expect(w.due(300)).toEqual([a]);
+    expect(w.due(900)).toEqual([]);
+    expect(w.due(1000)).toEqual([b]);
+    expect(w.size).toBe(0);
+  });
+  it('rescheduling moves an item; cancel removes it', () => {
+    const w = new ExpiryWheel<ReturnType<typeof item>>(100, 0);
+    const a = item();
+    w.schedule(a, 200);
+    w.schedule(a, 500);
+    expect(w.due(300)).toEqual([]);
+    w.cancel(a);
+    expect(w.due(600)).toEqual([]);
+  });
+  it('an item scheduled in the past fires at the next sweep', () => {
+    const w = new ExpiryWheel<ReturnType<typeof item>>(100, 1000);
+    w.due(1000);
+    const a = item();
+    w.schedule(a, 10);
+    expect(w.due(1100)).toEqual([a]);
+  });
+  it('holds 100k items in a few buckets', () => {
+    const w = new ExpiryWheel<ReturnType<typeof item>>(1000, 0);
+    for (let i = 0; i < 100_000; i++) w.schedule(item(), 60_000 + (i % 10) * 1000);
+    expect(w.size).toBe(100_000);
+    expect((w as unknown as { buckets: Map<number, unknown> }).buckets.size).toBe(10);
+    expect(w.due(70_000).length).toBe(100_000);
+  });
+});
