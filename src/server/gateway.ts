@@ -15,6 +15,9 @@ import type { HttpResponse, TemplatedApp, Uws, UwsInfo, WebSocket, us_listen_soc
 export interface SocketData {
   refusal: RefusalKind | undefined;
   conn: Connection<WebSocket<SocketData>> | undefined;
+  /** Upgraded inside res.cork after an await: open's sends wait for the next loop turn (see open()). */
+  deferred: boolean;
+  closed: boolean;
 }
 
 export interface GatewayDeps {
@@ -64,6 +67,7 @@ export class Gateway {
       },
       close: (ws, code) => {
         const data = ws.getUserData();
+        data.closed = true;
         if (data.conn) deps.hub.close(data.conn, code);
         data.conn = undefined;
       },
@@ -131,15 +135,15 @@ export class Gateway {
       return this.refuse(res, Refusal.BAD_SUBPROTOCOL, key, extensions, context);
     }
     const outcome = this.deps.authenticator.authenticate(request, offered);
-    const finish = (o: AuthOutcome): void => {
-      if (!o.ok) return this.refuse(res, o.refusal, key, extensions, context);
+    const finish = (o: AuthOutcome, deferred: boolean): void => {
+      if (!o.ok) return this.refuse(res, o.refusal, key, extensions, context, deferred);
       const conn = this.deps.hub.create(o.claims, chosen.encoding, chosen.protocol);
       this.deps.metrics.upgradesAccepted++;
-      const data: SocketData = { refusal: undefined, conn };
+      const data: SocketData = { refusal: undefined, conn, deferred, closed: false };
       // The bearer.* entry is never echoed: only our subprotocol (or none) is.
       res.upgrade(data, key, chosen.protocol ?? '', extensions, context);
     };
-    if (!(outcome instanceof Promise)) return finish(outcome);
+    if (!(outcome instanceof Promise)) return finish(outcome, false);
 
     let aborted = false;
     res.onAborted(() => {
@@ -149,19 +153,19 @@ export class Gateway {
     outcome.then(
       (o) => {
         if (aborted) return;
-        res.cork(() => finish(o));
+        res.cork(() => finish(o, true));
       },
       (err: unknown) => {
         this.deps.logger.error({ err }, 'upgrade authentication crashed');
         if (aborted) return;
-        res.cork(() => this.refuse(res, Refusal.UNAVAILABLE, key, extensions, context));
+        res.cork(() => this.refuse(res, Refusal.UNAVAILABLE, key, extensions, context, true));
       },
     );
   }
 
-  private refuse(res: HttpResponse, refusal: RefusalKind, key: string, extensions: string, context: us_socket_context_t): void {
+  private refuse(res: HttpResponse, refusal: RefusalKind, key: string, extensions: string, context: us_socket_context_t, deferred = false): void {
     if (this.deps.config.refusalMode === 'close' && key !== '') {
-      const data: SocketData = { refusal, conn: undefined };
+      const data: SocketData = { refusal, conn: undefined, deferred, closed: false };
       res.upgrade(data, key, '', extensions, context);
       return;
     }
@@ -175,6 +179,19 @@ export class Gateway {
 
   private open(ws: WebSocket<SocketData>): void {
     const data = ws.getUserData();
+    // After an async upgrade, uWS runs open inside the HTTP response's cork; frames written there
+    // can be lost or the socket left corked (seen with upstream v20.57: ~1% of replies lost;
+    // uWebSockets.js issue #1108). Such sockets start on the next loop turn, corked on their own.
+    if (data.deferred) {
+      setImmediate(() => {
+        if (!data.closed) ws.cork(() => this.start(ws, data));
+      });
+      return;
+    }
+    this.start(ws, data);
+  }
+
+  private start(ws: WebSocket<SocketData>, data: SocketData): void {
     if (data.refusal) {
       // Close mode: a browser cannot read a refused upgrade's status, but it can read this.
       ws.end(data.refusal.close.code, data.refusal.close.reason);

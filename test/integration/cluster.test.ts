@@ -87,6 +87,7 @@ describe('presence writes are batched', () => {
               const ws = new WebSocket(gw.url, ['wsgate.v1.json'], { headers: { authorization: `Bearer ${hs({ sub: `u${i}` })}` } });
               ws.once('message', () => resolve(ws));
               ws.once('error', reject);
+              ws.once('close', (code) => reject(new Error(`closed ${code} before the connected frame`)));
             }),
         ),
       );
