@@ -1,0 +1,77 @@
+// npm run plan -- --connections 1000000 --deliveries 500000 --report r.json [--report r2.json]
+//   [--cores 2] [--memory-gb 4] [--utilization 0.7]
+// States the nodes needed and which resource binds, from the capacity figures of bench reports
+// (hold: connections per GB and per core; fanout: deliveries/s per core; connect-storm: upgrades/s per core).
+import { readFileSync } from 'node:fs';
+import type { Report } from './lib/report.js';
+
+export interface PlanInput {
+  connections: number;
+  deliveries: number;
+  upgrades: number;
+  cores: number;
+  memoryGB: number;
+  utilization: number;
+  capacity: Report['capacity'];
+}
+
+export interface PlanResult {
+  nodes: number;
+  binding: string;
+  needs: Array<{ resource: string; perNode: number | undefined; nodes: number | undefined }>;
+  missing: string[];
+}
+
+export function plan(p: PlanInput): PlanResult {
+  const c = p.capacity;
+  const u = p.utilization;
+  const needs: PlanResult['needs'] = [
+    { resource: 'memory (connections per GB)', perNode: c.connectionsPerGB && c.connectionsPerGB * p.memoryGB * u, nodes: undefined },
+    { resource: 'CPU (idle connections per core)', perNode: c.connectionsPerCore && c.connectionsPerCore * p.cores * u, nodes: undefined },
+    { resource: 'CPU (deliveries/s per core)', perNode: c.deliveriesPerSecPerCore && c.deliveriesPerSecPerCore * p.cores * u, nodes: undefined },
+    { resource: 'CPU (upgrades/s per core)', perNode: c.upgradesPerSecPerCore && c.upgradesPerSecPerCore * p.cores * u, nodes: undefined },
+  ];
+  const demand = [p.connections, p.connections, p.deliveries, p.upgrades];
+  const missing: string[] = [];
+  needs.forEach((n, i) => {
+    if (demand[i] === 0) return;
+    if (!n.perNode) missing.push(n.resource);
+    else n.nodes = Math.ceil(demand[i]! / n.perNode);
+  });
+  const best = needs.filter((n) => n.nodes !== undefined).sort((a, b) => b.nodes! - a.nodes!)[0];
+  return { nodes: best?.nodes ?? 0, binding: best?.resource ?? 'unknown', needs, missing };
+}
+
+function main(): void {
+  const argv = process.argv.slice(2);
+  const reports: string[] = [];
+  const flags = new Map<string, string>();
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--report') reports.push(argv[++i] ?? '');
+    else if (a.startsWith('--')) flags.set(a.slice(2), argv[++i] ?? '');
+  }
+  if (reports.length === 0) {
+    process.stderr.write('usage: npm run plan -- --connections N --deliveries N [--upgrades N] --report r.json [--report r2.json] [--cores 2] [--memory-gb 4] [--utilization 0.7]\n');
+    process.exit(2);
+  }
+  const capacity: Report['capacity'] = {};
+  for (const f of reports) Object.assign(capacity, (JSON.parse(readFileSync(f, 'utf8')) as Report).capacity);
+  const input: PlanInput = {
+    connections: Number(flags.get('connections') ?? 0),
+    deliveries: Number(flags.get('deliveries') ?? 0),
+    upgrades: Number(flags.get('upgrades') ?? 0),
+    cores: Number(flags.get('cores') ?? 2),
+    memoryGB: Number(flags.get('memory-gb') ?? 4),
+    utilization: Number(flags.get('utilization') ?? 0.7),
+    capacity,
+  };
+  const r = plan(input);
+  process.stdout.write(`Demand: ${input.connections} connections, ${input.deliveries} deliveries/s, ${input.upgrades} upgrades/s\n`);
+  process.stdout.write(`Node: ${input.cores} cores, ${input.memoryGB} GB, planned at ${(input.utilization * 100).toFixed(0)}% utilization\n\n`);
+  for (const n of r.needs) process.stdout.write(`  ${n.resource.padEnd(34)} per node ${n.perNode === undefined ? 'unknown' : Math.floor(n.perNode).toString().padStart(10)}  -> ${n.nodes === undefined ? '-' : n.nodes} nodes\n`);
+  process.stdout.write(`\nNodes needed: ${r.nodes} (binding resource: ${r.binding})\n`);
+  if (r.missing.length) process.stdout.write(`Not covered by the reports given (run the matching scenario): ${r.missing.join('; ')}\n`);
+}
+
+if (process.argv[1] && /plan\.(js|ts)$/.test(process.argv[1])) main();

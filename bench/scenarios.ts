@@ -1,0 +1,254 @@
+// The bench scenarios. Each runs its phases on a Generator against one target and returns the
+// figures of that run; bench/run.ts runs it against wsgate and the baselines in one invocation.
+import autocannon from 'autocannon';
+import type { RedisServer } from './lib/redis-server.js';
+import { summarize, type Generator, type LatencySummary, type Merged } from './lib/generator.js';
+import type { RunningTarget } from './lib/targets.js';
+
+export interface BenchOptions {
+  readonly scenario: ScenarioName;
+  readonly conns: number;
+  readonly workers: number;
+  readonly durationSec: number;
+  /** open-loop rate (ops/s over all workers); 0 = closed loop, as fast as the target answers */
+  readonly rate: number;
+  readonly concurrency: number;
+  readonly window: number;
+  readonly rooms: number;
+  readonly publishers: number;
+  readonly payloadBytes: number;
+  readonly revokedShare: number;
+  readonly encoding: 'json' | 'msgpack';
+  readonly reuseTokens: boolean;
+  readonly baselines: ReadonlyArray<'uws' | 'socketio'>;
+  readonly store: 'redis' | 'memory';
+  readonly outDir: string;
+  readonly quiet: boolean;
+}
+
+export interface Headline {
+  readonly metric: string;
+  readonly value: number;
+  readonly unit: string;
+  readonly higherIsBetter: boolean;
+}
+
+export interface ScenarioResult {
+  headline: Headline;
+  /** ops/s achieved, for the generator-headroom check; undefined where it has no meaning */
+  throughput: number | undefined;
+  metrics: Record<string, number>;
+  latency: Record<string, LatencySummary>;
+  errors: Record<string, number>;
+  /** generator CPU per worker (share of one core) in the measured phase */
+  workerCpu: number[];
+}
+
+export interface ScenarioContext {
+  readonly gen: Generator;
+  readonly target: RunningTarget;
+  readonly opts: BenchOptions;
+  readonly redis: RedisServer | undefined;
+  readonly secret: string;
+  readonly jtiPrefix: string;
+  /** Tells the progress display which phase runs. */
+  phase(name: string): void;
+  /** The server's RSS now (bytes). */
+  rss(): number;
+  /** The server's CPU time now (ms). */
+  cpuMs(): number;
+}
+
+export type ScenarioName = 'connect-storm' | 'reconnect-storm' | 'fanout' | 'echo' | 'refresh-storm' | 'hold' | 'revocation' | 'http';
+export const SCENARIOS: readonly ScenarioName[] = ['connect-storm', 'reconnect-storm', 'fanout', 'echo', 'refresh-storm', 'hold', 'revocation', 'http'];
+
+const perSec = (n: number, ms: number): number => (ms > 0 ? (n * 1000) / ms : 0);
+const perWorker = (total: number, workers: number): number => total / workers;
+
+async function connect(ctx: ScenarioContext): Promise<Merged> {
+  ctx.phase('connect');
+  const { opts } = ctx;
+  return ctx.gen.run({ cmd: 'connect', rate: perWorker(opts.rate, opts.workers), concurrency: Math.max(1, Math.ceil(opts.concurrency / opts.workers)), timeoutMs: 120_000 });
+}
+
+async function close(ctx: ScenarioContext): Promise<void> {
+  ctx.phase('close');
+  await ctx.gen.run({ cmd: 'close' });
+}
+
+function result(headline: Headline, m: Merged, throughput: number | undefined, metrics: Record<string, number>, latency: Record<string, LatencySummary>): ScenarioResult {
+  return { headline, throughput, metrics, latency, errors: m.errors, workerCpu: m.workerCpu };
+}
+
+async function gatewayMetric(ctx: ScenarioContext, name: string): Promise<number | undefined> {
+  if (ctx.target.target !== 'wsgate') return undefined;
+  try {
+    const text = await (await fetch(`http://127.0.0.1:${ctx.target.port}/metrics`)).text();
+    const m = new RegExp(`^wsgate_${name} ([0-9.e+-]+)$`, 'm').exec(text);
+    return m ? Number(m[1]) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+async function connectStorm(ctx: ScenarioContext): Promise<ScenarioResult> {
+  const calls0 = (await ctx.redis?.totalCalls()) ?? 0;
+  const rt0 = (await gatewayMetric(ctx, 'revocation_round_trips')) ?? 0;
+  const m = await connect(ctx);
+  const calls = ((await ctx.redis?.totalCalls()) ?? 0) - calls0;
+  const rt = ((await gatewayMetric(ctx, 'revocation_round_trips')) ?? 0) - rt0;
+  const rate = perSec(m.ok, m.elapsedMs);
+  await close(ctx);
+  const attempts = ctx.opts.conns;
+  return result({ metric: 'upgrades/s', value: rate, unit: '/s', higherIsBetter: true }, m, rate, {
+    accepted: m.ok,
+    refused: Object.values(m.errors).reduce((a, b) => a + b, 0),
+    redisCommandsPerUpgrade: ctx.redis ? calls / attempts : 0,
+    redisRoundTripsPerUpgrade: ctx.target.target === 'wsgate' ? rt / attempts : ctx.redis ? calls / attempts : 0,
+  }, { handshake: summarize(m.hist) });
+}
+
+async function reconnectStorm(ctx: ScenarioContext): Promise<ScenarioResult> {
+  await connect(ctx); // first round fills the verifier cache
+  await close(ctx);
+  const hits0 = (await gatewayMetric(ctx, 'jwt_cache_hits')) ?? 0;
+  const look0 = (await gatewayMetric(ctx, 'jwt_cache_lookups')) ?? 0;
+  const m = await connect(ctx);
+  const hits = ((await gatewayMetric(ctx, 'jwt_cache_hits')) ?? 0) - hits0;
+  const lookups = ((await gatewayMetric(ctx, 'jwt_cache_lookups')) ?? 0) - look0;
+  const rate = perSec(m.ok, m.elapsedMs);
+  await close(ctx);
+  return result({ metric: 'upgrades/s (same tokens)', value: rate, unit: '/s', higherIsBetter: true }, m, rate, { accepted: m.ok, verifierCacheHitRatio: lookups > 0 ? hits / lookups : 0 }, { handshake: summarize(m.hist) });
+}
+
+async function fanout(ctx: ScenarioContext): Promise<ScenarioResult> {
+  const { opts } = ctx;
+  await connect(ctx);
+  ctx.phase('join');
+  await ctx.gen.run({ cmd: 'join' });
+  ctx.phase('fanout');
+  const pubsPerWorker = Math.max(1, Math.round(opts.publishers / opts.workers));
+  const rate = opts.rate > 0 ? opts.rate : 1000 * opts.publishers; // fan-out is always paced: deliveries = rate x room size
+  const m = await ctx.gen.run({ cmd: 'fanout', durationMs: opts.durationSec * 1000, publishers: pubsPerWorker, rate: perWorker(rate, opts.workers), payloadBytes: opts.payloadBytes });
+  const deliveries = perSec(m.deliveries, opts.durationSec * 1000 + 1000);
+  await close(ctx);
+  return result({ metric: 'deliveries/s', value: deliveries, unit: '/s', higherIsBetter: true }, m, deliveries, { publishes: m.ok, deliveries: m.deliveries, offeredPublishesPerSec: rate, subscribersPerRoom: opts.conns / opts.rooms }, { publishAck: summarize(m.hist), delivery: summarize(m.deliveryHist) });
+}
+
+async function echo(ctx: ScenarioContext): Promise<ScenarioResult> {
+  const { opts } = ctx;
+  await connect(ctx);
+  ctx.phase('echo');
+  const m = await ctx.gen.run({ cmd: 'echo', durationMs: opts.durationSec * 1000, rate: perWorker(opts.rate, opts.workers), window: opts.window });
+  const rate = perSec(m.ok, opts.durationSec * 1000);
+  await close(ctx);
+  return result({ metric: 'round trips/s', value: rate, unit: '/s', higherIsBetter: true }, m, rate, { roundTrips: m.ok }, { roundTrip: summarize(m.hist) });
+}
+
+async function refreshStorm(ctx: ScenarioContext): Promise<ScenarioResult> {
+  await connect(ctx);
+  ctx.phase('refresh');
+  const m = await ctx.gen.run({ cmd: 'refresh', timeoutMs: 60_000 });
+  const rate = perSec(m.ok, m.elapsedMs);
+  await close(ctx);
+  return result({ metric: 'refreshes/s', value: rate, unit: '/s', higherIsBetter: true }, m, rate, { refreshed: m.ok }, { refresh: summarize(m.hist) });
+}
+
+async function hold(ctx: ScenarioContext): Promise<ScenarioResult> {
+  const { opts } = ctx;
+  // The idle server's own CPU (timers, flushes) is not the connections' cost: measure it first.
+  ctx.phase('idle');
+  const idle0 = ctx.cpuMs();
+  await new Promise((r) => setTimeout(r, 1000));
+  const idleShare = (ctx.cpuMs() - idle0) / 1000;
+  const rss0 = ctx.rss();
+  const m0 = await connect(ctx);
+  ctx.phase('join');
+  await ctx.gen.run({ cmd: 'join' });
+  ctx.phase('hold');
+  await new Promise((r) => setTimeout(r, 1000)); // let the connect storm's garbage settle
+  const cpu0 = ctx.cpuMs();
+  const m = await ctx.gen.run({ cmd: 'hold', durationMs: opts.durationSec * 1000 });
+  const cpuShare = Math.max(0, (ctx.cpuMs() - cpu0) / m.elapsedMs - idleShare);
+  const rss = ctx.rss();
+  const held = m0.ok;
+  await close(ctx);
+  const perConn = held > 0 ? (rss - rss0) / held : 0;
+  return result({ metric: 'RSS per connection', value: perConn, unit: 'bytes', higherIsBetter: false }, { ...m, errors: m0.errors }, undefined, {
+    held,
+    rssBytes: rss,
+    rssBaseBytes: rss0,
+    rssPer1kConnsMB: (perConn * 1000) / 1048576,
+    cpuShareHeld: cpuShare,
+    cpuShareIdleServer: idleShare,
+    cpuPer1kConns: held > 0 ? cpuShare / (held / 1000) : 0,
+  }, { handshake: summarize(m0.hist) });
+}
+
+async function revocation(ctx: ScenarioContext): Promise<ScenarioResult> {
+  const { opts, redis } = ctx;
+  const every = opts.revokedShare > 0 ? Math.max(1, Math.round(1 / opts.revokedShare)) : 0;
+  let revoked = 0;
+  if (redis && every > 0) {
+    const p = redis.client.pipeline();
+    for (let i = 0; i < opts.conns; i += every) {
+      p.set(`revoked:${ctx.jtiPrefix}${i}`, '1', 'EX', 3600);
+      revoked++;
+    }
+    await p.exec();
+  }
+  const calls0 = (await redis?.totalCalls()) ?? 0;
+  const m = await connect(ctx);
+  const calls = ((await redis?.totalCalls()) ?? 0) - calls0;
+  const rt = (await gatewayMetric(ctx, 'revocation_round_trips')) ?? calls;
+  await close(ctx);
+  const refusedRevoked = Object.entries(m.errors)
+    .filter(([k]) => /TOKEN_REVOKED|Token revoked/.test(k))
+    .reduce((a, [, v]) => a + v, 0);
+  const rate = perSec(m.ok + refusedRevoked, m.elapsedMs);
+  return result({ metric: 'upgrades decided/s', value: rate, unit: '/s', higherIsBetter: true }, m, rate, {
+    revoked,
+    refusedRevoked,
+    accepted: m.ok,
+    correct: refusedRevoked === revoked && m.ok === opts.conns - revoked ? 1 : 0,
+    redisCommandsPerUpgrade: calls / opts.conns,
+    redisRoundTripsPerUpgrade: rt / opts.conns,
+  }, { handshake: summarize(m.hist) });
+}
+
+async function http(ctx: ScenarioContext): Promise<ScenarioResult> {
+  const { opts, target } = ctx;
+  const base = `http://127.0.0.1:${target.port}`;
+  const run = async (name: string, path: string, headers: Record<string, string> = {}): Promise<[string, autocannon.Result]> => {
+    ctx.phase(`http ${name}`);
+    const r = await autocannon({ url: base + path, connections: Math.min(100, opts.concurrency), pipelining: 1, duration: opts.durationSec, headers });
+    return [name, r];
+  };
+  const upgrade = { connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-version': '13', 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==' };
+  const runs: Array<[string, autocannon.Result]> = [await run('healthz', '/healthz')];
+  if (target.target === 'wsgate') {
+    runs.push(await run('upgrade-no-token', '/ws', upgrade));
+    runs.push(await run('upgrade-bad-token', '/ws', { ...upgrade, authorization: 'Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.AAAA' }));
+  }
+  const metrics: Record<string, number> = {};
+  const latency: Record<string, LatencySummary> = {};
+  for (const [name, r] of runs) {
+    metrics[`${name}.reqPerSec`] = r.requests.average;
+    metrics[`${name}.non2xx`] = r.non2xx;
+    metrics[`${name}.errors`] = r.errors;
+    latency[name] = { count: r.requests.total, p50: r.latency.p50, p90: r.latency.p90, p99: r.latency.p99, p999: r.latency.p99_9, max: r.latency.max, mean: r.latency.mean, curve: [[50, r.latency.p50], [90, r.latency.p90], [99, r.latency.p99], [99.9, r.latency.p99_9], [100, r.latency.max]] };
+  }
+  const healthz = metrics['healthz.reqPerSec']!;
+  return { headline: { metric: 'GET /healthz req/s', value: healthz, unit: '/s', higherIsBetter: true }, throughput: healthz, metrics, latency, errors: {}, workerCpu: [] };
+}
+
+export const scenarios: Record<ScenarioName, (ctx: ScenarioContext) => Promise<ScenarioResult>> = {
+  'connect-storm': connectStorm,
+  'reconnect-storm': reconnectStorm,
+  fanout,
+  echo,
+  'refresh-storm': refreshStorm,
+  hold,
+  revocation,
+  http,
+};
