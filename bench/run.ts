@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import type { Target } from './lib/dialects.js';
 import { Generator } from './lib/generator.js';
 import { renderHtml } from './lib/html.js';
-import { cpuModel, FD_LIMIT, sampleProc } from './lib/procs.js';
+import { cpuModel, effectiveFdLimit, listenOverflows, sampleProc } from './lib/procs.js';
 import { startRedisServer, type RedisServer } from './lib/redis-server.js';
 import { renderMarkdown, SCHEMA, type Report, type RunReport, type TimelinePoint } from './lib/report.js';
 import { startTarget } from './lib/targets.js';
@@ -97,9 +97,13 @@ async function runTarget(target: Target, opts: BenchOptions, redis: RedisServer 
     rss: () => sampleProc(running.pid)?.rssBytes ?? lastRss,
     cpuMs: () => sampleProc(running.pid)?.cpuMs ?? 0,
   };
+  const overflows0 = listenOverflows();
   try {
     const r = await scenarios[opts.scenario](ctx);
     tick();
+    // Handshakes the kernel dropped because the server's accept queue was full (uWS listens with a
+    // backlog of 512): above that many upgrades in flight, the figure measures the queue, not wsgate.
+    r.metrics.listenOverflows = listenOverflows() - overflows0;
     phases.push({ name: 'end', t: Date.now(), cpuMs: sampleProc(running.pid)?.cpuMs ?? 0 });
     const cpuByPhase: Record<string, number> = {};
     for (let i = 0; i + 1 < phases.length; i++) {
@@ -118,7 +122,7 @@ async function runTarget(target: Target, opts: BenchOptions, redis: RedisServer 
         cpuMax: Math.max(0, ...timeline.map((p) => p.cpu)),
         rssMaxBytes: Math.max(0, ...timeline.map((p) => p.rssMB * 1048576)),
       },
-      generator: { workers: opts.workers, sourceAddrs: gen.sourceAddrs, workerCpu: r.workerCpu, maxWorkerCpu: Math.max(0, ...r.workerCpu) },
+      generator: { workers: opts.workers, addrs: gen.addrs, workerCpu: r.workerCpu, maxWorkerCpu: Math.max(0, ...r.workerCpu) },
       timeline,
     };
   } finally {
@@ -131,6 +135,12 @@ async function runTarget(target: Target, opts: BenchOptions, redis: RedisServer 
 
 export async function runBench(opts: BenchOptions): Promise<{ report: Report; files: string[] }> {
   const startedAt = new Date();
+  // Each server is one process: it cannot hold more sockets than its descriptor limit. Past it,
+  // accept() fails with EMFILE and the event loop spins on the listen socket.
+  const fdLimit = effectiveFdLimit();
+  if (opts.conns > fdLimit - 200) {
+    throw new Error(`--conns ${opts.conns} exceeds what one server process can hold here: the file-descriptor limit is ${fdLimit} (raising it needs CAP_SYS_RESOURCE). Use at most ${fdLimit - 200}.`);
+  }
   const secret = randomBytes(32).toString('base64url');
   const needRedis = opts.store === 'redis' || opts.baselines.includes('socketio');
   const redis = needRedis ? await startRedisServer() : undefined;
@@ -159,7 +169,7 @@ export async function runBench(opts: BenchOptions): Promise<{ report: Report; fi
       node: process.version,
       os: `${process.platform} ${release()}`,
       uws: runs[0]?.info ?? {},
-      fdLimit: FD_LIMIT,
+      fdLimit,
     },
     runs,
     ratios: {},

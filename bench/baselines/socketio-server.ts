@@ -62,7 +62,7 @@ io.on('connection', (socket) => {
   });
 });
 
-http.listen(Number(process.env.WSGATE_PORT ?? 0), '127.0.0.1', () => {
+http.listen(Number(process.env.WSGATE_PORT ?? 0), process.env.WSGATE_HOST ?? '127.0.0.1', () => {
   const addr = http.address() as { port: number };
   process.stdout.write(JSON.stringify({ msg: 'baseline socketio listening', port: addr.port }) + '\n');
 });

@@ -51,7 +51,7 @@ app.ws<Data>('/ws', {
 app.get('/healthz', (res) => {
   res.writeHeader('content-type', 'application/json').end('{"status":"ok"}');
 });
-app.listen('127.0.0.1', Number(process.env.WSGATE_PORT ?? 0), (s) => {
+app.listen(process.env.WSGATE_HOST ?? '127.0.0.1', Number(process.env.WSGATE_PORT ?? 0), (s) => {
   if (!s) process.exit(1);
   process.stdout.write(JSON.stringify({ msg: 'uWebSockets.js loaded', build: info.build, version: info.version }) + '\n');
   process.stdout.write(JSON.stringify({ msg: 'baseline uws listening', port: uws.us_socket_local_port(s) }) + '\n');

@@ -30,6 +30,8 @@ export interface Merged {
   deliveries: number;
   deliveryHist: hdr.Histogram;
   elapsedMs: number;
+  /** from the phase start to the last successful operation of any worker */
+  activeMs: number;
   /** per worker: CPU share of one core during the phase (0..1) */
   workerCpu: number[];
 }
@@ -41,7 +43,7 @@ export class Generator {
 
   private constructor(
     private readonly procs: ChildProcess[],
-    readonly sourceAddrs: number,
+    readonly addrs: number,
   ) {
     this.progress = procs.map(() => ({ ev: 'progress', open: 0, ok: 0, deliveries: 0, errors: 0 }));
     procs.forEach((p, i) =>
@@ -52,8 +54,11 @@ export class Generator {
   }
 
   static async start(o: GeneratorOptions): Promise<Generator> {
-    // One source address per ~25k connections: one address has ~28k ephemeral ports.
-    const sourceAddrs = Math.max(1, Math.ceil(o.conns / 25_000));
+    // One loopback address per 4k connections: an address pair has ~28k ephemeral ports, but
+    // Linux's port search in connect() slows to a crawl long before they run out (20k connections
+    // to one address: ~1k upgrades/s, all system time); 4k per pair keeps it instant.
+    const addrs = Math.min(250, Math.max(1, Math.ceil(o.conns / 4000)));
+    // Each worker stays under its own descriptor limit.
     const per = Math.ceil(o.conns / o.workers);
     const procs: ChildProcess[] = [];
     const readies: Array<Promise<void>> = [];
@@ -62,7 +67,7 @@ export class Generator {
       const count = Math.max(0, Math.min(per, o.conns - first));
       const p = spawnNode(WORKER, [], {}, ['ignore', 'inherit', 'inherit', 'ipc']);
       procs.push(p);
-      const spec: WorkerSpec = { index: i, target: o.target, encoding: o.encoding, host: '127.0.0.1', port: o.port, first, conns: count, sourceAddrs, secret: o.secret, tokenTtlSec: o.tokenTtlSec, tenant: o.tenant, rooms: o.rooms, jtiPrefix: o.jtiPrefix, reuseTokens: o.reuseTokens };
+      const spec: WorkerSpec = { index: i, target: o.target, encoding: o.encoding, host: '127.0.0.1', port: o.port, first, conns: count, addrs, secret: o.secret, tokenTtlSec: o.tokenTtlSec, tenant: o.tenant, rooms: o.rooms, jtiPrefix: o.jtiPrefix, reuseTokens: o.reuseTokens };
       readies.push(
         new Promise((resolve, reject) => {
           p.once('message', (m: { ev: string }) => (m.ev === 'ready' ? resolve() : reject(new Error(JSON.stringify(m)))));
@@ -72,7 +77,7 @@ export class Generator {
       p.send({ init: spec });
     }
     await Promise.all(readies); // tokens are minted: the clock may start
-    return new Generator(procs, sourceAddrs);
+    return new Generator(procs, addrs);
   }
 
   /** Live totals over the workers (refreshed every 500 ms). */
@@ -108,7 +113,7 @@ export class Generator {
           }),
       ),
     );
-    const merged: Merged = { ok: 0, errors: {}, hist: newHist(), deliveries: 0, deliveryHist: newHist(), elapsedMs: 0, workerCpu: [] };
+    const merged: Merged = { ok: 0, errors: {}, hist: newHist(), deliveries: 0, deliveryHist: newHist(), elapsedMs: 0, activeMs: 0, workerCpu: [] };
     for (const r of results) {
       merged.ok += r.ok;
       merged.deliveries += r.deliveries;
@@ -116,6 +121,7 @@ export class Generator {
       merged.hist.add(hdr.decodeFromCompressedBase64(r.hist));
       merged.deliveryHist.add(hdr.decodeFromCompressedBase64(r.deliveryHist));
       merged.elapsedMs = Math.max(merged.elapsedMs, r.elapsedMs);
+      merged.activeMs = Math.max(merged.activeMs, r.activeMs);
       merged.workerCpu.push(r.elapsedMs > 0 ? (r.cpuUserMs + r.cpuSystemMs) / r.elapsedMs : 0);
     }
     return merged;

@@ -6,8 +6,17 @@ import { readFileSync } from 'node:fs';
 
 export const FD_LIMIT = 1_048_576;
 
-export function spawnNode(script: string, args: string[], env: Record<string, string>, stdio: StdioOptions): ChildProcess {
-  const quoted = [process.execPath, script, ...args].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
+/** The file-descriptor limit a child actually gets (the hard limit when FD_LIMIT is refused). */
+export function effectiveFdLimit(): number {
+  try {
+    return Number(execFileSync('sh', ['-c', `ulimit -n ${FD_LIMIT} 2>/dev/null || ulimit -n $(ulimit -Hn); ulimit -n`]).toString().trim());
+  } catch {
+    return 1024;
+  }
+}
+
+export function spawnNode(script: string, args: string[], env: Record<string, string>, stdio: StdioOptions, nodeArgs: string[] = []): ChildProcess {
+  const quoted = [process.execPath, ...nodeArgs, script, ...args].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
   return spawn('sh', ['-c', `ulimit -n ${FD_LIMIT} 2>/dev/null || ulimit -n $(ulimit -Hn); exec ${quoted}`], { env: { ...process.env, ...env }, stdio });
 }
 
@@ -38,5 +47,17 @@ export function cpuModel(): string {
     return m ? m[1]!.trim() : 'unknown';
   } catch {
     return 'unknown';
+  }
+}
+
+/** The kernel's count of connections dropped because a listen queue was full (TcpExt ListenOverflows). */
+export function listenOverflows(): number {
+  try {
+    const lines = readFileSync('/proc/net/netstat', 'utf8').split('\n').filter((l) => l.startsWith('TcpExt:'));
+    const names = lines[0]!.split(/\s+/);
+    const values = lines[1]!.split(/\s+/);
+    return Number(values[names.indexOf('ListenOverflows')] ?? 0);
+  } catch {
+    return 0;
   }
 }

@@ -32,7 +32,7 @@ export interface RunReport {
   workerCpu: number[];
   /** cpuAvg: cores used during the measured phase; cpuByPhase: cores per phase */
   server: { cpuAvg: number; cpuByPhase: Record<string, number>; cpuMax: number; rssMaxBytes: number };
-  generator: { workers: number; sourceAddrs: number; workerCpu: number[]; maxWorkerCpu: number };
+  generator: { workers: number; addrs: number; workerCpu: number[]; maxWorkerCpu: number };
   timeline: TimelinePoint[];
 }
 

@@ -27,7 +27,8 @@ export function startTarget(target: Target, opts: TargetOptions): Promise<Runnin
   const script = target === 'wsgate' ? dist('src/cli.js') : dist(`bench/baselines/${target}-server.js`);
   const env: Record<string, string> = {
     WSGATE_PORT: '0',
-    WSGATE_HOST: '127.0.0.1',
+    // Every loopback address: the generator spreads connections over 127.0.0.x destinations.
+    WSGATE_HOST: '0.0.0.0',
     WSGATE_JWT_SECRET: opts.secret,
     WSGATE_LOG_LEVEL: 'info',
     WSGATE_REDIS_URL: opts.redisUrl ?? '',
@@ -37,7 +38,9 @@ export function startTarget(target: Target, opts: TargetOptions): Promise<Runnin
     WSGATE_MAX_BACKPRESSURE_BYTES: String(64 * 1024 * 1024),
     ...(opts.env ?? {}),
   };
-  const proc: ChildProcess = spawnNode(script, [], env, ['ignore', 'pipe', 'pipe']);
+  // WSGATE_BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the servers only.
+  const nodeArgs = (process.env.WSGATE_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const proc: ChildProcess = spawnNode(script, [], env, ['ignore', 'pipe', 'pipe'], nodeArgs);
   const output: string[] = [];
   const info: Record<string, unknown> = {};
   return new Promise((resolve, reject) => {

@@ -20,8 +20,8 @@ export interface WorkerSpec {
   /** global index of this worker's first connection, and how many it owns */
   readonly first: number;
   readonly conns: number;
-  /** spread connections over 127.0.0.1 .. 127.0.0.N as source addresses (~28k ports each) */
-  readonly sourceAddrs: number;
+  /** spread connections over 127.0.0.1 .. 127.0.0.N (~28k ephemeral ports per address pair) */
+  readonly addrs: number;
   readonly secret: string;
   readonly tokenTtlSec: number;
   readonly tenant: string;
@@ -49,6 +49,8 @@ export interface PhaseStats {
   /** base64 HdrHistogram of delivery latency (µs), fanout only */
   deliveryHist: string;
   elapsedMs: number;
+  /** from the phase start to its last successful operation */
+  activeMs: number;
   cpuUserMs: number;
   cpuSystemMs: number;
 }
@@ -91,6 +93,8 @@ let errors: Record<string, number> = {};
 let onReady: ((c: Conn) => void) | undefined;
 let onReply: ((c: Conn, ref: number, good: boolean, code: string | undefined) => void) | undefined;
 let onClosed: ((c: Conn, was: Conn['state']) => void) | undefined;
+/** time of the phase's last successful operation: rates end there, not at a straggler's timeout */
+let lastOkAt = 0;
 let progressTimer: NodeJS.Timeout | undefined;
 
 const err = (reason: string): void => {
@@ -156,11 +160,15 @@ function open(c: Conn, scheduledAt: number): void {
   c.head = Buffer.alloc(0);
   c.pending.clear();
   c.parser = new FrameParser((op, p) => onFrame(c, op, p));
-  const localAddress = `127.0.0.${1 + (c.idx % spec.sourceAddrs)}`;
-  const sock = tcpConnect({ host: spec.host, port: spec.port, localAddress });
+  // The address pair is spread over the *destination* side (the servers listen on every loopback
+  // address): binding a source address first (localAddress) makes Linux search the whole port
+  // range on every bind once ports run short (Node cannot set IP_BIND_ADDRESS_NO_PORT), which
+  // turned a 20k-connection storm into minutes; connect() picks ports per destination instead.
+  const host = spec.addrs > 1 ? `127.0.0.${1 + (c.idx % spec.addrs)}` : spec.host;
+  const sock = tcpConnect({ host, port: spec.port });
   c.sock = sock;
   sock.setNoDelay(true);
-  const req = upgradeRequest(`${spec.host}:${spec.port}`, dialect.path, dialect.headers(c.token));
+  const req = upgradeRequest(`${host}:${spec.port}`, dialect.path, dialect.headers(c.token));
   sock.on('connect', () => sock.write(req));
   sock.on('data', (chunk: Buffer) => {
     if (c.state === 'ws' || c.state === 'ready') return c.parser.push(chunk);
@@ -197,6 +205,7 @@ function resetPhase(): void {
   ok = 0;
   deliveries = 0;
   errors = {};
+  lastOkAt = 0;
   onReady = onReply = onClosed = undefined;
 }
 
@@ -225,6 +234,7 @@ async function phase(fn: () => Promise<void>): Promise<PhaseStats> {
     deliveries,
     deliveryHist: hdr.encodeIntoCompressedBase64(deliveryHist),
     elapsedMs: now() - t0,
+    activeMs: lastOkAt > 0 ? lastOkAt - t0 : now() - t0,
     cpuUserMs: cpu.user / 1000,
     cpuSystemMs: cpu.system / 1000,
   };
@@ -259,7 +269,8 @@ function connectAll(rate: number, concurrency: number, timeoutMs: number): Promi
     };
     onReady = (c) => {
       ok++;
-      hist.recordValue(Math.max(1, Math.round((now() - c.scheduledAt) * 1000)));
+      lastOkAt = now();
+      hist.recordValue(Math.max(1, Math.round((lastOkAt - c.scheduledAt) * 1000)));
       finish();
     };
     onClosed = (_c, was) => {
@@ -270,10 +281,18 @@ function connectAll(rate: number, concurrency: number, timeoutMs: number): Promi
     };
     if (rate > 0) void pace(rate, total, (k, at) => open(conns[k]!, at));
     else launch();
-    setTimeout(() => {
-      for (const c of conns) if (c.state === 'http' || c.state === 'ws') err('handshake timeout');
-      resolve();
-    }, timeoutMs).unref();
+    // A handshake that takes longer than timeoutMs is a failure (e.g. the server's accept queue
+    // overflowed and the kernel dropped the connection's final ACK): counted, socket dropped.
+    const sweep = setInterval(() => {
+      const limit = now() - timeoutMs;
+      for (const c of conns) {
+        if ((c.state === 'http' || c.state === 'ws') && c.scheduledAt < limit) {
+          err('handshake timeout');
+          c.sock?.resetAndDestroy();
+        }
+      }
+      if (done >= total) clearInterval(sweep);
+    }, 500);
   });
 }
 
@@ -290,7 +309,8 @@ function expectReplies(onGood?: (c: Conn) => void): void {
     c.pending.delete(ref);
     if (good) {
       ok++;
-      hist.recordValue(Math.max(1, Math.round((now() - at) * 1000)));
+      lastOkAt = now();
+      hist.recordValue(Math.max(1, Math.round((lastOkAt - at) * 1000)));
       onGood?.(c);
     } else err(`reply ${code ?? 'error'}`);
   };
@@ -385,9 +405,15 @@ async function run(cmd: Command): Promise<PhaseStats> {
           onClosed = () => {
             if (--left === 0) resolve();
           };
-          for (const c of live) c.sock!.end(frame(OP_CLOSE, Buffer.from([0x03, 0xe8])));
+          // Send a close frame and let the server close TCP first: the TIME_WAIT then sits on the
+          // server's side and does not eat the generator's ephemeral ports for the next run.
+          for (const c of live) {
+            const sock = c.sock!;
+            sock.write(frame(OP_CLOSE, Buffer.from([0x03, 0xe8])));
+            sock.once('end', () => sock.destroy());
+          }
           setTimeout(() => {
-            for (const c of live) c.sock?.destroy();
+            for (const c of live) c.sock?.resetAndDestroy();
             resolve();
           }, 5000).unref();
         });

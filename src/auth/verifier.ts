@@ -173,8 +173,10 @@ export function createTokenVerifier(opts: VerifierOptions): TokenVerifier {
   }
   if (sync.length === 0 && !jwksVerify) throw new Error('no usable token key for the allowed algorithms');
 
+  // No error object is built unless a verifier fails: an Error captures a stack trace, which
+  // cost ~4% of the upgrade path's CPU when it was allocated up front (profiled connect storm).
   const verifySync = (token: string): Claims | VerifyError => {
-    let last: VerifyError = new VerifyError('signature');
+    let last: VerifyError | undefined;
     for (const v of sync) {
       try {
         return toClaims(v(token));
@@ -183,7 +185,7 @@ export function createTokenVerifier(opts: VerifierOptions): TokenVerifier {
         if (!tryNext(last)) return last;
       }
     }
-    return last;
+    return last ?? new VerifyError('signature');
   };
 
   const verifyJwks = async (token: string): Promise<Claims> => {
