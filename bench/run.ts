@@ -138,8 +138,9 @@ export async function runBench(opts: BenchOptions): Promise<{ report: Report; fi
   // Each server is one process: it cannot hold more sockets than its descriptor limit. Past it,
   // accept() fails with EMFILE and the event loop spins on the listen socket.
   const fdLimit = effectiveFdLimit();
-  if (opts.conns > fdLimit - 200) {
-    throw new Error(`--conns ${opts.conns} exceeds what one server process can hold here: the file-descriptor limit is ${fdLimit} (raising it needs CAP_SYS_RESOURCE). Use at most ${fdLimit - 200}.`);
+  // wsgate's default connection cap is the limit minus 512.
+  if (opts.conns > fdLimit - 600) {
+    throw new Error(`--conns ${opts.conns} exceeds what one server process can hold here: the file-descriptor limit is ${fdLimit} (raising it needs CAP_SYS_RESOURCE). Use at most ${fdLimit - 600}.`);
   }
   const secret = randomBytes(32).toString('base64url');
   const needRedis = opts.store === 'redis' || opts.baselines.includes('socketio');

@@ -130,7 +130,7 @@ async function fanout(ctx: ScenarioContext): Promise<ScenarioResult> {
   const pubsPerWorker = Math.max(1, Math.round(opts.publishers / opts.workers));
   const rate = opts.rate > 0 ? opts.rate : 1000 * opts.publishers; // fan-out is always paced: deliveries = rate x room size
   const m = await ctx.gen.run({ cmd: 'fanout', durationMs: opts.durationSec * 1000, publishers: pubsPerWorker, rate: perWorker(rate, opts.workers), payloadBytes: opts.payloadBytes });
-  const deliveries = perSec(m.deliveries, opts.durationSec * 1000 + 1000);
+  const deliveries = perSec(m.deliveries, m.activeMs);
   await close(ctx);
   return result({ metric: 'deliveries/s', value: deliveries, unit: '/s', higherIsBetter: true }, m, deliveries, { publishes: m.ok, deliveries: m.deliveries, offeredPublishesPerSec: rate, subscribersPerRoom: opts.conns / opts.rooms }, { publishAck: summarize(m.hist), delivery: summarize(m.deliveryHist) });
 }

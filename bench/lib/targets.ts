@@ -36,6 +36,8 @@ export function startTarget(target: Target, opts: TargetOptions): Promise<Runnin
     WSGATE_TOKEN_EXPIRING_SEC: '0',
     WSGATE_IDLE_TIMEOUT_SEC: '960',
     WSGATE_MAX_BACKPRESSURE_BYTES: String(64 * 1024 * 1024),
+    // The per-connection request limit is a policy, not a cost: the bench measures throughput.
+    WSGATE_RATE_LIMIT: '0',
     ...(opts.env ?? {}),
   };
   // WSGATE_BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the servers only.

@@ -375,7 +375,11 @@ async function run(cmd: Command): Promise<PhaseStats> {
           const c = pubs[k % pubs.length]!;
           if (c.state === 'ready') send(c, (id) => dialect.publish(id, roomOf(c), at, pad), at);
         });
-        await sleep(1000); // deliveries in flight
+        // Deliveries still in flight: wait until they stop arriving (at most 10 s).
+        for (let i = 0, seen = -1; i < 100 && deliveries !== seen; i++) {
+          seen = deliveries;
+          await sleep(300);
+        }
       });
     case 'refresh':
       return phase(async () => {

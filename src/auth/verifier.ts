@@ -112,7 +112,9 @@ export function createTokenVerifier(opts: VerifierOptions): TokenVerifier {
   const stats: CacheStats = { hits: 0, lookups: 0 };
   const toleranceMs = opts.clockToleranceSec * 1000;
   const common = {
-    requiredClaims: ['sub', 'tenant_id', 'jti', 'exp'],
+    // fast-jwt checks iss/aud only when present: a configured issuer or audience must also be required,
+    // or a token without the claim would pass (found by test/integration/attacks.test.ts).
+    requiredClaims: ['sub', 'tenant_id', 'jti', 'exp', ...(opts.issuer ? ['iss'] : []), ...(opts.audience ? ['aud'] : [])],
     clockTolerance: toleranceMs,
     cache: opts.cacheSize > 0 ? opts.cacheSize : false,
     cacheTTL: opts.cacheTtlMs,

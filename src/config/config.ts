@@ -55,6 +55,11 @@ export interface Config {
   readonly maxPublishBytes: number;
   readonly tokenExpiringSec: number;
   readonly expirySweepMs: number;
+  readonly rateLimit: number;
+  readonly rateBurst: number;
+  readonly maxConnections: number;
+  readonly maxConnectionsPerUser: number;
+  readonly maxConnectionsPerTenant: number;
 }
 
 type Kind =
@@ -114,7 +119,12 @@ export const OPTIONS: readonly Option[] = [
   { key: 'maxRoomNameLength', env: 'WSGATE_MAX_ROOM_NAME', kind: int(1, 1024), def: '128', help: 'Longest room name, in bytes.' },
   { key: 'maxPublishBytes', env: 'WSGATE_MAX_PUBLISH_BYTES', kind: int(1, 16 * 1024 * 1024), def: '16384', help: 'Largest publish payload (encoded data), in bytes.' },
   { key: 'tokenExpiringSec', env: 'WSGATE_TOKEN_EXPIRING_SEC', kind: int(0, 86_400), def: '60', help: 'Send token:expiring this long before a token\'s exp.' },
-  { key: 'expirySweepMs', env: 'WSGATE_EXPIRY_SWEEP_MS', kind: int(10, 60_000), def: '1000', help: 'Granularity of the token expiry sweep (one coarse timer for all sockets).' },
+  { key: 'expirySweepMs', env: 'WSGATE_EXPIRY_SWEEP_MS', kind: int(10, 60_000), def: '1000', help: 'Granularity of the token expiry sweep (one coarse timer for all sockets); slow consumers are checked on the same sweep.' },
+  { key: 'rateLimit', env: 'WSGATE_RATE_LIMIT', kind: int(0, 1_000_000), def: '200', help: 'Requests per second per connection (token bucket; 0 = unlimited). Over it: RATE_LIMITED replies; flooding on: close 4502.' },
+  { key: 'rateBurst', env: 'WSGATE_RATE_BURST', kind: int(1, 1_000_000), def: '400', help: 'Token-bucket size of the per-connection request limit.' },
+  { key: 'maxConnections', env: 'WSGATE_MAX_CONNECTIONS', kind: int(0, 10_000_000), def: '0', help: 'Connections this node accepts (0 = the open-file limit minus 512). Over it: 503.' },
+  { key: 'maxConnectionsPerUser', env: 'WSGATE_MAX_CONNECTIONS_PER_USER', kind: int(0, 10_000_000), def: '0', help: 'Connections one user (tenant + sub) may hold on this node (0 = unlimited). Over it: 429 / close 4508.' },
+  { key: 'maxConnectionsPerTenant', env: 'WSGATE_MAX_CONNECTIONS_PER_TENANT', kind: int(0, 10_000_000), def: '0', help: 'Connections one tenant may hold on this node (0 = unlimited). Over it: 429 / close 4508.' },
 ];
 
 export class ConfigError extends Error {

@@ -3,7 +3,7 @@
 // uWS adapter (server/gateway.ts) turns socket events into calls here.
 import type { Authenticator } from '../auth/authenticate.js';
 import type { Claims } from '../auth/verifier.js';
-import { Close, ReplyError, type CloseKind, type ReplyErrorKind } from '../errors/codes.js';
+import { Close, Refusal, ReplyError, type CloseKind, type RefusalKind, type ReplyErrorKind } from '../errors/codes.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import { PresenceTracker, type PresenceChange } from '../presence/tracker.js';
@@ -26,6 +26,8 @@ export interface SocketPort<S> {
   publish(topic: string, data: string | Buffer, binary: boolean, exclude?: S): void;
   /** Runs `fn` with the socket corked (one syscall for its sends); for sends outside a socket callback. */
   cork(socket: S, fn: () => void): void;
+  /** Bytes buffered for the socket (backpressure). */
+  buffered(socket: S): number;
 }
 
 export interface Connection<S = unknown> extends Scheduled {
@@ -45,6 +47,11 @@ export interface Connection<S = unknown> extends Scheduled {
   readonly rooms: Set<string>;
   warned: boolean;
   closed: boolean;
+  /** request token bucket */
+  tokens: number;
+  refilledAt: number;
+  /** requests refused in a row by the rate limit */
+  strikes: number;
 }
 
 export interface HubOptions {
@@ -56,6 +63,13 @@ export interface HubOptions {
   readonly expiryGraceMs: number;
   readonly expirySweepMs: number;
   readonly presenceNotify: boolean;
+  /** requests per second per connection; 0 = unlimited */
+  readonly rateLimit: number;
+  readonly rateBurst: number;
+  readonly maxConnections: number;
+  readonly maxConnectionsPerUser: number;
+  readonly maxConnectionsPerTenant: number;
+  readonly maxBackpressureBytes: number;
 }
 
 export interface HubDeps {
@@ -81,6 +95,10 @@ export class Hub<S> {
   private readonly now: () => number;
   private seq = 0;
   private readonly idPrefix: string;
+  /** connections created and not yet closed: per user (tenant + sub) and per tenant */
+  private readonly perUser = new Map<string, number>();
+  private readonly perTenant = new Map<string, number>();
+  private admitted = 0;
 
   constructor(
     private readonly opts: HubOptions,
@@ -112,15 +130,37 @@ export class Hub<S> {
     return { connId: c.id, nodeId: this.opts.nodeId, userId: c.userId, tenantId: c.tenantId, since: c.since, exp: c.exp };
   }
 
-  /** Builds the connection for an authenticated upgrade (before the socket exists). */
+  /** The connection caps, checked right before an upgrade; undefined = admitted. */
+  admit(claims: Claims): RefusalKind | undefined {
+    const o = this.opts;
+    if (o.maxConnections > 0 && this.admitted >= o.maxConnections) return Refusal.UNAVAILABLE;
+    if (o.maxConnectionsPerUser > 0 && (this.perUser.get(`${claims.tenantId}\n${claims.sub}`) ?? 0) >= o.maxConnectionsPerUser) return Refusal.TOO_MANY_CONNECTIONS;
+    if (o.maxConnectionsPerTenant > 0 && (this.perTenant.get(claims.tenantId) ?? 0) >= o.maxConnectionsPerTenant) return Refusal.TOO_MANY_CONNECTIONS;
+    return undefined;
+  }
+
+  private countConn(tenant: string, user: string, d: 1 | -1): void {
+    this.admitted += d;
+    const u = `${tenant}\n${user}`;
+    const nu = (this.perUser.get(u) ?? 0) + d;
+    if (nu > 0) this.perUser.set(u, nu);
+    else this.perUser.delete(u);
+    const nt = (this.perTenant.get(tenant) ?? 0) + d;
+    if (nt > 0) this.perTenant.set(tenant, nt);
+    else this.perTenant.delete(tenant);
+  }
+
+  /** Builds the connection for an authenticated upgrade (the socket opens right after). */
   create(claims: Claims, encoding: Encoding, protocol: string | undefined): Connection<S> {
+    this.countConn(claims.tenantId, claims.sub, 1);
+    const now = this.now();
     return {
       id: this.idPrefix + (++this.seq).toString(36),
       encoding,
       protocol,
       userId: claims.sub,
       tenantId: claims.tenantId,
-      since: this.now(),
+      since: now,
       jti: claims.jti,
       exp: claims.exp,
       permissions: claims.permissions,
@@ -130,6 +170,9 @@ export class Hub<S> {
       warned: false,
       closed: false,
       wheelBucket: -1,
+      tokens: this.opts.rateBurst,
+      refilledAt: now,
+      strikes: 0,
     };
   }
 
@@ -154,6 +197,7 @@ export class Hub<S> {
   close(conn: Connection<S>, _code: number): void {
     if (conn.closed) return;
     conn.closed = true;
+    this.countConn(conn.tenantId, conn.userId, -1);
     conn.socket = undefined;
     this.conns.delete(conn);
     this.deps.metrics.connectionsClosed++;
@@ -208,7 +252,29 @@ export class Hub<S> {
     const d = decode(conn.encoding, frame, isBinary);
     if (d === 'wrong-frame-type') return this.end(conn, Close.WRONG_FRAME_TYPE);
     if (!d.ok) return this.replyError(conn, d.ref, d.error);
+    if (!this.take(conn)) {
+      this.deps.metrics.rateLimited++;
+      // A client that keeps flooding after a burst's worth of refusals is cut off.
+      if (++conn.strikes > this.opts.rateBurst) {
+        this.deps.metrics.rateLimitCloses++;
+        return this.end(conn, Close.RATE_LIMITED);
+      }
+      return this.replyError(conn, d.req.id, ReplyError.RATE_LIMITED);
+    }
+    conn.strikes = 0;
     this.handle(conn, d.req);
+  }
+
+  /** Token bucket: refills at rateLimit per second up to rateBurst; one token per request. */
+  private take(conn: Connection<S>): boolean {
+    const rate = this.opts.rateLimit;
+    if (rate === 0) return true;
+    const now = this.now();
+    conn.tokens = Math.min(this.opts.rateBurst, conn.tokens + ((now - conn.refilledAt) * rate) / 1000);
+    conn.refilledAt = now;
+    if (conn.tokens < 1) return false;
+    conn.tokens -= 1;
+    return true;
   }
 
   private handle(conn: Connection<S>, req: ClientRequest): void {
@@ -358,9 +424,20 @@ export class Hub<S> {
     this.wheel.schedule(conn, conn.warned || this.opts.tokenExpiringSec === 0 ? expMs + this.opts.expiryGraceMs : warnAt);
   }
 
-  /** One sweep of the expiry wheel: warnings, then closes at exp. Called on an interval. */
+  /**
+   * One sweep, on an interval: slow consumers first (more than half the backpressure limit still
+   * buffered: closed with 4501 before uWS has to drop anything; one native call per socket, a few
+   * ms per 100k sockets), then the expiry wheel: warnings, and closes at exp.
+   */
   sweep(): void {
     const now = this.now();
+    const slow = this.opts.maxBackpressureBytes / 2;
+    for (const conn of this.conns) {
+      if (conn.socket !== undefined && this.port.buffered(conn.socket) > slow) {
+        this.deps.metrics.slowConsumerCloses++;
+        this.end(conn, Close.SLOW_CONSUMER);
+      }
+    }
     for (const conn of this.wheel.due(now)) {
       if (conn.closed || conn.socket === undefined) continue;
       const closeAt = conn.exp * 1000 + this.opts.expiryGraceMs;

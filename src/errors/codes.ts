@@ -17,7 +17,10 @@ export const Close = {
   TOKEN_EXPIRED: { code: 4007, reason: 'Token expired', reconnect: true },
   WRONG_FRAME_TYPE: { code: 4401, reason: 'Wrong frame type for subprotocol', reconnect: false },
   SHUTDOWN: { code: 4500, reason: 'Server shutting down', reconnect: true },
+  SLOW_CONSUMER: { code: 4501, reason: 'Slow consumer', reconnect: true },
+  RATE_LIMITED: { code: 4502, reason: 'Rate limit exceeded', reconnect: true },
   UNAVAILABLE: { code: 4503, reason: 'Service unavailable', reconnect: true },
+  TOO_MANY_CONNECTIONS: { code: 4508, reason: 'Too many connections', reconnect: true },
 } as const;
 export type CloseKind = (typeof Close)[keyof typeof Close];
 
@@ -33,7 +36,9 @@ export const Refusal = {
   ORIGIN_FORBIDDEN: { status: 403, code: 'ORIGIN_FORBIDDEN', error: 'Origin not allowed', close: Close.ORIGIN_FORBIDDEN },
   /** Subprotocols offered, none of them ours. */
   BAD_SUBPROTOCOL: { status: 400, code: 'BAD_SUBPROTOCOL', error: 'Unsupported subprotocol', close: Close.BAD_SUBPROTOCOL },
-  /** Revocation lookup failed or timed out (fail-closed), or the node is draining. Retry-After is set. */
+  /** Connection caps per user or per tenant reached on this node. */
+  TOO_MANY_CONNECTIONS: { status: 429, code: 'TOO_MANY_CONNECTIONS', error: 'Too many connections', close: Close.TOO_MANY_CONNECTIONS },
+  /** Revocation lookup failed or timed out (fail-closed), the node is draining, or it is full. Retry-After is set. */
   UNAVAILABLE: { status: 503, code: 'UNAVAILABLE', error: 'Service unavailable', close: Close.UNAVAILABLE },
 } as const;
 export type RefusalKind = (typeof Refusal)[keyof typeof Refusal];
@@ -48,6 +53,7 @@ export const ReplyError = {
   PAYLOAD_TOO_LARGE: { code: 'PAYLOAD_TOO_LARGE', message: 'Payload too large' },
   USER_MISMATCH: { code: 'USER_MISMATCH', message: 'User mismatch' },
   INVALID_TOKEN: { code: 'INVALID_TOKEN', message: 'Invalid token' },
+  RATE_LIMITED: { code: 'RATE_LIMITED', message: 'Rate limit exceeded' },
   UNAVAILABLE: { code: 'UNAVAILABLE', message: 'Temporarily unavailable' },
 } as const;
 export type ReplyErrorKind = (typeof ReplyError)[keyof typeof ReplyError];

@@ -15,6 +15,9 @@ export class Metrics {
   replyErrors = 0;
   publishes = 0;
   backpressureDrops = 0;
+  slowConsumerCloses = 0;
+  rateLimited = 0;
+  rateLimitCloses = 0;
   tokenRefreshes = 0;
   tokenExpiredCloses = 0;
   flushFailures = 0;
@@ -46,6 +49,9 @@ export class Metrics {
     counter('reply_errors_total', 'Reply errors sent.', this.replyErrors);
     counter('publishes_total', 'Messages published to rooms.', this.publishes);
     counter('backpressure_drops_total', 'Direct sends dropped by backpressure.', this.backpressureDrops);
+    counter('slow_consumer_closes_total', 'Connections closed with 4501: more than half the backpressure limit buffered at a sweep.', this.slowConsumerCloses);
+    counter('rate_limited_total', 'Requests answered RATE_LIMITED.', this.rateLimited);
+    counter('rate_limit_closes_total', 'Connections closed with 4502 for flooding.', this.rateLimitCloses);
     counter('token_refreshes_total', 'Successful token refreshes.', this.tokenRefreshes);
     counter('token_expired_closes_total', 'Connections closed at token expiry.', this.tokenExpiredCloses);
     counter('store_flush_failures_total', 'Registry/presence flushes that failed (retried).', this.flushFailures);

@@ -33,7 +33,7 @@ export interface GatewayDeps {
   readonly notReady: () => Promise<string[]>;
 }
 
-const STATUS_TEXT: Record<number, string> = { 400: '400 Bad Request', 401: '401 Unauthorized', 403: '403 Forbidden', 404: '404 Not Found', 503: '503 Service Unavailable' };
+const STATUS_TEXT: Record<number, string> = { 400: '400 Bad Request', 401: '401 Unauthorized', 403: '403 Forbidden', 404: '404 Not Found', 429: '429 Too Many Requests', 503: '503 Service Unavailable' };
 
 // Refusal bodies are built once: a refusal storm allocates nothing per request.
 const REFUSAL_BODY = new Map<RefusalKind, string>(Object.values(Refusal).map((r) => [r, JSON.stringify({ error: r.error, code: r.code })]));
@@ -52,8 +52,10 @@ export class Gateway {
       compression: uws.DISABLED,
       maxPayloadLength: config.maxPayloadBytes,
       idleTimeout: config.idleTimeoutSec,
+      // A socket over the limit is skipped by publishes until the next sweep closes it with 4501
+      // (Hub.sweep): closing at the limit inside uWS would be abrupt (no close code) and uncounted.
       maxBackpressure: config.maxBackpressureBytes,
-      closeOnBackpressureLimit: true,
+      closeOnBackpressureLimit: false,
       sendPingsAutomatically: true,
       upgrade: (res, req, context) => this.upgrade(res, req, context),
       open: (ws) => this.open(ws),
@@ -137,6 +139,11 @@ export class Gateway {
     const outcome = this.deps.authenticator.authenticate(request, offered);
     const finish = (o: AuthOutcome, deferred: boolean): void => {
       if (!o.ok) return this.refuse(res, o.refusal, key, extensions, context, deferred);
+      const capped = this.deps.hub.admit(o.claims);
+      if (capped) {
+        this.deps.metrics.count(this.deps.metrics.refusals, capped.code);
+        return this.refuse(res, capped, key, extensions, context, deferred);
+      }
       const conn = this.deps.hub.create(o.claims, chosen.encoding, chosen.protocol);
       this.deps.metrics.upgradesAccepted++;
       const data: SocketData = { refusal: undefined, conn, deferred, closed: false };
@@ -173,7 +180,7 @@ export class Gateway {
     res.writeHeader('content-type', 'application/json');
     res.writeHeader('cache-control', 'no-store');
     if (refusal.status === 401) res.writeHeader('www-authenticate', 'Bearer');
-    if (refusal.status === 503) res.writeHeader('retry-after', String(RETRY_AFTER_SEC));
+    if (refusal.status === 503 || refusal.status === 429) res.writeHeader('retry-after', String(RETRY_AFTER_SEC));
     res.end(REFUSAL_BODY.get(refusal)!);
   }
 
@@ -236,5 +243,6 @@ export function uwsPort(app: TemplatedApp): SocketPort<WebSocket<SocketData>> {
     publish: (topic, data, binary, exclude) =>
       void (exclude !== undefined && exclude.isSubscribed(topic) ? exclude.publish(topic, data, binary) : app.publish(topic, data, binary)),
     cork: (ws, fn) => void ws.cork(fn),
+    buffered: (ws) => ws.getBufferedAmount(),
   };
 }
