@@ -207,8 +207,8 @@ export async function start(config: Config, options: StartOptions = {}): Promise
     presence_pending_rooms: presence.pendingRooms,
     presence_local_rooms: presence.roomCount,
     expiry_scheduled: hub.scheduled,
-    revocation_lookups: (stores.revocations as { lookups?: number }).lookups ?? 0,
-    revocation_round_trips: (stores.revocations as { roundTrips?: number }).roundTrips ?? 0,
+    revocation_lookups: stores.revocations.lookups,
+    revocation_round_trips: stores.revocations.roundTrips,
   });
 
   // Flush failures are counted and logged once per streak; the writers keep their changes.

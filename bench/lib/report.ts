@@ -1,6 +1,6 @@
 // The bench report: a versioned JSON schema (documented in docs/BENCH.md) and its Markdown summary.
 import type { LatencySummary } from './generator.js';
-import type { BenchOptions, Headline } from '../scenarios.js';
+import type { BenchOptions, ScenarioResult } from '../scenarios.js';
 
 export const SCHEMA = 'wsgate-bench/1';
 
@@ -20,16 +20,10 @@ export interface TimelinePoint {
   rssMB: number;
 }
 
-export interface RunReport {
+export interface RunReport extends ScenarioResult {
   target: string;
   role: 'subject' | 'baseline';
   info: Record<string, unknown>;
-  headline: Headline;
-  throughput: number | undefined;
-  metrics: Record<string, number>;
-  latency: Record<string, LatencySummary>;
-  errors: Record<string, number>;
-  workerCpu: number[];
   /** cpuAvg: cores used during the measured phase; cpuByPhase: cores per phase */
   server: { cpuAvg: number; cpuByPhase: Record<string, number>; cpuMax: number; rssMaxBytes: number };
   generator: { workers: number; addrs: number; workerCpu: number[]; maxWorkerCpu: number };

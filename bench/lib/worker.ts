@@ -319,26 +319,30 @@ function expectReplies(onGood?: (c: Conn) => void): void {
 const ready = (): Conn[] => conns.filter((c) => c.state === 'ready');
 const roomOf = (c: Conn): string => `bench/${c.idx % spec.rooms}`;
 
+/** One request on every ready connection at once; resolves when all are answered (or at the timeout). */
+function requestEach(build: (c: Conn, id: number) => Buffer, timeoutMs: number): Promise<void> {
+  const live = ready();
+  let left = live.length;
+  return new Promise<void>((resolve) => {
+    if (left === 0) return resolve();
+    expectReplies();
+    const count = onReply!;
+    onReply = (c, ref, good, code) => {
+      count(c, ref, good, code);
+      if (--left === 0) resolve();
+    };
+    const t = now();
+    for (const c of live) send(c, (id) => build(c, id), t);
+    setTimeout(resolve, timeoutMs).unref();
+  });
+}
+
 async function run(cmd: Command): Promise<PhaseStats> {
   switch (cmd.cmd) {
     case 'connect':
       return phase(() => connectAll(cmd.rate, cmd.concurrency, cmd.timeoutMs));
     case 'join':
-      return phase(async () => {
-        const live = ready();
-        let left = live.length;
-        await new Promise<void>((resolve) => {
-          if (left === 0) return resolve();
-          expectReplies();
-          const prev = onReply!;
-          onReply = (c, ref, good, code) => {
-            prev(c, ref, good, code);
-            if (--left === 0) resolve();
-          };
-          for (const c of live) send(c, (id) => dialect.join(id, roomOf(c)), now());
-          setTimeout(resolve, 30_000).unref();
-        });
-      });
+      return phase(() => requestEach((c, id) => dialect.join(id, roomOf(c)), 30_000));
     case 'echo':
       return phase(async () => {
         const live = ready();
@@ -382,22 +386,7 @@ async function run(cmd: Command): Promise<PhaseStats> {
         }
       });
     case 'refresh':
-      return phase(async () => {
-        const live = ready();
-        let left = live.length;
-        await new Promise<void>((resolve) => {
-          if (left === 0) return resolve();
-          expectReplies();
-          const prev = onReply!;
-          onReply = (c, ref, good, code) => {
-            prev(c, ref, good, code);
-            if (--left === 0) resolve();
-          };
-          const t = now();
-          for (const c of live) send(c, (id) => dialect.refresh(id, refreshTokens[c.idx - spec.first]!), t);
-          setTimeout(resolve, cmd.timeoutMs).unref();
-        });
-      });
+      return phase(() => requestEach((c, id) => dialect.refresh(id, refreshTokens[c.idx - spec.first]!), cmd.timeoutMs));
     case 'hold':
       return phase(() => sleep(cmd.durationMs));
     case 'close':

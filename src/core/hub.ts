@@ -207,10 +207,6 @@ export class Hub<S> {
     this.registry.remove(conn.id);
   }
 
-  drain(_conn: Connection<S>): void {
-    // Nothing queued on our side: uWS holds the buffered bytes; sends check the result.
-  }
-
   /** Closes every socket (shutdown). close() runs for each through the socket's close event. */
   closeAll(kind: CloseKind): void {
     for (const c of [...this.conns]) this.end(c, kind);

@@ -52,7 +52,8 @@ const jsonReplacer = (_k: string, v: unknown): unknown => {
 };
 
 export function encodeJson(msg: ServerMessage | Record<string, unknown>): string {
-  return JSON.stringify(msg, jsonReplacer);
+  // Only published data can carry binary; a replacer slows every other message's stringify.
+  return msg.type === 'message' ? JSON.stringify(msg, jsonReplacer) : JSON.stringify(msg);
 }
 
 export function encode(encoding: Encoding, msg: ServerMessage): Buffer | string {

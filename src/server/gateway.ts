@@ -63,10 +63,6 @@ export class Gateway {
         const conn = ws.getUserData().conn;
         if (conn) deps.hub.message(conn, message, isBinary);
       },
-      drain: (ws) => {
-        const conn = ws.getUserData().conn;
-        if (conn) deps.hub.drain(conn);
-      },
       close: (ws, code) => {
         const data = ws.getUserData();
         data.closed = true;

@@ -16,6 +16,9 @@ export interface RevocationStore {
   isRevoked(jti: string): Promise<boolean>;
   /** Revokes a token id for `ttlSec` seconds (normally the token's remaining lifetime). */
   revoke(jti: string, ttlSec: number): Promise<void>;
+  /** Lookups asked for, and round trips they took (0 for the embedded store). */
+  readonly lookups: number;
+  readonly roundTrips: number;
 }
 
 /** `lost`: the store had no state for this node before this apply (first write, expiry, or a

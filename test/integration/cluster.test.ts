@@ -7,6 +7,7 @@ import { connect } from '../helpers/client.js';
 import { startGateway } from '../helpers/gateway.js';
 import { spawnGateway, type GatewayProcess } from '../helpers/process.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
+import { until } from '../helpers/wait.js';
 import { hs } from '../helpers/tokens.js';
 
 let redis: TestRedis;
@@ -15,13 +16,6 @@ beforeAll(async () => {
 });
 afterAll(() => redis.stop());
 
-const until = async (cond: () => Promise<boolean>, ms = 8000): Promise<void> => {
-  const end = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 50));
-  }
-};
 
 describe('two nodes, one Redis', () => {
   let a: GatewayProcess;

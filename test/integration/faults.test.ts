@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect } from '../helpers/client.js';
 import { startGateway } from '../helpers/gateway.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
+import { until } from '../helpers/wait.js';
 import { hs } from '../helpers/tokens.js';
 
 let redis: TestRedis;
@@ -14,13 +15,6 @@ beforeAll(async () => {
 });
 afterAll(() => redis.stop());
 
-const until = async (cond: () => Promise<boolean> | boolean, ms = 8000): Promise<void> => {
-  const end = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 25));
-  }
-};
 
 /** One upgrade attempt: resolves to 'open', an HTTP status, or 'error'. */
 const attempt = (url: string, token: string): Promise<string> =>

@@ -5,6 +5,7 @@ import WebSocket from 'ws';
 import { connect, refused } from '../helpers/client.js';
 import { startGateway, type TestGateway } from '../helpers/gateway.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
+import { until } from '../helpers/wait.js';
 import { hs } from '../helpers/tokens.js';
 
 let redis: TestRedis;
@@ -13,13 +14,6 @@ beforeAll(async () => {
 });
 afterAll(() => redis.stop());
 
-const until = async (cond: () => boolean | Promise<boolean>, ms = 5000): Promise<void> => {
-  const end = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 20));
-  }
-};
 
 describe('pipelining', () => {
   let gw: TestGateway;
@@ -128,7 +122,7 @@ describe('aborted upgrades', () => {
         ws.on('error', () => undefined);
         return ws;
       });
-      await until(() => (gw.revocations as { lookups: number }).lookups >= 20);
+      await until(() => gw.revocations.lookups >= 20);
       for (const ws of sockets) ws.terminate();
       await until(() => gw.metrics.upgradesAborted === 20);
       await new Promise((r) => setTimeout(r, 1000)); // the pause ends; the lookups answer

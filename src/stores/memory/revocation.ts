@@ -3,10 +3,13 @@ import type { RevocationStore } from '../ports.js';
 
 export class MemoryRevocationStore implements RevocationStore {
   private readonly revoked = new Map<string, number>();
+  lookups = 0;
+  readonly roundTrips = 0;
 
   constructor(private readonly now: () => number = Date.now) {}
 
   isRevoked(jti: string): Promise<boolean> {
+    this.lookups++;
     const until = this.revoked.get(jti);
     if (until === undefined) return Promise.resolve(false);
     if (until <= this.now()) {
