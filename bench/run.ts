@@ -122,7 +122,7 @@ async function runTarget(target: Target, opts: BenchOptions, redis: RedisServer 
         cpuMax: Math.max(0, ...timeline.map((p) => p.cpu)),
         rssMaxBytes: Math.max(0, ...timeline.map((p) => p.rssMB * 1048576)),
       },
-      generator: { workers: opts.workers, addrs: gen.addrs, workerCpu: r.workerCpu, maxWorkerCpu: Math.max(0, ...r.workerCpu) },
+      generator: { workers: gen.workers, addrs: gen.addrs, workerCpu: r.workerCpu, maxWorkerCpu: Math.max(0, ...r.workerCpu) },
       timeline,
     };
   } finally {

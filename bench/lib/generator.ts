@@ -58,11 +58,12 @@ export class Generator {
     // Linux's port search in connect() slows to a crawl long before they run out (20k connections
     // to one address: ~1k upgrades/s, all system time); 4k per pair keeps it instant.
     const addrs = Math.min(250, Math.max(1, Math.ceil(o.conns / 4000)));
-    // Each worker stays under its own descriptor limit.
-    const per = Math.ceil(o.conns / o.workers);
+    // Each worker stays under its own descriptor limit (20000 here): more workers when needed.
+    const workers = Math.max(o.workers, Math.ceil(o.conns / 18_000));
+    const per = Math.ceil(o.conns / workers);
     const procs: ChildProcess[] = [];
     const readies: Array<Promise<void>> = [];
-    for (let i = 0; i < o.workers; i++) {
+    for (let i = 0; i < workers; i++) {
       const first = i * per;
       const count = Math.max(0, Math.min(per, o.conns - first));
       const p = spawnNode(WORKER, [], {}, ['ignore', 'inherit', 'inherit', 'ipc']);
@@ -78,6 +79,10 @@ export class Generator {
     }
     await Promise.all(readies); // tokens are minted: the clock may start
     return new Generator(procs, addrs);
+  }
+
+  get workers(): number {
+    return this.procs.length;
   }
 
   /** Live totals over the workers (refreshed every 500 ms). */
