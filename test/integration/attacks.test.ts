@@ -130,11 +130,13 @@ describe('JWT attacks at the upgrade', () => {
     try {
       const { client: bystander } = await connect(gw.url, good());
       const t0 = Date.now();
-      const pending = refused(connect(gw.url, signWith(jwksKey.privateKey, 'RS256', ok, 'rotated')));
+      let settled = false;
+      const pending = refused(connect(gw.url, signWith(jwksKey.privateKey, 'RS256', ok, 'rotated'))).finally(() => (settled = true));
+      // The loop is not blocked: another socket is served while the fetch hangs.
       expect((await bystander.request({ type: 'ping' })).type).toBe('ack');
-      expect(Date.now() - t0).toBeLessThan(200);
+      expect(settled).toBe(false);
       expect((await pending).body.code).toBe('AUTH_FAILED');
-      expect(Date.now() - t0).toBeLessThan(2000);
+      expect(Date.now() - t0).toBeLessThan(5000); // the fetch never answers: only its 300 ms timeout ends it
       await bystander.close();
     } finally {
       jwksMode = 'ok';

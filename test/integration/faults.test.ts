@@ -90,7 +90,7 @@ describe('Redis restarted empty', () => {
       await until(async () => JSON.stringify(await members()) === JSON.stringify(['ann', 'bob']), 5000);
       await until(async () => (await gw.registryStore.list().catch(() => [])).length === 2, 5000);
       // Reconnect of the client connection plus two flush intervals.
-      expect(Date.now() - back).toBeLessThan(2000 + 2 * 200 + 1000);
+      expect(Date.now() - back).toBeLessThan(5000); // the client's reconnect, then two 200 ms flushes (slack for loaded machines)
       expect(gw.metrics.flushFailures).toBeGreaterThan(0);
       for (const c of clients.slice(0, 2)) await c.close();
     } finally {

@@ -63,7 +63,7 @@ describe('Redis unavailable', () => {
       await r2.kill();
       const started = Date.now();
       const r = await refused(connect(gw.url, hs()));
-      expect(Date.now() - started).toBeLessThan(2000);
+      expect(Date.now() - started).toBeLessThan(5000); // no hang: commands fail fast while Redis is down
       expect(r.status).toBe(503);
       expect(r.headers['retry-after']).toBe('2');
       expect(r.body).toEqual({ error: 'Service unavailable', code: 'UNAVAILABLE' });
@@ -100,13 +100,14 @@ describe('Redis unavailable', () => {
   it('a lookup slower than WSGATE_REVOCATION_TIMEOUT_MS is refused with 503', async () => {
     const gw = await startGateway({ WSGATE_REDIS_URL: redis.url, WSGATE_REVOCATION_TIMEOUT_MS: '100' });
     try {
-      await redis.client.call('CLIENT', 'PAUSE', '600', 'ALL');
+      await redis.client.call('CLIENT', 'PAUSE', '3000', 'ALL');
       const started = Date.now();
       const r = await refused(connect(gw.url, hs()));
       expect(r.status).toBe(503);
-      expect(Date.now() - started).toBeLessThan(550);
+      // Answered by the 100 ms timeout, not by the end of the 3 s pause.
+      expect(Date.now() - started).toBeLessThan(2500);
     } finally {
-      await new Promise((r) => setTimeout(r, 700));
+      await new Promise((r) => setTimeout(r, 3000));
       await gw.stop();
     }
   });
