@@ -74,11 +74,18 @@ async function main(): Promise<void> {
     const arr = [...live];
     return arr[Math.floor(Math.random() * arr.length)];
   };
+  /** Closes a random open socket (taken out of the pool at once, so it is not picked twice). */
+  const closeOne = (): void => {
+    const ws = pick();
+    if (!ws) return;
+    live.delete(ws);
+    ws.close();
+  };
   let id = 10;
   const timers = [
     setInterval(() => {
       for (let i = 0; i < churnPerSec / 10; i++) {
-        pick()?.close();
+        closeOne();
         open();
       }
     }, 100),

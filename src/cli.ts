@@ -41,6 +41,11 @@ try {
   const onSignal = (sig: string): void => {
     if (++signals > 1) process.exit(1);
     process.stderr.write(`wsgate: ${sig}, shutting down\n`);
+    // Draining must not hang on a store that is gone: give up after 10 s.
+    setTimeout(() => {
+      process.stderr.write('wsgate: shutdown timed out\n');
+      process.exit(1);
+    }, 10_000).unref();
     running.stop().then(
       () => process.exit(0),
       () => process.exit(1),

@@ -115,7 +115,9 @@ function redisStores(config: Config, url: string, logger: Logger): Stores {
     },
     close: async () => {
       sub.disconnect();
-      await redis.quit().catch(() => redis.disconnect());
+      // QUIT waits for an answer: only ask a connected server, else a shutdown during an outage hangs.
+      if (redis.status === 'ready') await redis.quit().catch(() => redis.disconnect());
+      else redis.disconnect();
     },
   };
 }

@@ -5,6 +5,7 @@ import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect } from '../helpers/client.js';
 import { startGateway } from '../helpers/gateway.js';
+import { spawnGateway } from '../helpers/process.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
 import { until } from '../helpers/wait.js';
 import { hs } from '../helpers/tokens.js';
@@ -152,4 +153,31 @@ describe('aborted upgrades', () => {
       await gw.stop();
     }
   }, 120_000);
+});
+
+describe('shutdown', () => {
+  it('SIGTERM: sockets closed with 4500, the node leaves the registry at once, the process exits', async () => {
+    const r2 = await startRedis();
+    const gw = await spawnGateway({ WSGATE_REDIS_URL: r2.url, WSGATE_KEY_PREFIX: 'shut:', WSGATE_NODE_ID: 'shut-node', WSGATE_REGISTRY_FLUSH_MS: '100' });
+    try {
+      const { client } = await connect(gw.url, hs());
+      await until(async () => (await r2.client.exists('shut:node:shut-node:conns')) === 1);
+      const closed = client.closed;
+      const code = gw.kill('SIGTERM');
+      expect(await closed).toEqual({ code: 4500, reason: 'Server shutting down' });
+      expect(await code).toBe(0);
+      expect(await r2.client.exists('shut:node:shut-node:conns')).toBe(0);
+    } finally {
+      await r2.stop();
+    }
+  });
+
+  it('SIGTERM while Redis is gone: the process still exits', async () => {
+    const r2 = await startRedis();
+    const gw = await spawnGateway({ WSGATE_REDIS_URL: r2.url });
+    await r2.kill();
+    await new Promise((r) => setTimeout(r, 300));
+    expect(await gw.kill('SIGTERM')).toBe(0);
+    await r2.stop();
+  });
 });
