@@ -23,6 +23,8 @@ export interface FuzzResult {
   kinds: Record<string, number>;
   /** cases that got no answer in time, or a close code that is not documented */
   failures: string[];
+  /** sockets that had to be opened again after a refused or failed upgrade */
+  reconnects: number;
   elapsedMs: number;
 }
 
@@ -112,20 +114,50 @@ const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true });
 
 /** Runs `cases` fuzz cases over `concurrency` sockets against a gateway at `url` with `token()`. */
 export async function runFuzz(opts: { url: string; token: () => string; cases: number; concurrency: number; seed: number; maxPayload: number; timeoutMs?: number; onProgress?: (done: number) => void }): Promise<FuzzResult> {
-  const result: FuzzResult = { cases: 0, outcomes: {}, kinds: {}, failures: [], elapsedMs: 0 };
+  const result: FuzzResult = { cases: 0, outcomes: {}, kinds: {}, failures: [], reconnects: 0, elapsedMs: 0 };
   const t0 = Date.now();
   const r = rng(opts.seed);
   const count = (m: Record<string, number>, k: string): void => {
     m[k] = (m[k] ?? 0) + 1;
   };
   let next = 0;
-  const open = (json: boolean): Promise<Conn> =>
+  const openOnce = (json: boolean): Promise<Conn> =>
     new Promise((resolve, reject) => {
       const ws = new WebSocket(opts.url, [json ? 'wsgate.v1.json' : 'wsgate.v1.msgpack'], { headers: { authorization: `Bearer ${opts.token()}` }, maxPayload: 1 << 24 });
-      ws.once('message', () => resolve({ ws, json })); // the connected frame
-      ws.once('error', reject);
-      ws.once('unexpected-response', (_q, res) => reject(new Error(`upgrade refused: ${res.statusCode}`)));
+      const timer = setTimeout(() => {
+        ws.terminate();
+        reject(new Error('no connected frame within 10 s'));
+      }, 10_000);
+      ws.once('message', () => {
+        clearTimeout(timer);
+        resolve({ ws, json }); // the connected frame
+      });
+      ws.once('error', (e) => {
+        clearTimeout(timer);
+        reject(e);
+      });
+      ws.once('close', (code) => {
+        clearTimeout(timer);
+        reject(new Error(`closed ${code} before the connected frame`));
+      });
+      ws.once('unexpected-response', (_q, res) => {
+        clearTimeout(timer);
+        res.resume();
+        reject(new Error(`upgrade refused: ${res.statusCode}`));
+      });
     });
+  // Opening a socket is not what is fuzzed: a transient refusal (a loaded machine's 503) is retried.
+  const open = async (json: boolean): Promise<Conn> => {
+    for (let i = 1; ; i++) {
+      try {
+        return await openOnce(json);
+      } catch (e) {
+        if (i >= 5) throw e;
+        result.reconnects++;
+        await new Promise((r) => setTimeout(r, 100 * i));
+      }
+    }
+  };
   const one = (c: Conn, fc: FuzzCase): Promise<string> =>
     new Promise((resolve) => {
       const timer = setTimeout(() => finish('silence'), opts.timeoutMs ?? 5000);
