@@ -30,10 +30,25 @@ export class Authenticator {
     return { ok: false, refusal };
   }
 
+  private countFailure(e: unknown): void {
+    this.metrics.count(this.metrics.authFailures, e instanceof VerifyError ? e.reason : 'malformed');
+  }
+
   private failed(e: unknown): AuthOutcome {
-    const reason = e instanceof VerifyError ? e.reason : 'malformed';
-    this.metrics.count(this.metrics.authFailures, reason);
+    this.countFailure(e);
     return this.refuse(Refusal.AUTH_FAILED);
+  }
+
+  /** The seed's `revoked:<jti>` lookup; when Redis cannot answer: fail-closed unless configured to fail open. */
+  private async revocation(jti: string): Promise<'ok' | 'revoked' | 'unavailable'> {
+    try {
+      return (await this.revocations.isRevoked(jti)) ? 'revoked' : 'ok';
+    } catch (e) {
+      if (!(e instanceof StoreUnavailable)) throw e;
+      if (!this.opts.failOpen) return 'unavailable';
+      this.metrics.revocationFailOpen++;
+      return 'ok';
+    }
   }
 
   authenticate(req: UpgradeRequest, protocols: readonly string[]): AuthOutcome | Promise<AuthOutcome> {
@@ -59,15 +74,10 @@ export class Authenticator {
     return this.checkRevocation(verified, source);
   }
 
-  /** The seed's `revoked:<jti>` check; fail-closed unless configured to fail open. */
   async checkRevocation(claims: Claims, source: TokenSource): Promise<AuthOutcome> {
-    try {
-      if (await this.revocations.isRevoked(claims.jti)) return this.refuse(Refusal.TOKEN_REVOKED);
-    } catch (e) {
-      if (!(e instanceof StoreUnavailable)) throw e;
-      if (!this.opts.failOpen) return this.refuse(Refusal.UNAVAILABLE);
-      this.metrics.revocationFailOpen++;
-    }
+    const r = await this.revocation(claims.jti);
+    if (r === 'revoked') return this.refuse(Refusal.TOKEN_REVOKED);
+    if (r === 'unavailable') return this.refuse(Refusal.UNAVAILABLE);
     return { ok: true, claims, source };
   }
 
@@ -80,15 +90,10 @@ export class Authenticator {
     try {
       claims = await this.verifier.verify(token);
     } catch (e) {
-      this.metrics.count(this.metrics.authFailures, e instanceof VerifyError ? e.reason : 'malformed');
+      this.countFailure(e);
       return 'invalid';
     }
-    try {
-      if (await this.revocations.isRevoked(claims.jti)) return 'invalid';
-    } catch (e) {
-      if (!(e instanceof StoreUnavailable)) throw e;
-      if (!this.opts.failOpen) return 'unavailable';
-    }
-    return claims;
+    const r = await this.revocation(claims.jti);
+    return r === 'ok' ? claims : r === 'revoked' ? 'invalid' : 'unavailable';
   }
 }

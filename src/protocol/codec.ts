@@ -60,16 +60,12 @@ export function encode(encoding: Encoding, msg: ServerMessage): Buffer | string 
   return encoding === 'msgpack' ? encodeMsgpack(msg) : encodeJson(msg);
 }
 
-/** Parses the raw frame into a plain value, or undefined when it is not valid for the encoding. */
-export function parseFrame(encoding: Encoding, frame: ArrayBuffer | Uint8Array, isBinary: boolean): unknown {
+/** Parses a frame's bytes into a plain value, or undefined when they are not valid for the encoding. */
+function parseFrame(encoding: Encoding, frame: ArrayBuffer | Uint8Array): unknown {
   const bytes = frame instanceof Uint8Array ? frame : new Uint8Array(frame);
   try {
-    if (encoding === 'msgpack') {
-      if (!isBinary) return undefined;
-      // Unpackr reads the bytes synchronously; uWS's ArrayBuffer is only valid during the callback.
-      return unpackr.unpack(bytes);
-    }
-    if (isBinary) return undefined;
+    // Both parsers read the bytes synchronously: uWS's ArrayBuffer is only valid during the callback.
+    if (encoding === 'msgpack') return unpackr.unpack(bytes);
     return JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8'));
   } catch {
     return undefined;
@@ -121,11 +117,10 @@ export function toRequest(value: unknown): Decoded {
   }
 }
 
-/** parseFrame + toRequest; undefined when the frame's type does not match the encoding. */
+/** Frame -> typed request or reply error; 'wrong-frame-type' for text on msgpack or binary on JSON. */
 export function decode(encoding: Encoding, frame: ArrayBuffer | Uint8Array, isBinary: boolean): Decoded | 'wrong-frame-type' {
   if ((encoding === 'msgpack') !== isBinary) return 'wrong-frame-type';
-  const value = parseFrame(encoding, frame, isBinary);
-  return toRequest(value);
+  return toRequest(parseFrame(encoding, frame));
 }
 
 /** Chooses our subprotocol from the client's offer; bearer.* entries are never chosen. */
