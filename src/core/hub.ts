@@ -7,7 +7,7 @@ import { Close, Refusal, ReplyError, type CloseKind, type RefusalKind, type Repl
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import { PresenceTracker, type PresenceChange } from '../presence/tracker.js';
-import { decode, encode, encodeJson, encodeMsgpack, type ClientRequest, type Encoding, type RequestId, type ServerMessage } from '../protocol/codec.js';
+import { decode, encode, encodeJson, encodeMsgpack, type ClientRequest, type AckResults, type Encoding, type RequestId, type ServerMessage } from '../protocol/codec.js';
 import type { ConnectionRegistry } from '../registry/registry.js';
 import { compilePermissions, type Permissions } from '../rooms/permissions.js';
 import { roomKey, roomOf, topicOf, validRoom } from '../rooms/rooms.js';
@@ -237,7 +237,7 @@ export class Hub<S> {
     else this.send(conn, msg);
   }
 
-  private ack(conn: Connection<S>, ref: RequestId, result: unknown, later = false): void {
+  private ack(conn: Connection<S>, ref: RequestId, result: AckResults[keyof AckResults], later = false): void {
     const msg: ServerMessage = { type: 'ack', ref, result };
     if (later) this.sendLater(conn, msg);
     else this.send(conn, msg);

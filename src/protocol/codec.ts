@@ -3,32 +3,11 @@
 import { Packr, Unpackr } from 'msgpackr';
 import { ReplyError, type ReplyErrorKind } from '../errors/codes.js';
 
-export type Encoding = 'msgpack' | 'json';
+import type { ClientRequest, Encoding, RequestId, ServerMessage } from './messages.js';
 
-export const SUBPROTOCOL = {
-  msgpack: 'wsgate.v1.msgpack',
-  json: 'wsgate.v1.json',
-} as const;
-
-/** A request id: an integer, or a string of at most 64 chars. Echoed back as `ref`. */
-export type RequestId = number | string;
-
-export type ClientRequest =
-  | { readonly type: 'join'; readonly id: RequestId; readonly rooms: readonly string[] }
-  | { readonly type: 'leave'; readonly id: RequestId; readonly rooms: readonly string[] }
-  | { readonly type: 'publish'; readonly id: RequestId; readonly room: string; readonly data: unknown; readonly echo: boolean }
-  | { readonly type: 'presence'; readonly id: RequestId; readonly room: string }
-  | { readonly type: 'token:refresh'; readonly id: RequestId; readonly token: string }
-  | { readonly type: 'ping'; readonly id: RequestId };
-
-export type ServerMessage =
-  | { type: 'connected'; connectionId: string; user: string; tenant: string; exp: number; permissions: readonly string[]; node: string; protocol: string }
-  | { type: 'ack'; ref: RequestId; result: unknown }
-  | { type: 'token:refreshed'; ref: RequestId; exp: number; permissions: readonly string[]; left: readonly string[] }
-  | { type: 'error'; ref: RequestId | null; code: string; message: string }
-  | { type: 'message'; room: string; data: unknown; from: string; ts: number }
-  | { type: 'presence'; room: string; joined: readonly string[]; left: readonly string[] }
-  | { type: 'token:expiring'; exp: number; in: number };
+export { SUBPROTOCOL } from './messages.js';
+export type { AckResults, ClientRequest, Encoding, RequestId, ServerMessage } from './messages.js';
+import { SUBPROTOCOL } from './messages.js';
 
 export type Decoded =
   | { readonly ok: true; readonly req: ClientRequest }
