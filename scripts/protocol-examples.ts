@@ -1,8 +1,9 @@
 // Prints the example section of docs/PROTOCOL.md: every message in JSON and as MessagePack hex,
 // both produced by the gateway's own codec. test/unit/docs.test.ts checks each pair agrees.
 import { encodeJson, encodeMsgpack } from '../src/protocol/codec.js';
+import type { ClientRequest, ServerMessage } from '../src/protocol/messages.js';
 
-const examples: Array<[string, string, Record<string, unknown>]> = [
+const examples: Array<[string, string, ClientRequest | ServerMessage]> = [
   ['join', 'client → server', { id: 1, type: 'join', rooms: ['chat/42', 'lobby'] }],
   ['leave', 'client → server', { id: 2, type: 'leave', rooms: ['lobby'] }],
   ['publish', 'client → server', { id: 3, type: 'publish', room: 'chat/42', data: { text: 'hi' }, echo: false }],

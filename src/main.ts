@@ -8,11 +8,15 @@ import { httpFetchJson, JwksKeyStore, type FetchJson } from './auth/jwks.js';
 import { createTokenVerifier, type TokenVerifier } from './auth/verifier.js';
 import type { Config } from './config/config.js';
 import { Hub } from './core/hub.js';
+import { FaultReporter } from './observability/faults.js';
 import { createLogger, type Logger } from './observability/logger.js';
 import { Metrics } from './observability/metrics.js';
 import { PresenceTracker } from './presence/tracker.js';
 import { ConnectionRegistry } from './registry/registry.js';
-import { Gateway, uwsPort, type SocketData } from './server/gateway.js';
+import { Gateway, type SocketData } from './server/gateway.js';
+import { registerRoutes } from './server/http.js';
+import { PendingSockets } from './server/pending.js';
+import { uwsPort } from './server/uws-port.js';
 import { loadUws, type UwsInfo, type WebSocket } from './server/uws.js';
 import { MemoryBus } from './stores/memory/bus.js';
 import { MemoryPresenceStore } from './stores/memory/presence.js';
@@ -28,7 +32,8 @@ import { RedisRevocationStore } from './stores/redis/revocation.js';
 /**
  * This process's soft open-file limit (Linux /proc/self/limits; 65536 elsewhere). Each socket is
  * a descriptor: past the limit accept() fails with EMFILE and uWS's loop spins on the listen socket
- * (measured: 100% CPU at 20k connections with a limit of 20000), so the default cap stays below it.
+ * (measured: 100% CPU at 20k connections with a limit of 20000), so the default caps stay below it:
+ * 256 descriptors for Redis, logs and files, the pending-socket bound, and the connections.
  */
 export function openFileLimit(): number {
   try {
@@ -44,6 +49,13 @@ export interface StartOptions {
   readonly fetchJson?: FetchJson;
 }
 
+/** The descriptor budget split between pending sockets and connections, from the configuration and the open-file limit. */
+export function socketBudget(config: Pick<Config, 'maxConnections' | 'maxPendingUpgrades'>, fdLimit: number): { maxPending: number; maxConnections: number } {
+  const maxPending = config.maxPendingUpgrades > 0 ? config.maxPendingUpgrades : Math.max(16, Math.min(4096, Math.floor(fdLimit / 8)));
+  const maxConnections = config.maxConnections > 0 ? config.maxConnections : Math.max(1, fdLimit - 256 - maxPending);
+  return { maxPending, maxConnections };
+}
+
 export interface Running {
   readonly port: number;
   readonly config: Config;
@@ -51,6 +63,8 @@ export interface Running {
   readonly gateway: Gateway;
   readonly hub: Hub<WebSocket<SocketData>>;
   readonly metrics: Metrics;
+  readonly faults: FaultReporter;
+  readonly pending: PendingSockets;
   readonly verifier: TokenVerifier;
   readonly revocations: RevocationStore;
   readonly registryStore: RegistryStore;
@@ -151,10 +165,12 @@ export async function start(config: Config, options: StartOptions = {}): Promise
     cacheSize: config.jwtCacheSize,
     cacheTtlMs: config.jwtCacheTtlMs,
     maxTokenLength: MAX_TOKEN_LENGTH,
+    maxTtlSec: config.jwtMaxTtlSec,
   });
 
   const stores = config.redisUrl ? redisStores(config, config.redisUrl, logger) : memoryStores(config);
   const metrics = new Metrics();
+  const faults = new FaultReporter(metrics, logger);
   const authenticator = new Authenticator(
     verifier,
     stores.revocations,
@@ -162,36 +178,55 @@ export async function start(config: Config, options: StartOptions = {}): Promise
     metrics,
   );
   const app = uws.App();
-  const presence = new PresenceTracker(stores.presence, config.nodeId, Math.max(1, Math.floor((config.presenceTtlSec * 1000) / 2 / config.presenceFlushMs)));
+  const budget = socketBudget(config, openFileLimit());
+  const pending = new PendingSockets(budget.maxPending, config.maxPendingPerAddress);
+  const presence = new PresenceTracker(stores.presence, config.nodeId, Math.max(1, Math.floor((config.presenceTtlSec * 1000) / 2 / config.presenceFlushMs)), config.presenceMaxPending);
   const hub = new Hub<WebSocket<SocketData>>(
     {
       nodeId: config.nodeId,
       maxRooms: config.maxRoomsPerConnection,
       maxRoomNameLength: config.maxRoomNameLength,
       maxPublishBytes: config.maxPublishBytes,
+      lookupTimeoutMs: config.revocationTimeoutMs,
       tokenExpiringSec: config.tokenExpiringSec,
       expiryGraceMs: config.jwtClockToleranceSec * 1000,
       expirySweepMs: config.expirySweepMs,
       presenceNotify: config.presenceNotify,
-      rateLimit: config.rateLimit,
-      rateBurst: config.rateBurst,
-      maxConnections: config.maxConnections > 0 ? config.maxConnections : Math.max(1, openFileLimit() - 512),
+      rate: { rate: config.rateLimit, burst: config.rateBurst, rateBytes: config.rateLimitBytes, burstBytes: config.rateBurstBytes },
+      frame: { maxDepth: config.maxFrameDepth, maxItems: config.maxFrameItems },
+      maxConnections: budget.maxConnections,
       maxConnectionsPerUser: config.maxConnectionsPerUser,
       maxConnectionsPerTenant: config.maxConnectionsPerTenant,
       maxBackpressureBytes: config.maxBackpressureBytes,
     },
-    uwsPort(app),
+    uwsPort<SocketData>(app),
     {
       authenticator,
-      registry: (snapshot) => new ConnectionRegistry(stores.registry, config.nodeId, snapshot),
+      registry: (snapshot) => new ConnectionRegistry(stores.registry, config.nodeId, snapshot, config.registryMaxPending),
       presence,
       presenceStore: stores.presence,
       bus: stores.bus,
       metrics,
-      logger,
+      faults,
     },
   );
-  const gateway = new Gateway({ config, uws, app, uwsInfo: info, authenticator, hub, metrics, logger, notReady: stores.notReady });
+  const gateway = new Gateway({ config, uws, app, authenticator, hub, metrics, faults, pending });
+  const startedAt = Date.now();
+  registerRoutes({
+    app,
+    metrics,
+    faults,
+    health: () => ({
+      status: 'ok',
+      node: config.nodeId,
+      uws: { build: info.build, version: info.version, package: info.package },
+      uptimeSec: Math.round((Date.now() - startedAt) / 1000),
+      connections: hub.size,
+      pending: { sockets: pending.size, addresses: pending.addresses, mode: gateway.pendingMode, max: pending.maxTotal, maxPerAddress: pending.maxPerAddress },
+      draining: gateway.isDraining,
+    }),
+    notReady: () => (gateway.isDraining ? Promise.resolve(['draining']) : stores.notReady()),
+  });
   // Process health for soak runs and dashboards: event-loop delay sampled every 20 ms.
   const loopDelay = monitorEventLoopDelay({ resolution: 20 });
   loopDelay.enable();
@@ -202,6 +237,7 @@ export async function start(config: Config, options: StartOptions = {}): Promise
     event_loop_delay_p99_ms: loopDelay.percentile(99) / 1e6,
     event_loop_delay_max_ms: loopDelay.max / 1e6,
     connections: hub.size,
+    pending_sockets: pending.size,
     jwt_cache_hits: verifier.cache.hits,
     jwt_cache_lookups: verifier.cache.lookups,
     jwt_cache_hit_ratio: verifier.cache.lookups === 0 ? 0 : verifier.cache.hits / verifier.cache.lookups,
@@ -212,6 +248,11 @@ export async function start(config: Config, options: StartOptions = {}): Promise
     revocation_lookups: stores.revocations.lookups,
     revocation_round_trips: stores.revocations.roundTrips,
   });
+
+  metrics.onCollect = () => {
+    metrics.presenceOverflows = presence.overflows;
+    metrics.registryOverflows = hub.registry.overflows;
+  };
 
   // Flush failures are counted and logged once per streak; the writers keep their changes.
   const failing = { registry: false, presence: false };
@@ -228,10 +269,19 @@ export async function start(config: Config, options: StartOptions = {}): Promise
       },
     );
   };
+  // Timer ticks are contained: a tick that throws is reported and the next one runs as usual.
+  const every = (ms: number, where: string, tick: () => void): NodeJS.Timeout =>
+    setInterval(() => {
+      try {
+        tick();
+      } catch (err) {
+        faults.report(where, err);
+      }
+    }, ms);
   const timers = [
-    setInterval(() => guard('registry', hub.registry.flush()), config.registryFlushMs),
-    setInterval(() => guard('presence', hub.flushPresence()), config.presenceFlushMs),
-    setInterval(() => hub.sweep(), config.expirySweepMs),
+    every(config.registryFlushMs, 'registry-flush', () => guard('registry', hub.registry.flush())),
+    every(config.presenceFlushMs, 'presence-flush', () => guard('presence', hub.flushPresence())),
+    every(config.expirySweepMs, 'sweep', () => hub.sweep()),
   ];
 
   // Give Redis a moment before taking traffic; if it stays away, serve anyway: upgrades get
@@ -260,6 +310,8 @@ export async function start(config: Config, options: StartOptions = {}): Promise
     gateway,
     hub,
     metrics,
+    faults,
+    pending,
     verifier,
     revocations: stores.revocations,
     registryStore: stores.registry,

@@ -36,8 +36,11 @@ export function startTarget(target: Target, opts: TargetOptions): Promise<Runnin
     WSGATE_TOKEN_EXPIRING_SEC: '0',
     WSGATE_IDLE_TIMEOUT_SEC: '960',
     WSGATE_MAX_BACKPRESSURE_BYTES: String(64 * 1024 * 1024),
-    // The per-connection request limit is a policy, not a cost: the bench measures throughput.
+    // The per-connection request and byte limits are a policy, not a cost: the bench measures throughput.
     WSGATE_RATE_LIMIT: '0',
+    WSGATE_RATE_LIMIT_BYTES: '0',
+    // Every generator connection comes from 127.0.0.1: the per-address pending bound would cap the storm.
+    WSGATE_MAX_PENDING_PER_ADDRESS: '1000000',
     ...(opts.env ?? {}),
   };
   // WSGATE_BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the servers only.

@@ -50,9 +50,16 @@ function fromAuthorization(h: string): string | undefined {
   return t === '' ? undefined : t;
 }
 
-function fromProtocols(protocols: readonly string[]): string | undefined {
-  for (const p of protocols) if (p.startsWith('bearer.') && p.length > 7) return p.slice(7);
-  return undefined;
+/** The token of the `bearer.` entries; null when two entries carry different tokens (a conflict). */
+function fromProtocols(protocols: readonly string[]): string | undefined | null {
+  let token: string | undefined;
+  for (const p of protocols) {
+    if (!p.startsWith('bearer.') || p.length <= 7) continue;
+    const t = p.slice(7);
+    if (token === undefined) token = t;
+    else if (t !== token) return null;
+  }
+  return token;
 }
 
 function fromQuery(query: string): string | undefined {
@@ -87,7 +94,8 @@ export function extractToken(req: UpgradeRequest, protocols: readonly string[], 
     return t === token;
   };
   if (!consider(fromAuthorization(req.authorization), 'header')) return { kind: 'conflict' };
-  if (!consider(fromProtocols(protocols), 'subprotocol')) return { kind: 'conflict' };
+  const fromSubprotocol = fromProtocols(protocols);
+  if (fromSubprotocol === null || !consider(fromSubprotocol, 'subprotocol')) return { kind: 'conflict' };
   if (opts.query && !consider(fromQuery(req.query), 'query')) return { kind: 'conflict' };
   if (opts.cookie !== undefined && !consider(cookieValue(req.cookie, opts.cookie), 'cookie')) return { kind: 'conflict' };
   if (token === undefined || source === undefined) return { kind: 'none' };

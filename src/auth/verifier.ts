@@ -3,15 +3,9 @@
 import { createPublicKey } from 'node:crypto';
 import { createVerifier, TokenError } from 'fast-jwt';
 import type { Algorithm } from '../config/config.js';
+import { toClaims as checkClaims, type Claims } from './claims.js';
 
-/** The user context attached to a socket, from verified claims. */
-export interface Claims {
-  readonly sub: string;
-  readonly tenantId: string;
-  readonly jti: string;
-  readonly exp: number;
-  readonly permissions: readonly string[];
-}
+export type { Claims } from './claims.js';
 
 /** Why a token failed; logged and counted, never sent to the client (it gets AUTH_FAILED). */
 export type VerifyFailure =
@@ -38,6 +32,8 @@ export interface VerifierOptions {
   readonly cacheSize: number;
   readonly cacheTtlMs: number;
   readonly maxTokenLength: number;
+  /** Longest accepted lifetime (exp - now), seconds. */
+  readonly maxTtlSec: number;
 }
 
 export interface CacheStats { hits: number; lookups: number }
@@ -88,28 +84,19 @@ function mapError(e: unknown): VerifyError {
 /** A failure that another configured key might not have: try the next verifier. */
 const tryNext = (e: VerifyError): boolean => e.reason === 'signature' || e.reason === 'algorithm';
 
-/** Claim rules beyond fast-jwt's: types of the required claims and of permissions. */
-export function toClaims(payload: unknown): Claims {
-  const p = payload as Record<string, unknown>;
-  const { sub, tenant_id: tenantId, jti, exp, permissions } = p;
-  if (typeof sub !== 'string' || sub === '' || typeof tenantId !== 'string' || tenantId === '' || typeof jti !== 'string' || jti === '' || typeof exp !== 'number') {
-    throw new VerifyError('claims');
-  }
-  let perms: readonly string[] = EMPTY;
-  if (permissions !== undefined) {
-    if (!Array.isArray(permissions) || permissions.length > 1000) throw new VerifyError('claims');
-    for (const x of permissions) if (typeof x !== 'string') throw new VerifyError('claims');
-    perms = permissions as string[];
-  }
-  return { sub, tenantId, jti, exp, permissions: perms };
-}
-const EMPTY: readonly string[] = Object.freeze([]);
-
 type SyncVerify = (token: string) => unknown;
 type AsyncVerify = (token: string) => Promise<unknown>;
 
 export function createTokenVerifier(opts: VerifierOptions): TokenVerifier {
   const stats: CacheStats = { hits: 0, lookups: 0 };
+  const rules = { maxTtlSec: opts.maxTtlSec, clockToleranceSec: opts.clockToleranceSec };
+  // Claim rules beyond fast-jwt's (auth/claims.ts): run on every verification, cache hits included,
+  // because "now" moves (exp's distance, iat).
+  const toClaims = (payload: unknown): Claims => {
+    const c = checkClaims(payload, Date.now() / 1000, rules);
+    if (c === undefined) throw new VerifyError('claims');
+    return c;
+  };
   const toleranceMs = opts.clockToleranceSec * 1000;
   const common = {
     // fast-jwt checks iss/aud only when present: a configured issuer or audience must also be required,

@@ -35,6 +35,7 @@ export interface Config {
   readonly jwtClockToleranceSec: number;
   readonly jwtCacheSize: number;
   readonly jwtCacheTtlMs: number;
+  readonly jwtMaxTtlSec: number;
   readonly tokenQuery: boolean;
   readonly tokenCookie: string | undefined;
   readonly allowedOrigins: readonly string[] | undefined;
@@ -53,13 +54,21 @@ export interface Config {
   readonly maxRoomsPerConnection: number;
   readonly maxRoomNameLength: number;
   readonly maxPublishBytes: number;
+  readonly maxFrameDepth: number;
+  readonly maxFrameItems: number;
   readonly tokenExpiringSec: number;
   readonly expirySweepMs: number;
   readonly rateLimit: number;
   readonly rateBurst: number;
+  readonly rateLimitBytes: number;
+  readonly rateBurstBytes: number;
   readonly maxConnections: number;
   readonly maxConnectionsPerUser: number;
   readonly maxConnectionsPerTenant: number;
+  readonly maxPendingUpgrades: number;
+  readonly maxPendingPerAddress: number;
+  readonly presenceMaxPending: number;
+  readonly registryMaxPending: number;
 }
 
 type Kind =
@@ -100,6 +109,7 @@ export const OPTIONS: readonly Option[] = [
   { key: 'jwtClockToleranceSec', env: 'WSGATE_JWT_CLOCK_TOLERANCE_SEC', kind: int(0, 300), def: '5', help: 'Clock skew tolerated on exp and nbf, in seconds.' },
   { key: 'jwtCacheSize', env: 'WSGATE_JWT_CACHE_SIZE', kind: int(0, 10_000_000), def: '100000', help: 'Verified-token cache entries (0 disables). Reconnect storms of the same tokens hit it.' },
   { key: 'jwtCacheTtlMs', env: 'WSGATE_JWT_CACHE_TTL_MS', kind: int(0, 86_400_000), def: '600000', help: 'Longest time a verified token stays cached (never past its exp).' },
+  { key: 'jwtMaxTtlSec', env: 'WSGATE_JWT_MAX_TTL_SEC', kind: int(1, 31_536_000), def: '86400', help: 'Longest token lifetime accepted: exp may be at most this many seconds after now (a token with exp 1e308 would never expire).' },
   { key: 'tokenQuery', env: 'WSGATE_TOKEN_QUERY', kind: { type: 'bool' }, def: 'true', help: 'Accept the token in the access_token query parameter.' },
   { key: 'tokenCookie', env: 'WSGATE_TOKEN_COOKIE', kind: { type: 'string' }, def: 'wsgate_token', help: 'Cookie that may carry the token (empty disables cookies).' },
   { key: 'allowedOrigins', env: 'WSGATE_ALLOWED_ORIGINS', kind: { type: 'list' }, def: undefined, help: 'Origin allowlist for upgrades, comma-separated ("*" allows any). Unset: any origin, except that a token taken from a cookie needs a listed origin.' },
@@ -112,19 +122,27 @@ export const OPTIONS: readonly Option[] = [
   { key: 'presenceFlushMs', env: 'WSGATE_PRESENCE_FLUSH_MS', kind: int(10, 60_000), def: '1000', help: 'Interval of the batched presence writes (one pipeline per interval).' },
   { key: 'presenceTtlSec', env: 'WSGATE_PRESENCE_TTL_SEC', kind: int(1, 3600), def: '30', help: 'A node\'s presence entries vanish this long after its last heartbeat.' },
   { key: 'presenceNotify', env: 'WSGATE_PRESENCE_NOTIFY', kind: { type: 'bool' }, def: 'true', help: 'Push batched join/leave notifications to room members.' },
-  { key: 'maxPayloadBytes', env: 'WSGATE_MAX_PAYLOAD_BYTES', kind: int(1024, 16 * 1024 * 1024), def: '65536', help: 'Largest inbound frame; larger closes the socket (1009).' },
+  { key: 'presenceMaxPending', env: 'WSGATE_PRESENCE_MAX_PENDING', kind: int(1, 10_000_000), def: '50000', help: 'Rooms with presence changes buffered while Redis cannot be written. Beyond it the buffer is dropped and the node rewrites its whole presence once Redis answers (notifications of that period are not sent).' },
+  { key: 'registryMaxPending', env: 'WSGATE_REGISTRY_MAX_PENDING', kind: int(1, 10_000_000), def: '100000', help: 'Connection-registry changes buffered while Redis cannot be written. Beyond it the buffer is dropped and the node rewrites its whole registry once Redis answers.' },
+  { key: 'maxPayloadBytes', env: 'WSGATE_MAX_PAYLOAD_BYTES', kind: int(1024, 16 * 1024 * 1024), def: '65536', help: 'Largest inbound frame; uWS drops a connection that sends a larger one (close 1009, or 1006 on builds that send no close frame; see docs/PROTOCOL.md).' },
   { key: 'maxBackpressureBytes', env: 'WSGATE_MAX_BACKPRESSURE_BYTES', kind: int(1024, 1024 * 1024 * 1024), def: '1048576', help: 'Outbound bytes buffered for one socket before it is closed as a slow consumer.' },
   { key: 'idleTimeoutSec', env: 'WSGATE_IDLE_TIMEOUT_SEC', kind: int(8, 960), def: '120', help: 'Idle sockets are closed after this (uWS sends pings).' },
   { key: 'maxRoomsPerConnection', env: 'WSGATE_MAX_ROOMS', kind: int(1, 100_000), def: '100', help: 'Rooms one connection may be in.' },
   { key: 'maxRoomNameLength', env: 'WSGATE_MAX_ROOM_NAME', kind: int(1, 1024), def: '128', help: 'Longest room name, in bytes.' },
-  { key: 'maxPublishBytes', env: 'WSGATE_MAX_PUBLISH_BYTES', kind: int(1, 16 * 1024 * 1024), def: '16384', help: 'Largest publish payload (encoded data), in bytes.' },
+  { key: 'maxPublishBytes', env: 'WSGATE_MAX_PUBLISH_BYTES', kind: int(1, 16 * 1024 * 1024), def: '16384', help: 'Largest publish request, in bytes of the whole frame as received (checked before anything is re-encoded). Over it: PAYLOAD_TOO_LARGE.' },
+  { key: 'maxFrameDepth', env: 'WSGATE_MAX_FRAME_DEPTH', kind: int(2, 1000), def: '32', help: 'Containers (arrays, maps) nested in one frame; the request map is level 1, so publish data may nest one level less. Deeper: BAD_REQUEST.' },
+  { key: 'maxFrameItems', env: 'WSGATE_MAX_FRAME_ITEMS', kind: int(16, 10_000_000), def: '10000', help: 'Values and map keys in one frame. More: BAD_REQUEST.' },
   { key: 'tokenExpiringSec', env: 'WSGATE_TOKEN_EXPIRING_SEC', kind: int(0, 86_400), def: '60', help: 'Send token:expiring this long before a token\'s exp.' },
   { key: 'expirySweepMs', env: 'WSGATE_EXPIRY_SWEEP_MS', kind: int(10, 60_000), def: '1000', help: 'Granularity of the token expiry sweep (one coarse timer for all sockets); slow consumers are checked on the same sweep.' },
-  { key: 'rateLimit', env: 'WSGATE_RATE_LIMIT', kind: int(0, 1_000_000), def: '200', help: 'Requests per second per connection (token bucket; 0 = unlimited). Over it: RATE_LIMITED replies; flooding on: close 4502.' },
-  { key: 'rateBurst', env: 'WSGATE_RATE_BURST', kind: int(1, 1_000_000), def: '400', help: 'Token-bucket size of the per-connection request limit.' },
-  { key: 'maxConnections', env: 'WSGATE_MAX_CONNECTIONS', kind: int(0, 10_000_000), def: '0', help: 'Connections this node accepts (0 = the open-file limit minus 512). Over it: 503.' },
+  { key: 'rateLimit', env: 'WSGATE_RATE_LIMIT', kind: int(0, 1_000_000), def: '200', help: 'Frames per second per connection, valid or not (token bucket, charged before a frame is decoded; 0 = unlimited). Over it: RATE_LIMITED replies; flooding on: close 4502.' },
+  { key: 'rateBurst', env: 'WSGATE_RATE_BURST', kind: int(1, 1_000_000), def: '400', help: 'Token-bucket size of the per-connection request limit; also the number of refused frames in a row that closes the socket (4502).' },
+  { key: 'rateLimitBytes', env: 'WSGATE_RATE_LIMIT_BYTES', kind: int(0, 1024 * 1024 * 1024), def: '1048576', help: 'Inbound bytes per second per connection (token bucket, charged before a frame is decoded; 0 = unlimited).' },
+  { key: 'rateBurstBytes', env: 'WSGATE_RATE_BURST_BYTES', kind: int(1024, 1024 * 1024 * 1024), def: '2097152', help: 'Bucket size of the byte limit; at least WSGATE_MAX_PAYLOAD_BYTES.' },
+  { key: 'maxConnections', env: 'WSGATE_MAX_CONNECTIONS', kind: int(0, 10_000_000), def: '0', help: 'Connections this node accepts (0 = the open-file limit minus 256 minus WSGATE_MAX_PENDING_UPGRADES). Over it: 503.' },
   { key: 'maxConnectionsPerUser', env: 'WSGATE_MAX_CONNECTIONS_PER_USER', kind: int(0, 10_000_000), def: '0', help: 'Connections one user (tenant + sub) may hold on this node (0 = unlimited). Over it: 429 / close 4508.' },
   { key: 'maxConnectionsPerTenant', env: 'WSGATE_MAX_CONNECTIONS_PER_TENANT', kind: int(0, 10_000_000), def: '0', help: 'Connections one tenant may hold on this node (0 = unlimited). Over it: 429 / close 4508.' },
+  { key: 'maxPendingUpgrades', env: 'WSGATE_MAX_PENDING_UPGRADES', kind: int(0, 1_000_000), def: '0', help: 'Sockets that have not completed an upgrade (HTTP requests, upgrades being authenticated) this node holds at once (0 = an eighth of the open-file limit, at most 4096). Over it: new sockets are closed at once (upstream build; see docs/SECURITY.md for the compat build).' },
+  { key: 'maxPendingPerAddress', env: 'WSGATE_MAX_PENDING_PER_ADDRESS', kind: int(1, 1_000_000), def: '64', help: 'Sockets one source address may hold before completing an upgrade. Over it: closed at once.' },
 ];
 
 export class ConfigError extends Error {
@@ -248,6 +266,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, ar
   const algs = out.jwtAlgorithms as Algorithm[] | undefined;
   if (algs && secrets.length > 0 && !algs.some((a) => a.startsWith('HS'))) problems.push('WSGATE_JWT_ALGORITHMS allows no HS* algorithm, yet WSGATE_JWT_SECRET is set');
   if (algs && (out.jwtPublicKeyFiles as string[]).length + (out.jwksUrl ? 1 : 0) > 0 && !algs.some((a) => !a.startsWith('HS'))) problems.push('WSGATE_JWT_ALGORITHMS allows no public-key algorithm, yet public keys are configured');
+  if (typeof out.rateBurstBytes === 'number' && typeof out.maxPayloadBytes === 'number' && out.rateBurstBytes < out.maxPayloadBytes) problems.push('WSGATE_RATE_BURST_BYTES must be at least WSGATE_MAX_PAYLOAD_BYTES (a frame of the largest size must be able to pass)');
   if (typeof out.keyPrefix === 'string' && out.keyPrefix === out.revokedPrefix) problems.push('WSGATE_KEY_PREFIX and WSGATE_REVOKED_PREFIX must differ');
 
   if (problems.length > 0) throw new ConfigError(problems);

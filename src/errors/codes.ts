@@ -3,9 +3,9 @@
 // failed, User mismatch, Invalid token) are part of the contract and appear verbatim.
 
 /**
- * Close codes (RFC 6455 private range 4000-4999). 40xx: terminal, do not reconnect with the
- * same token. 44xx: protocol violation, fix the client. 45xx: transient, reconnect with backoff.
- * Reasons are ASCII and at most 123 bytes.
+ * Close codes (RFC 6455 private range 4000-4999, and the standard 1011). 40xx: terminal, do not
+ * reconnect with the same token. 44xx: protocol violation, fix the client. 45xx and 1011:
+ * transient, reconnect with backoff. Reasons are ASCII and at most 123 bytes.
  */
 export const Close = {
   NO_TOKEN: { code: 4001, reason: 'No token provided', reconnect: false },
@@ -21,6 +21,8 @@ export const Close = {
   RATE_LIMITED: { code: 4502, reason: 'Rate limit exceeded', reconnect: true },
   UNAVAILABLE: { code: 4503, reason: 'Service unavailable', reconnect: true },
   TOO_MANY_CONNECTIONS: { code: 4508, reason: 'Too many connections', reconnect: true },
+  /** A failure inside the gateway while handling this socket (counted in wsgate_internal_errors_total); only this socket is closed. */
+  INTERNAL_ERROR: { code: 1011, reason: 'Internal error', reconnect: true },
 } as const;
 export type CloseKind = (typeof Close)[keyof typeof Close];
 
@@ -40,6 +42,8 @@ export const Refusal = {
   TOO_MANY_CONNECTIONS: { status: 429, code: 'TOO_MANY_CONNECTIONS', error: 'Too many connections', close: Close.TOO_MANY_CONNECTIONS },
   /** Revocation lookup failed or timed out (fail-closed), the node is draining, or it is full. Retry-After is set. */
   UNAVAILABLE: { status: 503, code: 'UNAVAILABLE', error: 'Service unavailable', close: Close.UNAVAILABLE },
+  /** A failure inside the gateway while deciding this upgrade (counted in wsgate_internal_errors_total). */
+  INTERNAL: { status: 500, code: 'INTERNAL', error: 'Internal error', close: Close.INTERNAL_ERROR },
 } as const;
 export type RefusalKind = (typeof Refusal)[keyof typeof Refusal];
 

@@ -21,6 +21,18 @@ export class Metrics {
   tokenRefreshes = 0;
   tokenExpiredCloses = 0;
   flushFailures = 0;
+  /** where -> failures contained there (a socket closed with 1011, an upgrade answered 500, a timer tick skipped) */
+  readonly internalErrors = new Map<string, number>();
+  /** reason -> frames refused by the decoder (malformed, extension, key-type, depth, items, shape, unknown-type) */
+  readonly framesRejected = new Map<string, number>();
+  /** sockets closed before completing an upgrade because a pending-socket bound was reached: reason -> count */
+  readonly pendingRefused = new Map<string, number>();
+  busPublishFailures = 0;
+  busMalformed = 0;
+  presenceOverflows = 0;
+  registryOverflows = 0;
+  /** Set by the composition root: copies counters kept elsewhere into this object at scrape time. */
+  onCollect: () => void = () => undefined;
   /** Set by the composition root: extra gauges read at scrape time. */
   gauges: () => Record<string, number> = () => ({});
 
@@ -29,6 +41,7 @@ export class Metrics {
   }
 
   render(): string {
+    this.onCollect();
     const lines: string[] = [];
     const counter = (name: string, help: string, v: number): void => {
       lines.push(`# HELP wsgate_${name} ${help}`, `# TYPE wsgate_${name} counter`, `wsgate_${name} ${v}`);
@@ -55,6 +68,13 @@ export class Metrics {
     counter('token_refreshes_total', 'Successful token refreshes.', this.tokenRefreshes);
     counter('token_expired_closes_total', 'Connections closed at token expiry.', this.tokenExpiredCloses);
     counter('store_flush_failures_total', 'Registry/presence flushes that failed (retried).', this.flushFailures);
+    labelled('internal_errors_total', 'Failures contained inside the gateway, by where they happened (each closed one socket with 1011, answered one upgrade with 500, or skipped one timer tick).', 'where', this.internalErrors);
+    labelled('frames_rejected_total', 'Frames the decoder refused (BAD_REQUEST / UNKNOWN_TYPE), by reason.', 'reason', this.framesRejected);
+    labelled('pending_sockets_refused_total', 'Sockets closed before completing an upgrade because a pending-socket bound was reached, by bound.', 'bound', this.pendingRefused);
+    counter('bus_publish_failures_total', 'Cross-node publishes that could not be sent (Redis away).', this.busPublishFailures);
+    counter('bus_malformed_total', 'Cross-node envelopes dropped as malformed.', this.busMalformed);
+    counter('presence_overflows_total', 'Times the buffered presence changes exceeded WSGATE_PRESENCE_MAX_PENDING and were replaced by a full rewrite.', this.presenceOverflows);
+    counter('registry_overflows_total', 'Times the buffered registry changes exceeded WSGATE_REGISTRY_MAX_PENDING and were replaced by a full rewrite.', this.registryOverflows);
     for (const [k, v] of Object.entries(this.gauges())) {
       lines.push(`# TYPE wsgate_${k} gauge`, `wsgate_${k} ${v}`);
     }

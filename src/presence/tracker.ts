@@ -2,6 +2,11 @@
 // at once; flush() sends the net changes since the last flush to the PresenceStore as one
 // batch (one pipeline), so the work per interval follows the rooms that changed, not the
 // number of connections. A user with several connections in a room counts once.
+//
+// The buffer is bounded: a join and a leave that cancel out leave nothing behind, and past
+// `maxPending` rooms (Redis away under churn of ever-new rooms) the buffer is dropped and the next
+// successful flush rewrites the node's whole presence instead (the notifications of that period
+// are lost; presence queries are exact again after that flush).
 import type { PresenceBatch, PresenceStore } from '../stores/ports.js';
 
 export interface PresenceChange {
@@ -22,18 +27,34 @@ export class PresenceTracker {
   private refreshCursor: Iterator<string> = [][Symbol.iterator]();
   flushes = 0;
   failures = 0;
+  /** times the buffer exceeded maxPending and was replaced by a full rewrite */
+  overflows = 0;
 
   constructor(
     private readonly store: PresenceStore,
     private readonly nodeId: string,
     /** rooms refreshed per flush = ceil(rooms / refreshSpread): each key is refreshed every TTL/2 */
     private readonly refreshSpread: number,
+    /** rooms with buffered changes before the buffer collapses into a full rewrite */
+    private readonly maxPending = Infinity,
   ) {}
 
-  private delta(room: string): Delta {
+  private delta(room: string): Delta | undefined {
     let d = this.pending.get(room);
-    if (!d) this.pending.set(room, (d = { add: new Set(), rem: new Set() }));
+    if (d) return d;
+    if (this.needFull && this.pending.size >= this.maxPending) return undefined; // collapsed: the full rewrite covers it
+    if (this.pending.size >= this.maxPending) {
+      this.overflows++;
+      this.pending.clear();
+      this.needFull = true;
+      return undefined;
+    }
+    this.pending.set(room, (d = { add: new Set(), rem: new Set() }));
     return d;
+  }
+
+  private settle(room: string, d: Delta): void {
+    if (d.add.size === 0 && d.rem.size === 0) this.pending.delete(room);
   }
 
   /** Returns true when the user became present (first local connection in the room). */
@@ -44,8 +65,10 @@ export class PresenceTracker {
     users.set(user, n + 1);
     if (n > 0) return false;
     const d = this.delta(room);
+    if (d === undefined) return true;
     if (d.rem.has(user)) d.rem.delete(user); // left and came back within one interval
     else d.add.add(user);
+    this.settle(room, d);
     return true;
   }
 
@@ -61,8 +84,10 @@ export class PresenceTracker {
     users.delete(user);
     if (users.size === 0) this.local.delete(room);
     const d = this.delta(room);
+    if (d === undefined) return true;
     if (d.add.has(user)) d.add.delete(user);
     else d.rem.add(user);
+    this.settle(room, d);
     return true;
   }
 
@@ -109,7 +134,10 @@ export class PresenceTracker {
     }
     const full = this.needFull ? this.snapshot() : undefined;
     this.needFull = false;
-    const batch: PresenceBatch = { added, removed, refresh: this.refreshSlice(), ...(full ? { full } : {}) };
+    // Rooms this batch touched that have no local member left: the store can forget them for this node.
+    const vacated: string[] = [];
+    for (const room of batchDeltas.keys()) if (!this.local.has(room)) vacated.push(room);
+    const batch: PresenceBatch = { added, removed, vacated, refresh: this.refreshSlice(), ...(full ? { full } : {}) };
     this.flushing = this.store
       .apply(this.nodeId, batch)
       .then(
@@ -141,6 +169,11 @@ export class PresenceTracker {
       // Newer changes win: an older op is kept only for users the newer batch does not touch.
       for (const u of d.add) if (!now.add.has(u) && !now.rem.has(u)) now.add.add(u);
       for (const u of d.rem) if (!now.add.has(u) && !now.rem.has(u)) now.rem.add(u);
+    }
+    if (this.pending.size > this.maxPending) {
+      this.overflows++;
+      this.pending.clear();
+      this.needFull = true;
     }
   }
 

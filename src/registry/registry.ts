@@ -1,8 +1,9 @@
 // The connection registry's batched writer: opens and closes change a pending map at once
 // (O(1), no I/O on the socket path); flush() sends them as one store batch per interval.
 // A connection opened and closed within one interval never reaches the store. A failed flush
-// puts its changes back (newer changes win), so nothing is lost while Redis is away; the
-// pending map holds at most one entry per connection, which bounds it.
+// puts its changes back (newer changes win), so nothing is lost while Redis is away. The pending
+// map holds at most one entry per connection the store knows or should know; past `maxPending`
+// entries it is dropped and the next successful flush rewrites the node's whole registry.
 import type { ConnectionEntry, RegistryStore } from '../stores/ports.js';
 
 export class ConnectionRegistry {
@@ -15,21 +16,35 @@ export class ConnectionRegistry {
   private needFull = true;
   flushes = 0;
   failures = 0;
+  /** times the buffer exceeded maxPending and was replaced by a full rewrite */
+  overflows = 0;
 
   constructor(
     private readonly store: RegistryStore,
     private readonly nodeId: string,
     /** Every live connection of this node, for a resync after the store lost its state. */
     private readonly snapshot: () => ConnectionEntry[],
+    private readonly maxPending = Infinity,
   ) {}
 
   add(entry: ConnectionEntry): void {
+    if (this.needFull) return; // the full rewrite will carry it
     this.pending.set(entry.connId, entry);
+    this.bound();
   }
 
   remove(connId: string): void {
+    if (this.needFull) return;
     if (this.sent.has(connId)) this.pending.set(connId, null);
     else this.pending.delete(connId);
+    this.bound();
+  }
+
+  private bound(): void {
+    if (this.pending.size <= this.maxPending) return;
+    this.overflows++;
+    this.pending.clear();
+    this.needFull = true;
   }
 
   get pendingCount(): number {
@@ -72,10 +87,13 @@ export class ConnectionRegistry {
         (err: unknown) => {
           this.failures++;
           if (full) this.needFull = true;
-          for (const [id, e] of batch) {
-            if (this.pending.has(id)) continue; // something newer is pending
-            this.pending.set(id, e);
-            if (e === null) this.sent.add(id);
+          if (!this.needFull) {
+            for (const [id, e] of batch) {
+              if (this.pending.has(id)) continue; // something newer is pending
+              this.pending.set(id, e);
+              if (e === null) this.sent.add(id);
+            }
+            this.bound();
           }
           throw err;
         },

@@ -10,6 +10,8 @@
 // Strings that do not parse grant nothing. Rooms are always tenant-scoped: a pattern can only
 // match rooms of the token's own tenant.
 
+import { keyOf } from '../keys/keys.js';
+
 export type Action = 'join' | 'publish' | 'presence';
 const ACTIONS: readonly Action[] = ['join', 'publish', 'presence'];
 
@@ -54,12 +56,14 @@ function compile(perms: readonly string[]): Permissions {
 }
 
 // Many connections carry the same permission list (one per role); compiling patterns costs
-// microseconds per upgrade, a lookup here far less. Bounded; cleared wholesale when full.
+// microseconds per upgrade, a lookup here far less. Bounded; cleared wholesale when full. The key
+// is injective (keys/keys.ts): joining with a separator let the one-entry list
+// ["join:lobby\npublish:**"] share the compiled form of ["join:lobby", "publish:**"].
 const CACHE_MAX = 1024;
 const cache = new Map<string, Permissions>();
 
 export function compilePermissions(perms: readonly string[]): Permissions {
-  const key = perms.join('\n');
+  const key = keyOf(...perms);
   let p = cache.get(key);
   if (!p) {
     if (cache.size >= CACHE_MAX) cache.clear();

@@ -1,20 +1,24 @@
-// The uWS adapter: HTTP routes, the authenticated upgrade, and socket events. It translates
-// uWS callbacks into calls on the core (Authenticator, ConnectionRegistry, the Hub) and
-// performs their effects; the rules themselves live in the pure modules.
-import { Authenticator, type AuthOutcome } from '../auth/authenticate.js';
+// The uWS adapter for WebSockets: the authenticated upgrade and the socket events. It copies what
+// it needs out of uWS and hands the rest to the core (Authenticator, Hub); the rules live there.
+//
+// Containment: no exception from a uWS callback reaches the process. A failure while handling one
+// socket closes that socket with 1011; a failure while deciding one upgrade answers it with 500;
+// both are counted in wsgate_internal_errors_total{where} and logged with their stack.
+import type { AuthOutcome } from '../auth/authenticate.js';
 import { splitProtocols, type UpgradeRequest } from '../auth/extract.js';
+import type { Authenticator } from '../auth/authenticate.js';
 import type { Config } from '../config/config.js';
+import type { Faults, Hub, Session } from '../core/hub.js';
 import { Close, RETRY_AFTER_SEC, Refusal, type CloseKind, type RefusalKind } from '../errors/codes.js';
-import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import { negotiate } from '../protocol/codec.js';
-import type { Hub, Connection, SocketPort } from '../core/hub.js';
-import type { HttpResponse, TemplatedApp, Uws, UwsInfo, WebSocket, us_listen_socket, us_socket_context_t } from './uws.js';
+import { PendingSockets } from './pending.js';
+import type { HttpRequest, HttpResponse, TemplatedApp, Uws, WebSocket, us_listen_socket, us_socket_context_t } from './uws.js';
 
-/** What uWS keeps per socket: the refusal (close mode) or the core's connection. */
+/** What uWS keeps per socket: the refusal (close mode) or the core's session. */
 export interface SocketData {
   refusal: RefusalKind | undefined;
-  conn: Connection<WebSocket<SocketData>> | undefined;
+  conn: Session<WebSocket<SocketData>> | undefined;
   /** Upgraded inside res.cork after an await: open's sends wait for the next loop turn (see open()). */
   deferred: boolean;
   closed: boolean;
@@ -24,87 +28,120 @@ export interface GatewayDeps {
   readonly config: Config;
   readonly uws: Uws;
   readonly app: TemplatedApp;
-  readonly uwsInfo: UwsInfo;
   readonly authenticator: Authenticator;
   readonly hub: Hub<WebSocket<SocketData>>;
   readonly metrics: Metrics;
-  readonly logger: Logger;
-  /** Reasons the node is not ready (empty: ready), e.g. Redis unreachable. */
-  readonly notReady: () => Promise<string[]>;
+  readonly faults: Faults;
+  /** bounds on sockets that have not completed an upgrade */
+  readonly pending: PendingSockets;
 }
 
-const STATUS_TEXT: Record<number, string> = { 400: '400 Bad Request', 401: '401 Unauthorized', 403: '403 Forbidden', 404: '404 Not Found', 429: '429 Too Many Requests', 503: '503 Service Unavailable' };
+const STATUS_TEXT: Record<number, string> = { 400: '400 Bad Request', 401: '401 Unauthorized', 403: '403 Forbidden', 404: '404 Not Found', 429: '429 Too Many Requests', 500: '500 Internal Server Error', 503: '503 Service Unavailable' };
 
 // Refusal bodies are built once: a refusal storm allocates nothing per request.
 const REFUSAL_BODY = new Map<RefusalKind, string>(Object.values(Refusal).map((r) => [r, JSON.stringify({ error: r.error, code: r.code })]));
+
+const text = (ab: ArrayBuffer): string => Buffer.from(ab).toString('latin1');
 
 export class Gateway {
   private readonly app: TemplatedApp;
   private listenSocket: us_listen_socket | undefined;
   private draining = false;
-  readonly startedAt = Date.now();
+  /**
+   * 'socket': the build has app.filter, so every accepted socket is counted from accept to its
+   * upgrade or close (half-open requests included). 'upgrade': only requests whose headers are
+   * complete are seen, from the upgrade handler to its answer (docs/SECURITY.md says what bounds
+   * the rest on such builds).
+   */
+  readonly pendingMode: 'socket' | 'upgrade';
+  /** sockets closed by the filter, whose close event must not be counted as a pending socket leaving */
+  private readonly refusedByFilter = new Map<string, number>();
   port = 0;
 
   constructor(private readonly deps: GatewayDeps) {
     const { uws, config } = deps;
     this.app = deps.app;
+    // The type declarations always have filter; the compat build's binary does not.
+    const filter = (this.app as unknown as { filter?: (cb: (res: HttpResponse, count: number) => void) => unknown }).filter;
+    this.pendingMode = typeof filter === 'function' ? 'socket' : 'upgrade';
+    if (typeof filter === 'function') {
+      filter.call(this.app, (res, count) => {
+        try {
+          this.filtered(res, count);
+        } catch (err) {
+          deps.faults.report('filter', err);
+        }
+      });
+    }
     this.app.ws<SocketData>('/ws', {
       compression: uws.DISABLED,
       maxPayloadLength: config.maxPayloadBytes,
       idleTimeout: config.idleTimeoutSec,
       // A socket over the limit is skipped by publishes until the next sweep closes it with 4501
-      // (Hub.sweep): closing at the limit inside uWS would be abrupt (no close code) and uncounted.
+      // (core/lifetime.ts): closing at the limit inside uWS would be abrupt (no close code) and uncounted.
       maxBackpressure: config.maxBackpressureBytes,
       closeOnBackpressureLimit: false,
       sendPingsAutomatically: true,
-      upgrade: (res, req, context) => this.upgrade(res, req, context),
-      open: (ws) => this.open(ws),
+      upgrade: (res, req, context) => {
+        try {
+          this.upgrade(res, req, context);
+        } catch (err) {
+          this.upgradeFailed(res, err);
+        }
+      },
+      open: (ws) => {
+        try {
+          this.open(ws);
+        } catch (err) {
+          this.socketFailed(ws, 'open', err);
+        }
+      },
       message: (ws, message, isBinary) => {
         const conn = ws.getUserData().conn;
-        if (conn) deps.hub.message(conn, message, isBinary);
+        if (conn === undefined) return;
+        try {
+          deps.hub.message(conn, message, isBinary);
+        } catch (err) {
+          deps.hub.fail(conn, 'message', err);
+        }
       },
-      close: (ws, code) => {
+      close: (ws) => {
         const data = ws.getUserData();
         data.closed = true;
-        if (data.conn) deps.hub.close(data.conn, code);
+        const conn = data.conn;
         data.conn = undefined;
+        if (conn === undefined) return;
+        try {
+          deps.hub.close(conn);
+        } catch (err) {
+          deps.faults.report('close', err);
+        }
       },
     });
-    this.app.get('/healthz', (res) => this.json(res, '200 OK', this.health()));
-    this.app.get('/readyz', (res) => this.ready(res));
-    this.app.get('/metrics', (res) => {
-      res.writeStatus('200 OK').writeHeader('content-type', 'text/plain; version=0.0.4').end(deps.metrics.render());
-    });
-    this.app.any('/*', (res) => this.json(res, '404 Not Found', { error: 'Not found', code: 'NOT_FOUND' }));
   }
 
-  health(): Record<string, unknown> {
-    return {
-      status: 'ok',
-      node: this.deps.config.nodeId,
-      uws: { build: this.deps.uwsInfo.build, version: this.deps.uwsInfo.version, package: this.deps.uwsInfo.package },
-      uptimeSec: Math.round((Date.now() - this.startedAt) / 1000),
-      connections: this.deps.hub.size,
-      draining: this.draining,
-    };
+  get isDraining(): boolean {
+    return this.draining;
   }
 
-  private json(res: HttpResponse, status: string, body: unknown): void {
-    res.writeStatus(status).writeHeader('content-type', 'application/json').writeHeader('cache-control', 'no-store').end(JSON.stringify(body));
-  }
-
-  private ready(res: HttpResponse): void {
-    let aborted = false;
-    res.onAborted(() => {
-      aborted = true;
-    });
-    const check = this.draining ? Promise.resolve(['draining']) : this.deps.notReady();
-    check
-      .catch((e: unknown) => [String(e)])
-      .then((reasons) => {
-        if (aborted) return;
-        res.cork(() => this.json(res, reasons.length === 0 ? '200 OK' : '503 Service Unavailable', { ready: reasons.length === 0, reasons }));
-      });
+  /** uWS's socket filter (builds that have it): +1 when a socket is accepted, -1 when an HTTP socket closes. */
+  private filtered(res: HttpResponse, count: number): void {
+    const address = text(res.getRemoteAddressAsText());
+    if (count > 0) {
+      const verdict = this.deps.pending.enter(address);
+      if (verdict === 'ok') return;
+      this.deps.metrics.count(this.deps.metrics.pendingRefused, verdict);
+      this.refusedByFilter.set(address, (this.refusedByFilter.get(address) ?? 0) + 1);
+      res.close();
+      return;
+    }
+    const skip = this.refusedByFilter.get(address);
+    if (skip !== undefined) {
+      if (skip > 1) this.refusedByFilter.set(address, skip - 1);
+      else this.refusedByFilter.delete(address);
+      return;
+    }
+    this.deps.pending.leave(address);
   }
 
   /**
@@ -112,7 +149,7 @@ export class Gateway {
    * (it lives on the stack only during this call), attach onAborted before any await, never
    * touch an aborted response, and upgrade or refuse inside cork.
    */
-  private upgrade(res: HttpResponse, req: import('./uws.js').HttpRequest, context: us_socket_context_t): void {
+  private upgrade(res: HttpResponse, req: HttpRequest, context: us_socket_context_t): void {
     const request: UpgradeRequest = {
       url: req.getUrl(),
       query: req.getQuery() ?? '',
@@ -124,46 +161,88 @@ export class Gateway {
     };
     const key = req.getHeader('sec-websocket-key');
     const extensions = req.getHeader('sec-websocket-extensions');
+    const { metrics, pending } = this.deps;
 
     if (this.draining) return this.refuse(res, Refusal.UNAVAILABLE, key, extensions, context);
     const offered = splitProtocols(request.protocols);
     const chosen = negotiate(offered);
     if (!chosen) {
-      this.deps.metrics.count(this.deps.metrics.refusals, Refusal.BAD_SUBPROTOCOL.code);
+      metrics.count(metrics.refusals, Refusal.BAD_SUBPROTOCOL.code);
       return this.refuse(res, Refusal.BAD_SUBPROTOCOL, key, extensions, context);
     }
-    const outcome = this.deps.authenticator.authenticate(request, offered);
+    // Without a socket filter, the bound on pending sockets counts upgrades being authenticated.
+    let address: string | undefined;
+    if (this.pendingMode === 'upgrade') {
+      address = text(res.getRemoteAddressAsText());
+      const verdict = pending.enter(address);
+      if (verdict !== 'ok') {
+        metrics.count(metrics.pendingRefused, verdict);
+        metrics.count(metrics.refusals, Refusal.UNAVAILABLE.code);
+        return this.refuse(res, Refusal.UNAVAILABLE, key, extensions, context);
+      }
+    }
+    const done = (): void => {
+      if (address !== undefined) pending.leave(address);
+      address = undefined;
+    };
     const finish = (o: AuthOutcome, deferred: boolean): void => {
+      done();
       if (!o.ok) return this.refuse(res, o.refusal, key, extensions, context, deferred);
       const capped = this.deps.hub.admit(o.claims);
       if (capped) {
-        this.deps.metrics.count(this.deps.metrics.refusals, capped.code);
+        metrics.count(metrics.refusals, capped.code);
         return this.refuse(res, capped, key, extensions, context, deferred);
       }
       const conn = this.deps.hub.create(o.claims, chosen.encoding, chosen.protocol);
-      this.deps.metrics.upgradesAccepted++;
+      metrics.upgradesAccepted++;
       const data: SocketData = { refusal: undefined, conn, deferred, closed: false };
-      // The bearer.* entry is never echoed: only our subprotocol (or none) is.
-      res.upgrade(data, key, chosen.protocol ?? '', extensions, context);
+      try {
+        // The bearer.* entry is never echoed: only our subprotocol (or none) is.
+        res.upgrade(data, key, chosen.protocol ?? '', extensions, context);
+      } catch (err) {
+        if (!data.closed) this.deps.hub.close(conn); // undo the session: its socket never opened
+        throw err;
+      }
     };
+    let outcome: AuthOutcome | Promise<AuthOutcome>;
+    try {
+      outcome = this.deps.authenticator.authenticate(request, offered);
+    } catch (err) {
+      done();
+      throw err;
+    }
     if (!(outcome instanceof Promise)) return finish(outcome, false);
 
     let aborted = false;
     res.onAborted(() => {
       aborted = true;
-      this.deps.metrics.upgradesAborted++;
+      done();
+      metrics.upgradesAborted++;
     });
-    outcome.then(
-      (o) => {
+    outcome
+      .catch((err: unknown): AuthOutcome => {
+        this.deps.faults.report('authenticate', err);
+        return { ok: false, refusal: Refusal.INTERNAL };
+      })
+      .then((o) => {
         if (aborted) return;
-        res.cork(() => finish(o, true));
-      },
-      (err: unknown) => {
-        this.deps.logger.error({ err }, 'upgrade authentication crashed');
-        if (aborted) return;
-        res.cork(() => this.refuse(res, Refusal.UNAVAILABLE, key, extensions, context, true));
-      },
-    );
+        try {
+          res.cork(() => finish(o, true));
+        } catch (err) {
+          done();
+          this.upgradeFailed(res, err);
+        }
+      });
+  }
+
+  /** A failure while deciding an upgrade: counted, logged, answered 500 when the response is still ours. */
+  private upgradeFailed(res: HttpResponse, err: unknown): void {
+    this.deps.faults.report('upgrade', err);
+    try {
+      res.cork(() => this.answer(res, Refusal.INTERNAL));
+    } catch {
+      // already answered, upgraded or aborted: nothing more to say on it
+    }
   }
 
   private refuse(res: HttpResponse, refusal: RefusalKind, key: string, extensions: string, context: us_socket_context_t, deferred = false): void {
@@ -172,6 +251,11 @@ export class Gateway {
       res.upgrade(data, key, '', extensions, context);
       return;
     }
+    this.answer(res, refusal);
+  }
+
+  /** A refusal as an HTTP status with the JSON body { error, code }. */
+  private answer(res: HttpResponse, refusal: RefusalKind): void {
     res.writeStatus(STATUS_TEXT[refusal.status] ?? `${refusal.status} Error`);
     res.writeHeader('content-type', 'application/json');
     res.writeHeader('cache-control', 'no-store');
@@ -181,13 +265,21 @@ export class Gateway {
   }
 
   private open(ws: WebSocket<SocketData>): void {
+    // The socket has completed its upgrade: it no longer counts as pending (uWS's filter reports
+    // no close for an upgraded socket, since the socket moved to the WebSocket context).
+    if (this.pendingMode === 'socket') this.deps.pending.leave(text(ws.getRemoteAddressAsText()));
     const data = ws.getUserData();
     // After an async upgrade, uWS runs open inside the HTTP response's cork; frames written there
     // can be lost or the socket left corked (seen with upstream v20.57: ~1% of replies lost;
     // uWebSockets.js issue #1108). Such sockets start on the next loop turn, corked on their own.
     if (data.deferred) {
       setImmediate(() => {
-        if (!data.closed) ws.cork(() => this.start(ws, data));
+        if (data.closed) return;
+        try {
+          ws.cork(() => this.start(ws, data));
+        } catch (err) {
+          this.socketFailed(ws, 'open', err);
+        }
       });
       return;
     }
@@ -201,6 +293,18 @@ export class Gateway {
       return;
     }
     if (data.conn) this.deps.hub.open(data.conn, ws);
+  }
+
+  /** A failure on a socket outside a session's request: that socket is closed with 1011. */
+  private socketFailed(ws: WebSocket<SocketData>, where: string, err: unknown): void {
+    const data = ws.getUserData();
+    if (data.conn) return this.deps.hub.fail(data.conn, where, err);
+    this.deps.faults.report(where, err);
+    try {
+      if (!data.closed) ws.end(Close.INTERNAL_ERROR.code, Close.INTERNAL_ERROR.reason);
+    } catch {
+      // the socket is already gone
+    }
   }
 
   listen(): Promise<number> {
@@ -224,21 +328,4 @@ export class Gateway {
     }
     this.deps.hub.closeAll(close);
   }
-
-}
-
-/** The Hub's SocketPort over uWS. */
-export function uwsPort(app: TemplatedApp): SocketPort<WebSocket<SocketData>> {
-  return {
-    send: (ws, data, binary) => ws.send(data, binary),
-    subscribe: (ws, topic) => void ws.subscribe(topic),
-    unsubscribe: (ws, topic) => void ws.unsubscribe(topic),
-    end: (ws, code, reason) => ws.end(code, reason),
-    // ws.publish reaches every subscriber but the publishing socket itself; uWS v20.30 delivers
-    // nothing from a socket that is not subscribed, so it is used only when the sender is.
-    publish: (topic, data, binary, exclude) =>
-      void (exclude !== undefined && exclude.isSubscribed(topic) ? exclude.publish(topic, data, binary) : app.publish(topic, data, binary)),
-    cork: (ws, fn) => void ws.cork(fn),
-    buffered: (ws) => ws.getBufferedAmount(),
-  };
 }

@@ -59,9 +59,15 @@ export interface RegistryStore {
 export interface PresenceBatch {
   readonly added: ReadonlyMap<string, readonly string[]>;
   readonly removed: ReadonlyMap<string, readonly string[]>;
+  /** Rooms with no member on this node any more: the store may forget them for this node. */
+  readonly vacated: readonly string[];
   /** Rooms whose node-level entry should have its TTL refreshed (a slice, amortised). */
   readonly refresh: readonly string[];
-  /** The node's complete state, sent instead of deltas after a store failure or restart. */
+  /**
+   * The node's complete state, sent instead of deltas after a store failure, a restart, or a
+   * buffer overflow: afterwards the store holds exactly these rooms for the node (rooms it had
+   * and that are not listed are removed).
+   */
   readonly full?: ReadonlyMap<string, readonly string[]>;
 }
 

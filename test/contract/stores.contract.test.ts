@@ -14,6 +14,7 @@ import { RedisPresenceStore } from '../../src/stores/redis/presence.js';
 import { RedisRegistryStore } from '../../src/stores/redis/registry.js';
 import { RedisRevocationStore } from '../../src/stores/redis/revocation.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
+import { until } from '../helpers/wait.js';
 
 let redis: TestRedis;
 const clients: Redis[] = [];
@@ -32,7 +33,6 @@ async function client(): Promise<Redis> {
   return c;
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 interface Impl {
   name: string;
@@ -84,19 +84,17 @@ const impls: Impl[] = [
         clients.push(c);
         return c;
       };
-      const a = new RedisBus(await client(), sub(), ch);
-      const b = new RedisBus(await client(), sub(), ch);
-      await sleep(100); // subscriptions settle
-      return [a, b];
+      return [new RedisBus(await client(), sub(), ch), new RedisBus(await client(), sub(), ch)];
     },
     wipe: async () => void (await redis.client.flushall()),
   },
 ];
 
 const entry = (connId: string, nodeId: string, userId = 'u'): ConnectionEntry => ({ connId, nodeId, userId, tenantId: 't', since: 1000, exp: 2000 });
-const batch = (added: Record<string, string[]> = {}, removed: Record<string, string[]> = {}, refresh: string[] = []) => ({
+const batch = (added: Record<string, string[]> = {}, removed: Record<string, string[]> = {}, refresh: string[] = [], vacated: string[] = []) => ({
   added: new Map(Object.entries(added)),
   removed: new Map(Object.entries(removed)),
+  vacated,
   refresh,
 });
 
@@ -108,8 +106,7 @@ for (const impl of impls) {
       await s.revoke('j1', 1);
       expect(await s.isRevoked('j1')).toBe(true);
       expect(await s.isRevoked('j2')).toBe(false);
-      await sleep(1100);
-      expect(await s.isRevoked('j1')).toBe(false);
+      await until(async () => !(await s.isRevoked('j1')), 3000);
     });
 
     it('answers many concurrent lookups correctly', async () => {
@@ -143,10 +140,12 @@ for (const impl of impls) {
       const [a, b] = await impl.registry(1);
       await a.apply('dead', { upserts: [entry('c1', 'dead')], removals: [] });
       await b.apply('alive', { upserts: [entry('c2', 'alive')], removals: [] });
-      await sleep(600);
-      await b.apply('alive', { upserts: [], removals: [] });
-      await sleep(600);
-      expect((await b.list()).map((e) => e.connId)).toEqual(['c2']);
+      expect((await b.list()).map((e) => e.connId).sort()).toEqual(['c1', 'c2']);
+      // the live node keeps applying (its heartbeat); the dead one does not
+      await until(async () => {
+        await b.apply('alive', { upserts: [], removals: [] });
+        return (await b.list()).map((e) => e.connId).join() === 'c2';
+      }, 4000, 200);
     });
 
     it('removeNode drops a node at once', async () => {
@@ -189,10 +188,14 @@ for (const impl of impls) {
       const [a, b] = await impl.presence(1);
       await a.apply('dead', batch({ r1: ['ghost'] }));
       await b.apply('live', batch({ r1: ['alive'] }));
-      for (let i = 0; i < 3; i++) {
-        await sleep(400);
+      expect(await b.members('r1')).toEqual(['alive', 'ghost']);
+      const started = Date.now();
+      await until(async () => {
         await b.apply('live', batch({}, {}, ['r1']));
-      }
+        return (await b.members('r1')).join() === 'alive';
+      }, 4000, 200);
+      // the live node's set outlived its own TTL because each apply refreshed it
+      expect(Date.now() - started).toBeGreaterThanOrEqual(900);
       expect(await b.members('r1')).toEqual(['alive']);
     });
 
@@ -201,6 +204,20 @@ for (const impl of impls) {
       await a.apply('n1', batch({ r1: ['alice'] }));
       await a.removeNode('n1', ['r1']);
       expect(await a.members('r1')).toEqual([]);
+    });
+
+    it('full leaves exactly the listed rooms: rooms the node had and does not list are removed', async () => {
+      const [a] = await impl.presence(30);
+      await a.apply('n1', batch({ r1: ['alice'], r2: ['bob'], r3: ['carol'] }));
+      await a.apply('n1', batch({}, { r3: ['carol'] }, [], ['r3']));
+      await a.apply('n1', { ...batch(), full: new Map([['r2', ['bob', 'dave']]]) });
+      expect(await a.members('r1')).toEqual([]);
+      expect(await a.members('r2')).toEqual(['bob', 'dave']);
+      expect(await a.members('r3')).toEqual([]);
+      // and removeNode still finds every room without being told
+      await a.apply('n1', batch({ r4: ['erin'] }));
+      await a.removeNode('n1', []);
+      for (const r of ['r2', 'r4']) expect(await a.members(r)).toEqual([]);
     });
 
     it('reports lost when the store forgot the node', async () => {
@@ -217,9 +234,15 @@ for (const impl of impls) {
       expect(a.distributed).toBe(true);
       const got: string[] = [];
       b.onMessage((p) => got.push(p.toString()));
+      // a subscriber may need a moment to subscribe: probe until one arrives, then count
+      await until(async () => {
+        await a.publish(Buffer.from('probe'));
+        return got.includes('probe');
+      });
+      got.length = 0;
       await a.publish(Buffer.from('hello'));
-      for (let i = 0; i < 50 && got.length === 0; i++) await sleep(20);
-      expect(got).toEqual(['hello']);
+      await until(() => got.includes('hello'));
+      expect(got.filter((x) => x !== 'probe')).toEqual(['hello']);
       await a.close();
       await b.close();
     });

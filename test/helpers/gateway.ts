@@ -24,6 +24,9 @@ export async function startGateway(env: Record<string, string> = {}, options: St
     WSGATE_REGISTRY_FLUSH_MS: '50',
     WSGATE_PRESENCE_FLUSH_MS: '50',
     WSGATE_LOG_LEVEL: 'debug',
+    // Every test client connects from 127.0.0.1: the per-address bound on pending sockets is
+    // raised here and exercised by the tests that are about it (test/integration/pending.test.ts).
+    WSGATE_MAX_PENDING_PER_ADDRESS: '100000',
     ...env,
   });
   const logs: string[] = [];

@@ -9,6 +9,7 @@ import { spawnGateway, type GatewayProcess } from '../helpers/process.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
 import { until } from '../helpers/wait.js';
 import { hs } from '../helpers/tokens.js';
+import { roomKey } from '../../src/rooms/rooms.js';
 
 let redis: TestRedis;
 beforeAll(async () => {
@@ -104,7 +105,7 @@ describe('presence writes are batched', () => {
       expect(sadds).toBeGreaterThanOrEqual(ROOMS);
       expect(sadds).toBeLessThanOrEqual(2 * ROOMS); // at most two flushes straddle the joins
       expect(execs).toBeLessThanOrEqual(2);
-      for (let r = 0; r < ROOMS; r++) expect((await gw.presenceStore.members(`4:acme/big/${r}`)).length).toBe(N / ROOMS);
+      for (let r = 0; r < ROOMS; r++) expect((await gw.presenceStore.members(roomKey('acme', `big/${r}`))).length).toBe(N / ROOMS);
       for (const ws of sockets) ws.terminate();
     } finally {
       await gw.stop();

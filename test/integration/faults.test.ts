@@ -9,6 +9,7 @@ import { spawnGateway } from '../helpers/process.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
 import { until } from '../helpers/wait.js';
 import { hs } from '../helpers/tokens.js';
+import { roomKey } from '../../src/rooms/rooms.js';
 
 let redis: TestRedis;
 beforeAll(async () => {
@@ -80,7 +81,7 @@ describe('Redis restarted empty', () => {
     try {
       const clients = await Promise.all(['ann', 'bob', 'cat'].map(async (sub) => (await connect(gw.url, hs({ sub }))).client));
       for (const c of clients) await c.request({ type: 'join', rooms: ['ops/1'] });
-      const members = (): Promise<string[]> => gw.presenceStore.members('4:acme/ops/1').catch(() => []);
+      const members = (): Promise<string[]> => gw.presenceStore.members(roomKey('acme', 'ops/1')).catch(() => []);
       await until(async () => (await members()).length === 3);
       await r2.kill();
       // A change while Redis is away: buffered, not lost.

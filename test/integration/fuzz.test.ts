@@ -5,6 +5,7 @@ import { runFuzz } from '../../scripts/fuzz.js';
 import { startGateway, type TestGateway } from '../helpers/gateway.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
 import { hs } from '../helpers/tokens.js';
+import { roomKey } from '../../src/rooms/rooms.js';
 
 let redis: TestRedis;
 let gw: TestGateway;
@@ -39,6 +40,6 @@ describe('frame fuzzing', () => {
     await gw.hub.registry.flush();
     expect((await gw.registryStore.list()).filter((e) => e.nodeId === gw.config.nodeId)).toEqual([]);
     await gw.hub.flushPresence();
-    expect(await gw.presenceStore.members('4:acme/fuzz/1')).toEqual([]);
+    expect(await gw.presenceStore.members(roomKey('acme', 'fuzz/1'))).toEqual([]);
   }, 120_000);
 });

@@ -4,6 +4,7 @@ import { connect as tcpConnect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, open, refused } from '../helpers/client.js';
 import { startGateway, type TestGateway } from '../helpers/gateway.js';
+import { until } from '../helpers/wait.js';
 import { hs } from '../helpers/tokens.js';
 
 describe('request rate limit', () => {
@@ -21,8 +22,8 @@ describe('request rate limit', () => {
     expect(replies.filter((r) => r.type === 'ack').length).toBeGreaterThanOrEqual(20);
     expect(limited.length).toBeGreaterThanOrEqual(5);
     expect(limited[0]).toMatchObject({ message: 'Rate limit exceeded' });
-    await new Promise((r) => setTimeout(r, 300));
-    expect((await client.request({ type: 'ping' })).type).toBe('ack');
+    // the bucket refills at 10/s: a ping gets through again
+    await until(async () => (await client.request({ type: 'ping' })).type === 'ack', 3000, 50);
     await client.close();
   });
 
@@ -52,7 +53,7 @@ describe('connection caps', () => {
       const b1 = (await connect(gw.url, hs({ sub: 'b', tenant_id: 't1' }))).client;
       expect((await refused(connect(gw.url, hs({ sub: 'c', tenant_id: 't1' })))).status).toBe(429);
       await a1.close();
-      await new Promise((res) => setTimeout(res, 50));
+      await until(() => gw.hub.size === 3);
       const c1 = (await connect(gw.url, hs({ sub: 'c', tenant_id: 't1' }))).client;
       await Promise.all([a2.close(), other.close(), b1.close(), c1.close()]);
     } finally {
@@ -79,7 +80,7 @@ describe('connection caps', () => {
 
 describe('slow consumers', () => {
   it('a subscriber that never reads is closed with 4501 and counted; the others keep receiving', async () => {
-    const gw = await startGateway({ WSGATE_MAX_BACKPRESSURE_BYTES: '65536', WSGATE_EXPIRY_SWEEP_MS: '50', WSGATE_RATE_LIMIT: '0', WSGATE_MAX_PUBLISH_BYTES: '65536' });
+    const gw = await startGateway({ WSGATE_MAX_BACKPRESSURE_BYTES: '65536', WSGATE_EXPIRY_SWEEP_MS: '50', WSGATE_RATE_LIMIT: '0', WSGATE_RATE_LIMIT_BYTES: '0', WSGATE_MAX_PUBLISH_BYTES: '65536' });
     try {
       const { client: reader } = await connect(gw.url, hs({ sub: 'reader' }), { json: true });
       const { client: publisher } = await connect(gw.url, hs({ sub: 'pub' }), { json: true });
@@ -87,13 +88,15 @@ describe('slow consumers', () => {
       // A raw socket that upgrades, joins, then stops reading.
       const token = hs({ sub: 'stuck' });
       const stuck = tcpConnect({ host: '127.0.0.1', port: gw.port });
+      let seen = '';
+      stuck.on('data', (d: Buffer) => (seen += d.toString('latin1')));
       await new Promise<void>((resolve) => stuck.once('connect', () => resolve()));
       stuck.write(`GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Protocol: wsgate.v1.json\r\nAuthorization: Bearer ${token}\r\n\r\n`);
       const join = Buffer.from(JSON.stringify({ id: 1, type: 'join', rooms: ['big'] }));
       const frame = Buffer.concat([Buffer.from([0x81, 0x80 | join.length, 0, 0, 0, 0]), join]);
-      await new Promise((r) => setTimeout(r, 100));
+      await until(() => seen.includes('"type":"connected"'));
       stuck.write(frame);
-      await new Promise((r) => setTimeout(r, 100));
+      await until(() => seen.includes('"ref":1'));
       stuck.pause(); // never read again: the kernel buffers fill, then the gateway's
       const data = 'x'.repeat(32000); // loopback socket buffers absorb several MB first
       let received = 0;

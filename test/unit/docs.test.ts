@@ -3,11 +3,15 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { flagOf, OPTIONS } from '../../src/config/config.js';
+import { CONFIG_DOCS, configTable, tableIn } from '../../scripts/config-doc.js';
 
 const read = (p: string): string => readFileSync(new URL(`../../${p}`, import.meta.url), 'utf8');
 
 describe('documentation', () => {
-  for (const file of ['README.md', 'docs/CONFIGURATION.md']) {
+  for (const file of CONFIG_DOCS) {
+    it(`${file} carries exactly the generated configuration table (node dist/scripts/config-doc.js --write)`, () => {
+      expect(tableIn(read(file))).toBe(configTable());
+    });
     it(`${file} documents every option with its flag and default`, () => {
       const text = read(file);
       for (const o of OPTIONS) {
@@ -34,7 +38,7 @@ describe('docs/PROTOCOL.md', () => {
     const { Close, ReplyError } = await import('../../src/errors/codes.js');
     const replyRows = [...text.matchAll(/^\| `([A-Z_]+)` \| ([^|]+) \|/gm)].map((m) => `${m[1]}:${m[2]!.trim()}`);
     expect(replyRows.sort()).toEqual(Object.values(ReplyError).map((e) => `${e.code}:${e.message}`).sort());
-    const closeRows = [...text.matchAll(/^\| (4\d{3}) \| ([^|]+) \|/gm)].map((m) => `${m[1]}:${m[2]!.trim()}`);
+    const closeRows = [...text.matchAll(/^\| ((?:4\d{3})|1011) \| ([^|]+) \|/gm)].map((m) => `${m[1]}:${m[2]!.trim()}`);
     expect(closeRows.sort()).toEqual(Object.values(Close).map((c) => `${c.code}:${c.reason}`).sort());
     for (const c of Object.values(Close)) expect(Buffer.byteLength(c.reason)).toBeLessThanOrEqual(123);
   });

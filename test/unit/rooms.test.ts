@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { compilePermissions } from '../../src/rooms/permissions.js';
-import { roomKey, roomOf, topicOf, validRoom } from '../../src/rooms/rooms.js';
+import { roomKey, roomOf, tenantOf, topicOf, validRoom } from '../../src/rooms/rooms.js';
 
 describe('room names', () => {
   it('accepts segments of [A-Za-z0-9_-.:@] separated by single slashes', () => {
@@ -17,13 +17,15 @@ describe('tenant scoping', () => {
   it('no two tenant/room pairs share a key', () => {
     expect(roomKey('a/r', 'b')).not.toBe(roomKey('a', 'r/b'));
     expect(roomKey('1:x', 'y')).not.toBe(roomKey('1', 'x/y'));
-    expect(roomKey('acme', 'chat/1')).toBe('4:acme/chat/1');
+    expect(roomKey('acme', 'chat/1')).toBe('4:acme6:chat/1');
   });
   it('each encoding has its own topic, and the room name comes back out of the key', () => {
     const k = roomKey('acme', 'chat/1');
     expect(topicOf(k, 'msgpack')).not.toBe(topicOf(k, 'json'));
     expect(roomOf(k)).toBe('chat/1');
     expect(roomOf(roomKey('we/ird:1', 'x'))).toBe('x');
+    expect(tenantOf(roomKey('we/ird:1', 'x'))).toBe('we/ird:1');
+    expect(roomOf(roomKey('12:34', 'a:b/c'))).toBe('a:b/c');
   });
 });
 

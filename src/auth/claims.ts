@@ -1,0 +1,58 @@
+// The claim grammar: what a verified token's payload must hold to become a user context. Pure.
+// docs/CONFIGURATION.md#claims lists the same rules; a failure is one VerifyError('claims'), which
+// the upgrade answers with 401 Authentication failed and counts as reason "claims".
+//
+//   sub, tenant_id, jti   strings of 1..256 characters, well-formed Unicode (no unpaired
+//                         surrogate), no control character (Unicode category Cc: U+0000-U+001F,
+//                         U+007F-U+009F). They become Redis keys and map keys: an unpaired
+//                         surrogate becomes U+FFFD in UTF-8, so two different tenants could share keys.
+//   exp                   an integer (seconds), at most maxTtlSec after now
+//   iat                   optional; a number not later than now + clock tolerance
+//   permissions           optional; an array of at most 1000 strings, each 1..256 characters
+//                         of the same alphabet as above (an entry that is not a valid pattern
+//                         grants nothing, see rooms/permissions.ts)
+
+/** The user context attached to a socket, from verified claims. */
+export interface Claims {
+  readonly sub: string;
+  readonly tenantId: string;
+  readonly jti: string;
+  readonly exp: number;
+  readonly permissions: readonly string[];
+}
+
+export const MAX_CLAIM_LENGTH = 256;
+export const MAX_PERMISSIONS = 1000;
+
+export interface ClaimRules {
+  /** Longest accepted token lifetime from now, seconds (exp - now). */
+  readonly maxTtlSec: number;
+  readonly clockToleranceSec: number;
+}
+
+// Cc: C0 controls, DEL and C1 controls.
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+
+/** A claim string that may become part of a key: 1..256 chars, well-formed, no control character. */
+export function isClaimString(v: unknown): v is string {
+  return typeof v === 'string' && v.length > 0 && v.length <= MAX_CLAIM_LENGTH && v.isWellFormed() && !CONTROL.test(v);
+}
+
+const EMPTY: readonly string[] = Object.freeze([]);
+
+/** Payload -> Claims, or undefined when a rule above is broken. `nowSec`: seconds since epoch. */
+export function toClaims(payload: unknown, nowSec: number, rules: ClaimRules): Claims | undefined {
+  if (payload === null || typeof payload !== 'object') return undefined;
+  const p = payload as Record<string, unknown>;
+  const { sub, tenant_id: tenantId, jti, exp, iat, permissions } = p;
+  if (!isClaimString(sub) || !isClaimString(tenantId) || !isClaimString(jti)) return undefined;
+  if (typeof exp !== 'number' || !Number.isSafeInteger(exp) || exp - nowSec > rules.maxTtlSec) return undefined;
+  if (iat !== undefined && (typeof iat !== 'number' || !Number.isFinite(iat) || iat > nowSec + rules.clockToleranceSec)) return undefined;
+  let perms: readonly string[] = EMPTY;
+  if (permissions !== undefined) {
+    if (!Array.isArray(permissions) || permissions.length > MAX_PERMISSIONS) return undefined;
+    for (const x of permissions) if (!isClaimString(x)) return undefined;
+    perms = permissions as string[];
+  }
+  return { sub, tenantId, jti, exp, permissions: perms };
+}

@@ -1,0 +1,51 @@
+// Fan-out of frames to a room's members: on this node through uWS topics (one per encoding), on
+// the others through the Bus. Both encodings are made once by the publisher's node, so every
+// receiving node only copies bytes to its sockets.
+import type { Metrics } from '../observability/metrics.js';
+import { decodeEnvelope, encodeEnvelope } from '../protocol/bus.js';
+import { topicOf } from '../rooms/rooms.js';
+import type { Bus } from '../stores/ports.js';
+import type { Faults, SocketPort } from './ports.js';
+
+export class FanOut<S> {
+  constructor(
+    private readonly port: SocketPort<S>,
+    private readonly bus: Bus,
+    private readonly nodeId: string,
+    faults: Faults,
+    private readonly metrics: Metrics,
+  ) {
+    bus.onMessage((payload) => {
+      try {
+        this.fromBus(payload);
+      } catch (err) {
+        faults.report('bus', err);
+      }
+    });
+  }
+
+  /** Sends a room's frames to its members here and on every other node; `exclude`: the publishing socket. */
+  toRoom(room: string, bin: Buffer, json: string, exclude: S | undefined): void {
+    this.local(room, bin, json, exclude);
+    if (!this.bus.distributed) return;
+    // A failed publish (Redis away) is counted; the Redis client logs the outage itself.
+    this.bus.publish(encodeEnvelope({ kind: 'room', node: this.nodeId, room, bin, json })).catch(() => {
+      this.metrics.busPublishFailures++;
+    });
+  }
+
+  private local(room: string, bin: Buffer, json: string, exclude: S | undefined): void {
+    this.port.publish(topicOf(room, 'msgpack'), bin, true, exclude);
+    this.port.publish(topicOf(room, 'json'), json, false, exclude);
+  }
+
+  private fromBus(payload: Buffer): void {
+    const e = decodeEnvelope(payload);
+    if (e === undefined) {
+      this.metrics.busMalformed++;
+      return;
+    }
+    if (e.node === this.nodeId) return; // our own echo
+    this.local(e.room, Buffer.from(e.bin.buffer, e.bin.byteOffset, e.bin.byteLength), e.json, undefined);
+  }
+}

@@ -1,0 +1,63 @@
+// Sending to one session: replies, pushes and closes, encoded in the session's encoding.
+import { Close, type CloseKind, type ReplyErrorKind } from '../errors/codes.js';
+import type { Metrics } from '../observability/metrics.js';
+import { encode } from '../protocol/codec.js';
+import type { AckResults, RequestId, ServerMessage } from '../protocol/messages.js';
+import type { Faults, SocketPort } from './ports.js';
+import type { Session } from './session.js';
+
+export class Outbox<S> {
+  constructor(
+    private readonly port: SocketPort<S>,
+    private readonly metrics: Metrics,
+    private readonly faults: Faults,
+  ) {}
+
+  send(s: Session<S>, msg: ServerMessage): void {
+    if (s.socket === undefined) return;
+    const r = this.port.send(s.socket, encode(s.encoding, msg), s.encoding === 'msgpack');
+    this.metrics.messagesOut++;
+    if (r === 2) this.metrics.backpressureDrops++;
+  }
+
+  /** Runs `fn` corked on the session's socket: for sends outside a socket callback (after an await, from a timer). */
+  corked(s: Session<S>, fn: () => void): void {
+    if (s.socket !== undefined) this.port.cork(s.socket, fn);
+  }
+
+  /** Sends outside a socket callback: corked, one syscall. */
+  sendLater(s: Session<S>, msg: ServerMessage): void {
+    this.corked(s, () => this.send(s, msg));
+  }
+
+  replyError(s: Session<S>, ref: RequestId | null, e: ReplyErrorKind, later = false): void {
+    this.metrics.replyErrors++;
+    const msg: ServerMessage = { type: 'error', ref, code: e.code, message: e.message };
+    if (later) this.sendLater(s, msg);
+    else this.send(s, msg);
+  }
+
+  ack<T extends keyof AckResults>(s: Session<S>, ref: RequestId, result: AckResults[T], later = false): void {
+    const msg: ServerMessage = { type: 'ack', ref, result };
+    if (later) this.sendLater(s, msg);
+    else this.send(s, msg);
+  }
+
+  end(s: Session<S>, kind: CloseKind): void {
+    if (s.socket !== undefined) this.port.end(s.socket, kind.code, kind.reason);
+  }
+
+  /**
+   * A request of this session failed where it should not have (a bug, or a library throwing):
+   * reported (counted, logged with its stack), and this one socket is closed with 1011; every
+   * other session keeps being served. Never throws.
+   */
+  fail(s: Session<S>, where: string, err: unknown): void {
+    this.faults.report(where, err);
+    try {
+      this.end(s, Close.INTERNAL_ERROR);
+    } catch (e) {
+      this.faults.report(`${where}/close`, e);
+    }
+  }
+}

@@ -1,0 +1,112 @@
+// Room requests: join, leave, publish and the presence query. Rooms are tenant-scoped (room keys,
+// rooms/rooms.ts); each join subscribes the socket to the room's uWS topic for its encoding and
+// tells the presence tracker.
+import { ReplyError } from '../errors/codes.js';
+import type { Metrics } from '../observability/metrics.js';
+import type { PresenceTracker } from '../presence/tracker.js';
+import { encodeJson, encodeMsgpack } from '../protocol/codec.js';
+import type { RequestId, ServerMessage } from '../protocol/messages.js';
+import { roomKey, topicOf, validRoom } from '../rooms/rooms.js';
+import type { PresenceStore } from '../stores/ports.js';
+import type { FanOut } from './fanout.js';
+import type { Outbox } from './outbox.js';
+import type { SocketPort } from './ports.js';
+import type { Session } from './session.js';
+import { withTimeout } from './timeout.js';
+
+export interface RoomLimits {
+  readonly maxRooms: number;
+  readonly maxRoomNameLength: number;
+  /** bytes of a publish frame as received */
+  readonly maxPublishBytes: number;
+  /** how long a presence query may wait for the store */
+  readonly lookupTimeoutMs: number;
+}
+
+export class RoomRequests<S> {
+  constructor(
+    private readonly limits: RoomLimits,
+    private readonly port: SocketPort<S>,
+    private readonly outbox: Outbox<S>,
+    private readonly fanOut: FanOut<S>,
+    private readonly tracker: PresenceTracker,
+    private readonly presenceStore: PresenceStore,
+    private readonly metrics: Metrics,
+    private readonly now: () => number,
+  ) {}
+
+  join(s: Session<S>, id: RequestId, rooms: readonly string[]): void {
+    // All or nothing: every room is checked before any is joined.
+    let adding = 0;
+    for (const room of rooms) {
+      if (!validRoom(room, this.limits.maxRoomNameLength)) return this.outbox.replyError(s, id, ReplyError.BAD_ROOM);
+      if (!s.perms.can('join', room)) return this.outbox.replyError(s, id, ReplyError.FORBIDDEN);
+      if (!s.rooms.has(roomKey(s.tenantId, room))) adding++;
+    }
+    if (s.rooms.size + adding > this.limits.maxRooms) return this.outbox.replyError(s, id, ReplyError.TOO_MANY_ROOMS);
+    for (const room of rooms) {
+      const key = roomKey(s.tenantId, room);
+      if (s.rooms.has(key)) continue;
+      s.rooms.add(key);
+      this.port.subscribe(s.socket!, topicOf(key, s.encoding));
+      this.tracker.join(key, s.userId);
+    }
+    this.outbox.ack<'join'>(s, id, { rooms });
+  }
+
+  /** Leaves one room (by key): unsubscribes and tells the tracker. */
+  leaveRoom(s: Session<S>, key: string): void {
+    s.rooms.delete(key);
+    if (s.socket !== undefined) this.port.unsubscribe(s.socket, topicOf(key, s.encoding));
+    this.tracker.leave(key, s.userId);
+  }
+
+  /** Every room of a closing session (its socket is gone: uWS unsubscribes it by itself). */
+  leaveAll(s: Session<S>): void {
+    for (const key of s.rooms) this.tracker.leave(key, s.userId);
+    s.rooms.clear();
+  }
+
+  leave(s: Session<S>, id: RequestId, rooms: readonly string[]): void {
+    for (const room of rooms) {
+      if (!validRoom(room, this.limits.maxRoomNameLength)) return this.outbox.replyError(s, id, ReplyError.BAD_ROOM);
+    }
+    const left: string[] = [];
+    for (const room of rooms) {
+      const key = roomKey(s.tenantId, room);
+      if (!s.rooms.has(key)) continue;
+      this.leaveRoom(s, key);
+      left.push(room);
+    }
+    this.outbox.ack<'leave'>(s, id, { rooms: left });
+  }
+
+  /** `frameBytes`: the request frame's size, checked before anything is encoded; `binary`: data holds byte arrays. */
+  publish(s: Session<S>, id: RequestId, room: string, data: unknown, echo: boolean, frameBytes: number, binary: boolean): void {
+    if (!validRoom(room, this.limits.maxRoomNameLength)) return this.outbox.replyError(s, id, ReplyError.BAD_ROOM);
+    if (!s.perms.can('publish', room)) return this.outbox.replyError(s, id, ReplyError.FORBIDDEN);
+    if (frameBytes > this.limits.maxPublishBytes) return this.outbox.replyError(s, id, ReplyError.PAYLOAD_TOO_LARGE);
+    const ts = this.now();
+    const msg: ServerMessage = { type: 'message', room, data, from: s.userId, ts };
+    // Encoded once per encoding for every subscriber, here and on other nodes. The decoder bounded
+    // `data`'s depth and size, so neither encoder can overflow the stack.
+    this.fanOut.toRoom(roomKey(s.tenantId, room), encodeMsgpack(msg), encodeJson(msg, binary), echo ? undefined : s.socket);
+    this.metrics.publishes++;
+    this.outbox.ack<'publish'>(s, id, { ts });
+  }
+
+  presence(s: Session<S>, id: RequestId, room: string): void {
+    if (!validRoom(room, this.limits.maxRoomNameLength)) return this.outbox.replyError(s, id, ReplyError.BAD_ROOM);
+    if (!s.perms.can('presence', room)) return this.outbox.replyError(s, id, ReplyError.FORBIDDEN);
+    withTimeout(this.presenceStore.members(roomKey(s.tenantId, room)), this.limits.lookupTimeoutMs, 'presence query')
+      .then(
+        (users) => {
+          if (!s.closed) this.outbox.ack<'presence'>(s, id, { room, users }, true);
+        },
+        () => {
+          if (!s.closed) this.outbox.replyError(s, id, ReplyError.UNAVAILABLE, true);
+        },
+      )
+      .catch((err: unknown) => this.outbox.fail(s, 'presence', err));
+  }
+}
