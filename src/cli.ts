@@ -53,6 +53,23 @@ try {
   };
   process.on('SIGTERM', () => onSignal('SIGTERM'));
   process.on('SIGINT', () => onSignal('SIGINT'));
+  // The process-level policy for what the containment inside the gateway did not catch
+  // (docs/SECURITY.md#containment). Every uWS callback, timer, bus message and store continuation
+  // is contained where it runs, so these fire only for a failure outside all of them (a library's
+  // event emitter, say):
+  // - a rejected promise nobody handles: counted and logged; the process goes on (no state was
+  //   half-changed by a promise nobody waited for);
+  // - an exception that unwound the stack to the event loop: counted and logged, then a graceful
+  //   stop (sockets closed with 4500, reconnect) and exit status 1, so that the supervisor or the
+  //   container runtime restarts a process whose state can no longer be trusted.
+  process.on('unhandledRejection', (reason) => running.faults.report('unhandled-rejection', reason));
+  process.on('uncaughtException', (err) => {
+    running.faults.report('uncaught-exception', err);
+    if (++signals > 1) process.exit(1);
+    process.stderr.write('wsgate: uncaught exception, stopping\n');
+    setTimeout(() => process.exit(1), 10_000).unref();
+    running.stop().finally(() => process.exit(1));
+  });
 } catch (e) {
   if (e instanceof UwsLoadError) {
     process.stderr.write(`wsgate: ${e.message}\n`);

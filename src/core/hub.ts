@@ -13,7 +13,7 @@ import type { Claims } from '../auth/claims.js';
 import { Close, type CloseKind, type RefusalKind } from '../errors/codes.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { PresenceTracker } from '../presence/tracker.js';
-import { Decoder, type FrameLimits } from '../protocol/codec.js';
+import { Decoder, encode, type FrameLimits } from '../protocol/codec.js';
 import type { Encoding } from '../protocol/messages.js';
 import type { ConnectionRegistry } from '../registry/registry.js';
 import type { Bus, ConnectionEntry, PresenceStore } from '../stores/ports.js';
@@ -92,12 +92,12 @@ export class Hub<S> {
     return this.sessions.create(claims, encoding, protocol);
   }
 
-  open(s: Session<S>, socket: S): void {
-    this.sessions.open(s, socket);
-    this.deps.metrics.connectionsOpen++;
-    this.registry.add(this.sessions.entry(s));
-    this.lifetime.schedule(s);
-    this.outbox.send(s, {
+  /**
+   * The `connected` message of a session, encoded. After an async upgrade the gateway encodes it
+   * before res.cork, so that the open inside the cork only copies bytes (docs/UWS-1928.md).
+   */
+  connectedFrame(s: Session<S>): Buffer | string {
+    return encode(s.encoding, {
       type: 'connected',
       connectionId: s.id,
       user: s.userId,
@@ -107,6 +107,16 @@ export class Hub<S> {
       node: this.nodeId,
       protocol: s.protocol ?? (s.encoding === 'msgpack' ? 'wsgate.v1.msgpack' : 'wsgate.v1.json'),
     });
+  }
+
+  /** The socket is open. `connectedSent`: the gateway already sent connectedFrame(s) with the 101. */
+  open(s: Session<S>, socket: S, connectedSent = false): void {
+    this.sessions.open(s, socket);
+    this.deps.metrics.connectionsOpen++;
+    this.registry.add(this.sessions.entry(s));
+    this.lifetime.schedule(s);
+    if (connectedSent) this.deps.metrics.messagesOut++;
+    else this.outbox.sendFrame(s, this.connectedFrame(s));
   }
 
   message(s: Session<S>, frame: ArrayBuffer, isBinary: boolean): void {
@@ -129,7 +139,13 @@ export class Hub<S> {
 
   /** Closes every socket (shutdown); close() runs for each through the socket's close event. */
   closeAll(kind: CloseKind = Close.SHUTDOWN): void {
-    for (const s of [...this.sessions]) this.outbox.end(s, kind);
+    for (const s of [...this.sessions]) {
+      try {
+        this.outbox.end(s, kind);
+      } catch (err) {
+        this.deps.faults.report('close-all', err);
+      }
+    }
   }
 
   sweep(): void {

@@ -51,25 +51,38 @@ export class Lifetime<S> {
   sweep(sessions: Iterable<Session<S>>): void {
     const now = this.now();
     const slow = this.opts.maxBackpressureBytes / 2;
+    // Each session is contained: a failure on one closes that one (1011), the sweep goes on.
     for (const s of sessions) {
-      if (s.socket !== undefined && this.port.buffered(s.socket) > slow) {
-        this.metrics.slowConsumerCloses++;
-        this.outbox.end(s, Close.SLOW_CONSUMER);
+      try {
+        if (s.socket !== undefined && this.port.buffered(s.socket) > slow) {
+          this.metrics.slowConsumerCloses++;
+          this.outbox.end(s, Close.SLOW_CONSUMER);
+        }
+      } catch (err) {
+        this.outbox.fail(s, 'sweep', err);
       }
     }
     for (const s of this.wheel.due(now)) {
-      if (s.closed || s.socket === undefined) continue;
-      const closeAt = s.exp * 1000 + this.opts.expiryGraceMs;
-      if (now >= closeAt) {
-        this.metrics.tokenExpiredCloses++;
-        this.outbox.end(s, Close.TOKEN_EXPIRED);
-        continue;
+      try {
+        this.expire(s, now);
+      } catch (err) {
+        this.outbox.fail(s, 'sweep', err);
       }
-      if (!s.warned) {
-        s.warned = true;
-        this.outbox.sendLater(s, { type: 'token:expiring', exp: s.exp, in: Math.max(0, Math.round((s.exp * 1000 - now) / 1000)) });
-      }
-      this.wheel.schedule(s, closeAt);
     }
+  }
+
+  private expire(s: Session<S>, now: number): void {
+    if (s.closed || s.socket === undefined) return;
+    const closeAt = s.exp * 1000 + this.opts.expiryGraceMs;
+    if (now >= closeAt) {
+      this.metrics.tokenExpiredCloses++;
+      this.outbox.end(s, Close.TOKEN_EXPIRED);
+      return;
+    }
+    if (!s.warned) {
+      s.warned = true;
+      this.outbox.sendLater(s, { type: 'token:expiring', exp: s.exp, in: Math.max(0, Math.round((s.exp * 1000 - now) / 1000)) });
+    }
+    this.wheel.schedule(s, closeAt);
   }
 }

@@ -15,7 +15,13 @@ export class Outbox<S> {
 
   send(s: Session<S>, msg: ServerMessage): void {
     if (s.socket === undefined) return;
-    const r = this.port.send(s.socket, encode(s.encoding, msg), s.encoding === 'msgpack');
+    this.sendFrame(s, encode(s.encoding, msg));
+  }
+
+  /** Sends bytes already encoded in the session's encoding. */
+  sendFrame(s: Session<S>, frame: Buffer | string): void {
+    if (s.socket === undefined) return;
+    const r = this.port.send(s.socket, frame, s.encoding === 'msgpack');
     this.metrics.messagesOut++;
     if (r === 2) this.metrics.backpressureDrops++;
   }

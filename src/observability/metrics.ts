@@ -7,6 +7,8 @@ export class Metrics {
   /** verification failure reason -> count (never sent to clients) */
   readonly authFailures = new Map<string, number>();
   upgradesAborted = 0;
+  /** Sockets uWS closed inside res.cork right after an async upgrade (uWebSockets #1928, docs/UWS-1928.md). */
+  upgradesClosedByUws = 0;
   revocationFailOpen = 0;
   connectionsOpen = 0;
   connectionsClosed = 0;
@@ -27,6 +29,8 @@ export class Metrics {
   readonly framesRejected = new Map<string, number>();
   /** sockets closed before completing an upgrade because a pending-socket bound was reached: reason -> count */
   readonly pendingRefused = new Map<string, number>();
+  /** connections uWS dropped without a close frame, by reason (invalid-utf8, too-big, idle-timeout, bad-frame) */
+  readonly protocolDrops = new Map<string, number>();
   busPublishFailures = 0;
   busMalformed = 0;
   presenceOverflows = 0;
@@ -54,6 +58,7 @@ export class Metrics {
     labelled('upgrades_refused_total', 'Upgrades refused, by refusal code.', 'code', this.refusals);
     labelled('auth_failures_total', 'Token verification failures, by reason.', 'reason', this.authFailures);
     counter('upgrades_aborted_total', 'Upgrades aborted by the client during authentication.', this.upgradesAborted);
+    counter('upgrades_closed_by_uws_total', 'Sockets uWS closed right after an async upgrade (uWebSockets #1928; the client sees 1006 after its connected frame and reconnects).', this.upgradesClosedByUws);
     counter('revocation_fail_open_total', 'Upgrades accepted because Redis could not answer (fail-open mode).', this.revocationFailOpen);
     counter('connections_opened_total', 'WebSocket connections opened.', this.connectionsOpen);
     counter('connections_closed_total', 'WebSocket connections closed.', this.connectionsClosed);
@@ -71,6 +76,7 @@ export class Metrics {
     labelled('internal_errors_total', 'Failures contained inside the gateway, by where they happened (each closed one socket with 1011, answered one upgrade with 500, or skipped one timer tick).', 'where', this.internalErrors);
     labelled('frames_rejected_total', 'Frames the decoder refused (BAD_REQUEST / UNKNOWN_TYPE), by reason.', 'reason', this.framesRejected);
     labelled('pending_sockets_refused_total', 'Sockets closed before completing an upgrade because a pending-socket bound was reached, by bound.', 'bound', this.pendingRefused);
+    labelled('protocol_drops_total', 'Connections uWS dropped without a close frame (the client sees 1006), by reason: invalid-utf8, too-big, idle-timeout, bad-frame.', 'reason', this.protocolDrops);
     counter('bus_publish_failures_total', 'Cross-node publishes that could not be sent (Redis away).', this.busPublishFailures);
     counter('bus_malformed_total', 'Cross-node envelopes dropped as malformed.', this.busMalformed);
     counter('presence_overflows_total', 'Times the buffered presence changes exceeded WSGATE_PRESENCE_MAX_PENDING and were replaced by a full rewrite.', this.presenceOverflows);

@@ -12,16 +12,30 @@ import type { Faults, Hub, Session } from '../core/hub.js';
 import { Close, RETRY_AFTER_SEC, Refusal, type CloseKind, type RefusalKind } from '../errors/codes.js';
 import type { Metrics } from '../observability/metrics.js';
 import { negotiate } from '../protocol/codec.js';
+import type { Encoding } from '../protocol/messages.js';
 import { PendingSockets } from './pending.js';
 import type { HttpRequest, HttpResponse, TemplatedApp, Uws, WebSocket, us_listen_socket, us_socket_context_t } from './uws.js';
 
-/** What uWS keeps per socket: the refusal (close mode) or the core's session. */
+/**
+ * What uWS keeps per socket: the refusal (close mode) or the core's session. uWS hands open and
+ * close a shallow copy of this object: state that both must see lives in the session.
+ */
 export interface SocketData {
-  refusal: RefusalKind | undefined;
+  readonly refusal: RefusalKind | undefined;
   conn: Session<WebSocket<SocketData>> | undefined;
-  /** Upgraded inside res.cork after an await: open's sends wait for the next loop turn (see open()). */
-  deferred: boolean;
-  closed: boolean;
+  /** Async upgrades: the connected frame, encoded before res.cork; open only sends it. */
+  readonly connected: Buffer | string | undefined;
+}
+
+/** An upgrade being decided: what uWS needs to answer it, copied out of the request. */
+interface Upgrading {
+  readonly res: HttpResponse;
+  readonly key: string;
+  readonly extensions: string;
+  readonly context: us_socket_context_t;
+  /** our subprotocol when the client offered it, else '' */
+  readonly protocol: string;
+  address?: string;
 }
 
 export interface GatewayDeps {
@@ -56,6 +70,8 @@ export class Gateway {
   readonly pendingMode: 'socket' | 'upgrade';
   /** sockets closed by the filter, whose close event must not be counted as a pending socket leaving */
   private readonly refusedByFilter = new Map<string, number>();
+  /** the socket whose open ran last: an async upgrade's open runs inside res.upgrade, inside res.cork */
+  private opened: WebSocket<SocketData> | undefined;
   port = 0;
 
   constructor(private readonly deps: GatewayDeps) {
@@ -105,9 +121,9 @@ export class Gateway {
           deps.hub.fail(conn, 'message', err);
         }
       },
-      close: (ws) => {
+      close: (ws, code, message) => {
+        if (code === 1006) this.countDrop(message);
         const data = ws.getUserData();
-        data.closed = true;
         const conn = data.conn;
         data.conn = undefined;
         if (conn === undefined) return;
@@ -118,6 +134,19 @@ export class Gateway {
         }
       },
     });
+  }
+
+  /**
+   * uWS drops a connection without a close frame (the client sees 1006) for protocol violations it
+   * handles itself: a text frame that is not UTF-8, a frame over the payload limit, a malformed
+   * frame, inactivity. Its reason reaches the close handler; count it (a client simply going away
+   * is not counted).
+   */
+  private countDrop(message: ArrayBuffer): void {
+    if (message.byteLength === 0) return;
+    const why = Buffer.from(message).toString('latin1');
+    const reason = why.includes('UTF-8') ? 'invalid-utf8' : why.includes('too big') ? 'too-big' : why.includes('inactivity') ? 'idle-timeout' : why.includes('invalid WebSocket frame') || why.includes('close payload') ? 'bad-frame' : undefined;
+    if (reason !== undefined) this.deps.metrics.count(this.deps.metrics.protocolDrops, reason);
   }
 
   get isDraining(): boolean {
@@ -162,48 +191,35 @@ export class Gateway {
     const key = req.getHeader('sec-websocket-key');
     const extensions = req.getHeader('sec-websocket-extensions');
     const { metrics, pending } = this.deps;
-
-    if (this.draining) return this.refuse(res, Refusal.UNAVAILABLE, key, extensions, context);
     const offered = splitProtocols(request.protocols);
     const chosen = negotiate(offered);
+    // Close-mode refusals echo our subprotocol: a client that offered one fails a handshake
+    // without it (and would see 1006 instead of the 40xx code).
+    const protocol = chosen?.protocol ?? '';
+    const upgrading: Upgrading = { res, key, extensions, context, protocol };
+
+    if (this.draining) return this.refuse(upgrading, Refusal.UNAVAILABLE);
     if (!chosen) {
       metrics.count(metrics.refusals, Refusal.BAD_SUBPROTOCOL.code);
-      return this.refuse(res, Refusal.BAD_SUBPROTOCOL, key, extensions, context);
+      return this.refuse(upgrading, Refusal.BAD_SUBPROTOCOL);
     }
+    const address = text(res.getRemoteAddressAsText());
     // Without a socket filter, the bound on pending sockets counts upgrades being authenticated.
-    let address: string | undefined;
+    let counted = false;
     if (this.pendingMode === 'upgrade') {
-      address = text(res.getRemoteAddressAsText());
       const verdict = pending.enter(address);
       if (verdict !== 'ok') {
         metrics.count(metrics.pendingRefused, verdict);
         metrics.count(metrics.refusals, Refusal.UNAVAILABLE.code);
-        return this.refuse(res, Refusal.UNAVAILABLE, key, extensions, context);
+        return this.refuse(upgrading, Refusal.UNAVAILABLE);
       }
+      counted = true;
     }
     const done = (): void => {
-      if (address !== undefined) pending.leave(address);
-      address = undefined;
+      if (counted) pending.leave(address);
+      counted = false;
     };
-    const finish = (o: AuthOutcome, deferred: boolean): void => {
-      done();
-      if (!o.ok) return this.refuse(res, o.refusal, key, extensions, context, deferred);
-      const capped = this.deps.hub.admit(o.claims);
-      if (capped) {
-        metrics.count(metrics.refusals, capped.code);
-        return this.refuse(res, capped, key, extensions, context, deferred);
-      }
-      const conn = this.deps.hub.create(o.claims, chosen.encoding, chosen.protocol);
-      metrics.upgradesAccepted++;
-      const data: SocketData = { refusal: undefined, conn, deferred, closed: false };
-      try {
-        // The bearer.* entry is never echoed: only our subprotocol (or none) is.
-        res.upgrade(data, key, chosen.protocol ?? '', extensions, context);
-      } catch (err) {
-        if (!data.closed) this.deps.hub.close(conn); // undo the session: its socket never opened
-        throw err;
-      }
-    };
+    upgrading.address = address;
     let outcome: AuthOutcome | Promise<AuthOutcome>;
     try {
       outcome = this.deps.authenticator.authenticate(request, offered);
@@ -211,7 +227,10 @@ export class Gateway {
       done();
       throw err;
     }
-    if (!(outcome instanceof Promise)) return finish(outcome, false);
+    if (!(outcome instanceof Promise)) {
+      done();
+      return void this.finish(upgrading, outcome, chosen, false);
+    }
 
     let aborted = false;
     res.onAborted(() => {
@@ -226,13 +245,66 @@ export class Gateway {
       })
       .then((o) => {
         if (aborted) return;
+        done();
+        let conn: Session<WebSocket<SocketData>> | undefined;
+        this.opened = undefined;
         try {
-          res.cork(() => finish(o, true));
+          res.cork(() => {
+            conn = this.finish(upgrading, o, chosen, true);
+          });
         } catch (err) {
-          done();
           this.upgradeFailed(res, err);
         }
+        // After res.cork has returned: the session's bookkeeping (docs/UWS-1928.md: nothing that
+        // allocates natively may run inside the cork after the upgrade).
+        const ws = this.opened;
+        this.opened = undefined;
+        if (conn === undefined) return;
+        if (ws !== undefined && !conn.closed) {
+          try {
+            this.deps.hub.open(conn, ws, true);
+          } catch (err) {
+            this.socketFailed(ws, 'open', err);
+          }
+        }
+        // uWebSockets #1928 (fixed by uWebSockets PR #1929, in neither build we ship): after an
+        // async upgrade, res.cork's epilogue can read the response state from freed memory and
+        // close the new socket. The client got the 101 and its connected frame, then 1006, and
+        // reconnects. Nothing in JS prevents it (docs/UWS-1928.md); it is counted.
+        if (conn.closed) this.deps.metrics.upgradesClosedByUws++;
       });
+  }
+
+  /**
+   * The upgrade decided: refused, or upgraded with a new session (returned). `async`: inside
+   * res.cork after an await; the connected frame is then encoded here, before the upgrade, and
+   * open only sends it.
+   */
+  private finish(u: Upgrading, o: AuthOutcome, chosen: { encoding: Encoding; protocol: string | undefined }, async: boolean): Session<WebSocket<SocketData>> | undefined {
+    const { metrics, hub } = this.deps;
+    if (!o.ok) return void this.refuse(u, o.refusal);
+    const capped = hub.admit(o.claims);
+    if (capped) {
+      metrics.count(metrics.refusals, capped.code);
+      return void this.refuse(u, capped);
+    }
+    const conn = hub.create(o.claims, chosen.encoding, chosen.protocol);
+    metrics.upgradesAccepted++;
+    const data: SocketData = { refusal: undefined, conn, connected: async ? hub.connectedFrame(conn) : undefined };
+    try {
+      // The bearer.* entry is never echoed: only our subprotocol (or none) is.
+      u.res.upgrade(data, u.key, u.protocol, u.extensions, u.context);
+    } catch (err) {
+      if (!conn.closed) hub.close(conn); // undo the session: its socket never opened
+      throw err;
+    }
+    this.upgraded(u);
+    return conn;
+  }
+
+  /** A socket left the HTTP context: with a socket filter it stops counting as pending (uWS reports no close for it). */
+  private upgraded(u: Upgrading): void {
+    if (this.pendingMode === 'socket' && u.address !== undefined) this.deps.pending.leave(u.address);
   }
 
   /** A failure while deciding an upgrade: counted, logged, answered 500 when the response is still ours. */
@@ -245,13 +317,14 @@ export class Gateway {
     }
   }
 
-  private refuse(res: HttpResponse, refusal: RefusalKind, key: string, extensions: string, context: us_socket_context_t, deferred = false): void {
-    if (this.deps.config.refusalMode === 'close' && key !== '') {
-      const data: SocketData = { refusal, conn: undefined, deferred, closed: false };
-      res.upgrade(data, key, '', extensions, context);
+  private refuse(u: Upgrading, refusal: RefusalKind): void {
+    if (this.deps.config.refusalMode === 'close' && u.key !== '') {
+      const data: SocketData = { refusal, conn: undefined, connected: undefined };
+      u.res.upgrade(data, u.key, u.protocol, u.extensions, u.context);
+      this.upgraded(u);
       return;
     }
-    this.answer(res, refusal);
+    this.answer(u.res, refusal);
   }
 
   /** A refusal as an HTTP status with the JSON body { error, code }. */
@@ -264,44 +337,30 @@ export class Gateway {
     res.end(REFUSAL_BODY.get(refusal)!);
   }
 
+  /**
+   * uWS runs open inside res.upgrade. After an async upgrade that is inside res.cork: open then only
+   * sends the pre-encoded connected frame (it leaves with the 101 in one send()) and the session's
+   * bookkeeping runs once res.cork has returned (docs/UWS-1928.md). After a synchronous upgrade the
+   * session opens here.
+   */
   private open(ws: WebSocket<SocketData>): void {
-    // The socket has completed its upgrade: it no longer counts as pending (uWS's filter reports
-    // no close for an upgraded socket, since the socket moved to the WebSocket context).
-    if (this.pendingMode === 'socket') this.deps.pending.leave(text(ws.getRemoteAddressAsText()));
     const data = ws.getUserData();
-    // After an async upgrade, uWS runs open inside the HTTP response's cork; frames written there
-    // can be lost or the socket left corked (seen with upstream v20.57: ~1% of replies lost;
-    // uWebSockets.js issue #1108). Such sockets start on the next loop turn, corked on their own.
-    if (data.deferred) {
-      setImmediate(() => {
-        if (data.closed) return;
-        try {
-          ws.cork(() => this.start(ws, data));
-        } catch (err) {
-          this.socketFailed(ws, 'open', err);
-        }
-      });
-      return;
-    }
-    this.start(ws, data);
-  }
-
-  private start(ws: WebSocket<SocketData>, data: SocketData): void {
     if (data.refusal) {
       // Close mode: a browser cannot read a refused upgrade's status, but it can read this.
       ws.end(data.refusal.close.code, data.refusal.close.reason);
       return;
     }
-    if (data.conn) this.deps.hub.open(data.conn, ws);
+    if (data.conn === undefined) return;
+    if (data.connected === undefined) return this.deps.hub.open(data.conn, ws);
+    ws.send(data.connected, data.conn.encoding === 'msgpack');
+    this.opened = ws;
   }
 
-  /** A failure on a socket outside a session's request: that socket is closed with 1011. */
+  /** A failure on a socket outside a session's request (open): that socket is closed with 1011. */
   private socketFailed(ws: WebSocket<SocketData>, where: string, err: unknown): void {
-    const data = ws.getUserData();
-    if (data.conn) return this.deps.hub.fail(data.conn, where, err);
     this.deps.faults.report(where, err);
     try {
-      if (!data.closed) ws.end(Close.INTERNAL_ERROR.code, Close.INTERNAL_ERROR.reason);
+      if (ws.getUserData().conn?.closed !== true) ws.end(Close.INTERNAL_ERROR.code, Close.INTERNAL_ERROR.reason);
     } catch {
       // the socket is already gone
     }

@@ -54,7 +54,8 @@ export function registerRoutes(deps: HttpDeps): void {
       .catch((err: unknown) => failed(deps, res, 'http-readyz', err));
   });
   route('/metrics', 'http-metrics', (res) => {
-    res.writeStatus('200 OK').writeHeader('content-type', 'text/plain; version=0.0.4').end(deps.metrics.render());
+    const body = deps.metrics.render(); // before anything is written: a failure can still answer 500
+    res.writeStatus('200 OK').writeHeader('content-type', 'text/plain; version=0.0.4').end(body);
   });
   app.any('/*', (res) => {
     try {

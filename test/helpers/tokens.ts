@@ -1,5 +1,5 @@
 // Test tokens: HS secrets and generated RSA/EC keys, signed with fast-jwt's signer.
-import { generateKeyPairSync, randomUUID } from 'node:crypto';
+import { createHmac, generateKeyPairSync, randomUUID } from 'node:crypto';
 import { createSigner } from 'fast-jwt';
 
 export const SECRET = 'test-secret-0123456789abcdefghijklmnopqrstuvwxyz';
@@ -43,4 +43,14 @@ export function ecKeys(): { privateKey: string; publicKey: string } {
 
 export function signWith(privateKey: string, algorithm: 'RS256' | 'ES256' | 'PS256', over: Claims = {}, kid?: string): string {
   return createSigner({ key: privateKey, algorithm, noTimestamp: true, ...(kid ? { kid } : {}) })(claims(over));
+}
+
+/**
+ * An HS256 token signed over exactly the given payload text (no signer-side checks or rewrites:
+ * fast-jwt's signer refuses a non-integer exp and drops iat under noTimestamp).
+ */
+export function rawHs(payload: string | Record<string, unknown>, header: unknown = { alg: 'HS256', typ: 'JWT' }, key = SECRET): string {
+  const text = typeof payload === 'string' ? payload : JSON.stringify(payload);
+  const input = `${Buffer.from(JSON.stringify(header)).toString('base64url')}.${Buffer.from(text).toString('base64url')}`;
+  return `${input}.${createHmac('sha256', key).update(input).digest('base64url')}`;
 }

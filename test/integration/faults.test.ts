@@ -86,7 +86,7 @@ describe('Redis restarted empty', () => {
       await r2.kill();
       // A change while Redis is away: buffered, not lost.
       await clients[2]!.close();
-      await new Promise((r) => setTimeout(r, 500));
+      await until(() => gw.hub.size === 2 && gw.metrics.flushFailures > 0); // closed, and a flush failed meanwhile
       await r2.restart();
       const back = Date.now();
       await until(async () => JSON.stringify(await members()) === JSON.stringify(['ann', 'bob']), 5000);
@@ -111,7 +111,7 @@ describe('aborted upgrades', () => {
       let aborted = 0;
       for (let batch = 0; batch < 10; batch++) {
         // Stall the lookups so that every upgrade is mid-authentication when its client leaves.
-        await redis.client.call('CLIENT', 'PAUSE', '1500', 'ALL');
+        await redis.client.call('CLIENT', 'PAUSE', '10000', 'ALL');
         await Promise.all(
           Array.from(
             { length: 1000 },
@@ -130,7 +130,7 @@ describe('aborted upgrades', () => {
               }),
           ),
         );
-        await new Promise((r) => setTimeout(r, 1500));
+        await redis.client.call('CLIENT', 'UNPAUSE');
       }
       expect(aborted).toBe(10_000);
       // A client that resets before the server read its request never reaches the upgrade
@@ -177,7 +177,7 @@ describe('shutdown', () => {
     const r2 = await startRedis();
     const gw = await spawnGateway({ WSGATE_REDIS_URL: r2.url });
     await r2.kill();
-    await new Promise((r) => setTimeout(r, 300));
+    await until(async () => (await fetch(`${gw.http}/readyz`)).status === 503); // the gateway saw Redis go
     expect(await gw.kill('SIGTERM')).toBe(0);
     await r2.stop();
   });

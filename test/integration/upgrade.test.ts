@@ -50,18 +50,19 @@ describe('Token Valid', () => {
 });
 
 describe('Token Invalid: refused with the seed messages, nothing registered', () => {
+  // Every refused token carries sub 'refused' (where it has a sub): none may reach the registry.
   const cases: Array<[string, () => string | undefined, number, string, string]> = [
     ['missing token', () => undefined, 401, 'No token provided', 'NO_TOKEN'],
-    ['bad signature', () => hs({}, 'another-secret-that-is-long-enough-0123456789'), 401, 'Authentication failed', 'AUTH_FAILED'],
-    ['algorithm not allowed (HS384)', () => hs({}, SECRET, 'HS384'), 401, 'Authentication failed', 'AUTH_FAILED'],
-    ['RS256 token with no public key configured', () => signWith(rsaKeys().privateKey, 'RS256'), 401, 'Authentication failed', 'AUTH_FAILED'],
-    ['expired', () => hs({ exp: now() - 60 }), 401, 'Authentication failed', 'AUTH_FAILED'],
-    ['nbf in the future', () => hs({ nbf: now() + 600 }), 401, 'Authentication failed', 'AUTH_FAILED'],
-    ['missing jti', () => hs({ jti: undefined }), 401, 'Authentication failed', 'AUTH_FAILED'],
-    ['missing tenant_id', () => hs({ tenant_id: undefined }), 401, 'Authentication failed', 'AUTH_FAILED'],
+    ['bad signature', () => hs({ sub: 'refused' }, 'another-secret-that-is-long-enough-0123456789'), 401, 'Authentication failed', 'AUTH_FAILED'],
+    ['algorithm not allowed (HS384)', () => hs({ sub: 'refused' }, SECRET, 'HS384'), 401, 'Authentication failed', 'AUTH_FAILED'],
+    ['RS256 token with no public key configured', () => signWith(rsaKeys().privateKey, 'RS256', { sub: 'refused' }), 401, 'Authentication failed', 'AUTH_FAILED'],
+    ['expired', () => hs({ sub: 'refused', exp: now() - 60 }), 401, 'Authentication failed', 'AUTH_FAILED'],
+    ['nbf in the future', () => hs({ sub: 'refused', nbf: now() + 600 }), 401, 'Authentication failed', 'AUTH_FAILED'],
+    ['missing jti', () => hs({ sub: 'refused', jti: undefined }), 401, 'Authentication failed', 'AUTH_FAILED'],
+    ['missing tenant_id', () => hs({ sub: 'refused', tenant_id: undefined }), 401, 'Authentication failed', 'AUTH_FAILED'],
     ['missing sub', () => hs({ sub: undefined }), 401, 'Authentication failed', 'AUTH_FAILED'],
-    ['missing exp', () => hs({ exp: undefined }), 401, 'Authentication failed', 'AUTH_FAILED'],
-    ['permissions not an array of strings', () => hs({ permissions: 'admin' }), 401, 'Authentication failed', 'AUTH_FAILED'],
+    ['missing exp', () => hs({ sub: 'refused', exp: undefined }), 401, 'Authentication failed', 'AUTH_FAILED'],
+    ['permissions not an array of strings', () => hs({ sub: 'refused', permissions: 'admin' }), 401, 'Authentication failed', 'AUTH_FAILED'],
     ['garbage', () => 'not.a.jwt', 401, 'Authentication failed', 'AUTH_FAILED'],
   ];
   for (const [name, token, status, error, code] of cases) {
@@ -76,7 +77,7 @@ describe('Token Invalid: refused with the seed messages, nothing registered', ()
   it('revoked: revoked:<jti> in Redis refuses with Token revoked', async () => {
     const jti = `rev-${Date.now()}`;
     await redis.client.set(`revoked:${jti}`, '1', 'EX', 60);
-    const r = await refused(connect(gw.url, hs({ jti })));
+    const r = await refused(connect(gw.url, hs({ sub: 'refused', jti })));
     expect(r.status).toBe(401);
     expect(r.body).toEqual({ error: 'Token revoked', code: 'TOKEN_REVOKED' });
   });
@@ -88,11 +89,14 @@ describe('Token Invalid: refused with the seed messages, nothing registered', ()
     expect(text).toMatch(/wsgate_upgrades_refused_total\{code="TOKEN_REVOKED"\} [1-9]/);
   });
 
-  it('registers none of the refused connections', async () => {
+  it('registers none of the refused connections (and does register an accepted one)', async () => {
+    const { client } = await connect(gw.url, hs({ sub: 'kept' }));
     await gw.hub.registry.flush();
-    const list = await gw.registryStore.list();
-    expect(list.every((e) => e.userId === 'alice')).toBe(true);
-    expect(gw.hub.size).toBe(0);
+    const users = (await gw.registryStore.list()).filter((e) => e.nodeId === gw.config.nodeId).map((e) => e.userId);
+    expect(users).toContain('kept');
+    expect(users).not.toContain('refused');
+    expect(gw.hub.size).toBe(1);
+    await client.close();
   });
 });
 
@@ -174,6 +178,14 @@ describe('query transport disabled, close mode', () => {
     await redis.client.set('revoked:close-mode', '1', 'EX', 60);
     const c = await open(g2.url, { token: hs({ jti: 'close-mode' }) });
     expect(await c.closed).toEqual({ code: 4003, reason: 'Token revoked' });
+  });
+
+  it('close mode echoes our subprotocol, so a client that offered one (every browser) reads the close code', async () => {
+    for (const protocols of [['wsgate.v1.json', `bearer.${hs({ exp: now() - 100 })}`], ['wsgate.v1.msgpack', `bearer.${hs({ exp: now() - 100 })}`]]) {
+      const c = await open(g2.url, { protocols, headers: {} });
+      expect(c.ws.protocol).toBe(protocols[0]);
+      expect(await c.closed).toEqual({ code: 4002, reason: 'Authentication failed' });
+    }
   });
 });
 

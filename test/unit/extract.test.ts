@@ -24,6 +24,9 @@ describe('token extraction', () => {
   it('refuses transports that disagree', () => {
     expect(run(req({ authorization: 'Bearer a', query: 'access_token=b' }))).toEqual({ kind: 'conflict' });
     expect(run(req({ protocols: 'bearer.a', cookie: 'wsgate_token=b' }))).toEqual({ kind: 'conflict' });
+    // two bearer. entries are two transports too
+    expect(run(req({ protocols: 'wsgate.v1.json, bearer.a, bearer.b' }))).toEqual({ kind: 'conflict' });
+    expect(run(req({ protocols: 'bearer.a, bearer.a' }))).toEqual({ kind: 'token', token: 'a', source: 'subprotocol' });
   });
 
   it('honours disabled transports', () => {

@@ -152,6 +152,85 @@ describe('PresenceTracker', () => {
   });
 });
 
+describe('bounded buffers (Redis away)', () => {
+  it('presence: rooms whose changes cancel out leave nothing behind', async () => {
+    const store = new Flaky<PresenceBatch>();
+    const t = new PresenceTracker(store as unknown as PresenceStore, 'n', 4, 10);
+    await t.flush();
+    store.fail = true;
+    for (let i = 0; i < 10_000; i++) {
+      t.join(`new/${i}`, 'u');
+      t.leave(`new/${i}`, 'u');
+    }
+    expect(t.pendingRooms).toBe(0);
+    expect(t.overflows).toBe(0);
+  });
+
+  it('presence: past maxPending rooms the buffer collapses into one full rewrite of exactly the local state', async () => {
+    const store = new Flaky<PresenceBatch>();
+    const t = new PresenceTracker(store as unknown as PresenceStore, 'n', 4, 10);
+    t.join('stay', 'a');
+    await t.flush();
+    store.fail = true;
+    for (let i = 0; i < 1000; i++) {
+      t.join(`r${i}`, 'u');
+      expect(t.pendingRooms).toBeLessThanOrEqual(10);
+    }
+    for (let i = 0; i < 990; i++) t.leave(`r${i}`, 'u');
+    t.leave('stay', 'a');
+    expect(t.overflows).toBeGreaterThan(0);
+    await expect(t.flush()).rejects.toThrow();
+    expect(t.pendingRooms).toBeLessThanOrEqual(10);
+    store.fail = false;
+    await t.flush();
+    const last = store.batches.at(-1)!;
+    expect(last.full).toEqual(new Map(Array.from({ length: 10 }, (_, i) => [`r${990 + i}`, ['u']])));
+  });
+
+  it('presence: a failed full flush is retried as a full flush', async () => {
+    const store = new Flaky<PresenceBatch>();
+    const t = new PresenceTracker(store as unknown as PresenceStore, 'n', 4, 10);
+    t.join('r', 'a');
+    store.fail = true;
+    await expect(t.flush()).rejects.toThrow();
+    store.fail = false;
+    await t.flush();
+    expect(store.batches.at(-1)!.full).toEqual(new Map([['r', ['a']]]));
+  });
+
+  it('presence: rooms left by their last local member are reported vacated', async () => {
+    const store = new Flaky<PresenceBatch>();
+    const t = new PresenceTracker(store as unknown as PresenceStore, 'n', 4);
+    t.join('r1', 'a');
+    t.join('r2', 'b');
+    await t.flush();
+    t.leave('r1', 'a');
+    t.join('r2', 'c');
+    await t.flush();
+    expect(store.batches.at(-1)!.vacated).toEqual(['r1']);
+  });
+
+  it('registry: past maxPending changes the buffer collapses into one full rewrite', async () => {
+    const store = new Flaky<RegistryBatch>();
+    const live: ConnectionEntry[] = [];
+    const reg = new ConnectionRegistry(store as unknown as RegistryStore, 'n', () => live, 5);
+    await reg.flush();
+    store.fail = true;
+    for (let i = 0; i < 100; i++) {
+      live.push(e(`c${i}`));
+      reg.add(e(`c${i}`));
+      expect(reg.pendingCount).toBeLessThanOrEqual(5);
+    }
+    await expect(reg.flush()).rejects.toThrow();
+    expect(reg.overflows).toBeGreaterThan(0);
+    store.fail = false;
+    await reg.flush();
+    const last = store.batches.at(-1)!;
+    expect(last.full).toBe(true);
+    expect(last.upserts.length).toBe(100);
+  });
+});
+
 describe('ExpiryWheel', () => {
   const item = () => ({ wheelBucket: -1, name: Math.random() });
   it('returns items once they are due, in coarse buckets', () => {

@@ -1,0 +1,106 @@
+// A Redis that stops answering (SIGSTOP: the connection stays, nothing comes back): the buffers of
+// presence changes stay bounded under churn of ever-new rooms, presence queries answer
+// UNAVAILABLE within the lookup timeout, and once Redis answers again the node's presence is
+// rewritten exactly (rooms left during the outage are gone, rooms joined are there).
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connect, type Client } from '../helpers/client.js';
+import { startGateway, type TestGateway } from '../helpers/gateway.js';
+import { startRedis, type TestRedis } from '../helpers/redis.js';
+import { hs } from '../helpers/tokens.js';
+import { until } from '../helpers/wait.js';
+import { roomKey } from '../../src/rooms/rooms.js';
+
+let redis: TestRedis;
+let gw: TestGateway;
+const MAX_PENDING = 50;
+
+beforeAll(async () => {
+  redis = await startRedis();
+  gw = await startGateway({
+    WSGATE_REDIS_URL: redis.url,
+    WSGATE_PRESENCE_MAX_PENDING: String(MAX_PENDING),
+    WSGATE_REGISTRY_MAX_PENDING: '20',
+    WSGATE_REVOCATION_TIMEOUT_MS: '300',
+    WSGATE_MAX_ROOMS: '2000',
+    WSGATE_RATE_LIMIT: '0',
+    // connections keep coming during the outage (the registry's buffer is under test too)
+    WSGATE_REVOCATION_FAIL_OPEN: 'true',
+  });
+});
+afterAll(async () => {
+  process.kill(redis.pid()!, 'SIGCONT');
+  await gw.stop();
+  await redis.stop();
+});
+
+const stall = (): void => void process.kill(redis.pid()!, 'SIGSTOP');
+const resume = (): void => void process.kill(redis.pid()!, 'SIGCONT');
+const members = (room: string): Promise<string[]> => redis.client.sunion(...[gw.config.nodeId].map((n) => `${gw.config.keyPrefix}presence:room:${roomKey('acme', room)}:${n}`)).then((u) => u.sort());
+const gauge = (name: string): number => gw.metrics.gauges()[name] ?? NaN;
+
+describe('Redis stalled', () => {
+  it('a presence query answers UNAVAILABLE within the lookup timeout, not when Redis comes back', async () => {
+    const { client } = await connect(gw.url, hs({ sub: 'asker' }));
+    await client.request({ type: 'join', rooms: ['q/1'] });
+    stall();
+    try {
+      // had the query waited for Redis, it would be an ack with the members after resume()
+      expect(await client.request({ type: 'presence', room: 'q/1' })).toMatchObject({ type: 'error', code: 'UNAVAILABLE' });
+    } finally {
+      resume();
+    }
+    expect(await client.request({ type: 'presence', room: 'q/1' })).toMatchObject({ type: 'ack', result: { users: ['asker'] } });
+    await client.close();
+  });
+
+  it('churn of ever-new rooms keeps the buffers bounded; after recovery the node\'s presence is exact', async () => {
+    const a = (await connect(gw.url, hs({ sub: 'ann' }))).client;
+    const b = (await connect(gw.url, hs({ sub: 'bob' }))).client;
+    await a.request({ type: 'join', rooms: ['stay/1', 'gone/1'] });
+    await gw.hub.flushPresence();
+    await gw.hub.flushPresence();
+    expect(await members('gone/1')).toEqual(['ann']);
+
+    stall();
+    let maxPending = 0;
+    let maxRegistry = 0;
+    const sample = setInterval(() => {
+      maxPending = Math.max(maxPending, gauge('presence_pending_rooms'));
+      maxRegistry = Math.max(maxRegistry, gauge('registry_pending'));
+    }, 5);
+    const churners: Client[] = [];
+    try {
+      await a.request({ type: 'leave', rooms: ['gone/1'] });
+      // join/leave of new names (nets to nothing), and joins that stay: far more rooms than the cap
+      for (let i = 0; i < 300; i++) {
+        await b.request({ type: 'join', rooms: [`churn/${i}`] });
+        await b.request({ type: 'leave', rooms: [`churn/${i}`] });
+      }
+      const kept = Array.from({ length: 400 }, (_, i) => `kept/${i}`);
+      for (let i = 0; i < kept.length; i += 100) await b.request({ type: 'join', rooms: kept.slice(i, i + 100) });
+      // connection churn too: the registry buffer is bounded the same way
+      const opened = await Promise.all(Array.from({ length: 40 }, async (_, i) => (await connect(gw.url, hs({ sub: `c${i}` }))).client));
+      for (const [i, c] of opened.entries()) {
+        if (i % 2 === 0) await c.close();
+        else churners.push(c);
+      }
+      maxPending = Math.max(maxPending, gauge('presence_pending_rooms'));
+      expect(maxPending).toBeLessThanOrEqual(MAX_PENDING);
+      expect(maxRegistry).toBeLessThanOrEqual(20 + 1);
+      expect(gw.metrics.render()).toMatch(/wsgate_presence_overflows_total [1-9]/);
+      expect(gw.metrics.render()).toMatch(/wsgate_registry_overflows_total [1-9]/);
+    } finally {
+      clearInterval(sample);
+      resume();
+    }
+    // the full rewrite: exactly the node's state, including the room ann left while Redis was away
+    await until(async () => (await members('kept/399')).join() === 'bob', 8000);
+    expect(await members('stay/1')).toEqual(['ann']);
+    expect(await members('gone/1')).toEqual([]);
+    expect(await members('churn/5')).toEqual([]);
+    expect(await members('kept/0')).toEqual(['bob']);
+    expect((await a.request({ type: 'presence', room: 'gone/1' })).result).toEqual({ room: 'gone/1', users: [] });
+    await until(async () => (await gw.registryStore.list()).filter((e) => e.nodeId === gw.config.nodeId).length === gw.hub.size, 8000);
+    await Promise.all([a.close(), b.close(), ...churners.map((c) => c.close())]);
+  });
+});
