@@ -1,11 +1,14 @@
 // What the generator says to each target: wsgate (JSON or msgpack subprotocol), the bare uWS
-// baseline (wsgate's JSON requests, no auth), and the Socket.IO baseline (Engine.IO v4 over the
-// websocket transport, Socket.IO packets with acks). Each turns requests into prebuilt frames and
+// baseline (wsgate's JSON requests, no auth), the naive baseline (the same with the token), and
+// the Socket.IO baseline (Engine.IO v4 over the websocket transport, Socket.IO packets with acks). Each turns requests into prebuilt frames and
 // server frames into the few events the generator counts.
 import { Packr, Unpackr } from 'msgpackr';
 import { frame, OP_BINARY, OP_TEXT } from './wire.js';
 
-export type Target = 'wsgate' | 'uws' | 'socketio';
+export type Target = 'wsgate' | 'uws' | 'naive' | 'socketio';
+export type Baseline = Exclude<Target, 'wsgate'>;
+/** Every target, in report order: the subject first, bare uWS (the calibration) next. */
+export const TARGETS: readonly Target[] = ['wsgate', 'uws', 'naive', 'socketio'];
 
 export type Event =
   | { kind: 'ready' }
@@ -103,5 +106,6 @@ const socketioDialect: Dialect = {
 export function dialectFor(target: Target, encoding: 'json' | 'msgpack'): Dialect {
   if (target === 'socketio') return socketioDialect;
   if (target === 'uws') return wsgateDialect(false, false);
+  if (target === 'naive') return wsgateDialect(false, true);
   return wsgateDialect(encoding === 'msgpack', true);
 }
