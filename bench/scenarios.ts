@@ -229,7 +229,8 @@ async function fanout(ctx: ScenarioContext): Promise<ScenarioResult> {
     subscribersPerRoom: opts.conns / opts.rooms,
     deliveryP99Ms: delivery.p99,
     ...(m.deliveries > 0 ? { cpuUsPerDelivery: ((b.cpuMs - a.cpuMs) * 1000) / m.deliveries } : {}),
-    ...(ctx.redis && m.deliveries > 0 ? { redisCpuUsPerDelivery: ((b.redisCpuMs - a.redisCpuMs) * 1000) / m.deliveries } : {}),
+    // Only wsgate sends deliveries through Redis (its cross-node bus); for the others it would be Redis's idle CPU.
+    ...(ctx.redis && ctx.target.target === 'wsgate' && m.deliveries > 0 ? { redisCpuUsPerDelivery: ((b.redisCpuMs - a.redisCpuMs) * 1000) / m.deliveries } : {}),
   }, { publishAck: summarize(m.hist), delivery });
 }
 
