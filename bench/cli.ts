@@ -25,6 +25,8 @@ Options (defaults in brackets):
   --saturate         fanout in closed loop: each publisher keeps --window publishes in flight
                      (deliveries/s at saturation); without it fanout is paced at --rate
   --settle S         hold: seconds after the connections joined before the settled RSS reading [3]
+  --warmup N         connections opened and closed before the scenario, with tokens of their
+                     own, so it runs on a JIT-warm server [0]
   --revoked F        share of revoked tokens in the revocation scenario, 0..1 [0.1]
   --encoding E       json | msgpack (wsgate only; baselines speak JSON) [json]
   --reuse-tokens     100 tokens shared by all connections (verifier-cache hits)
@@ -54,7 +56,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions | 'help' {
       allowPositionals: true,
       options: {
         conns: str, workers: str, duration: str, rate: str, concurrency: str, window: str, rooms: str, publishers: str, payload: str,
-        saturate: flag, settle: str, revoked: str, encoding: str, 'reuse-tokens': flag, baseline: str, 'gateway-procs': str, store: str, out: str, quiet: flag, help: flag,
+        saturate: flag, settle: str, warmup: str, revoked: str, encoding: str, 'reuse-tokens': flag, baseline: str, 'gateway-procs': str, store: str, out: str, quiet: flag, help: flag,
       },
     });
   } catch (e) {
@@ -98,6 +100,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions | 'help' {
     payloadBytes: num('payload', 64, { int: true }),
     saturate: v.saturate === true,
     settleSec: num('settle', 3),
+    warmup: num('warmup', 0, { int: true }),
     revokedShare: num('revoked', 0.1, { max: 1 }),
     encoding: oneOf('encoding', ['json', 'msgpack'], 'json'),
     reuseTokens: v['reuse-tokens'] === true,

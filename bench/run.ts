@@ -53,6 +53,23 @@ async function scrape(port: number, name: string): Promise<number | undefined> {
   }
 }
 
+/**
+ * Connects and closes `--warmup` connections with tokens of their own (a jti prefix of their own:
+ * the measured connections must still miss the verifier cache), so the measured phases run on a
+ * JIT-warm server; then waits past the work the server defers (wsgate: 1 s registry flushes).
+ */
+async function warmUp(target: Target, ports: readonly number[], opts: BenchOptions, secret: string): Promise<void> {
+  log(opts, `  warm-up: ${opts.warmup} connections`);
+  const gen = await Generator.start({ target, encoding: opts.encoding, ports, workers: opts.workers, conns: opts.warmup, secret, tenant: 'bench', rooms: opts.rooms, jtiPrefix: `warmup-${randomBytes(4).toString('hex')}-`, tokenTtlSec: 3600, reuseTokens: false });
+  try {
+    await gen.run({ cmd: 'connect', rate: 0, concurrency: Math.max(1, Math.ceil(opts.concurrency / gen.workers)), timeoutMs: 10_000 });
+    await gen.run({ cmd: 'close' });
+  } finally {
+    await gen.stop();
+  }
+  await new Promise((r) => setTimeout(r, 1500));
+}
+
 async function runTarget(target: Target, opts: BenchOptions, redis: RedisServer | undefined, secret: string): Promise<RunReport> {
   const jtiPrefix = `bench-${randomBytes(4).toString('hex')}-`;
   const running = await startTarget(target, { secret, redisUrl: redis?.url }, target === 'wsgate' ? opts.gatewayProcs : 1);
@@ -63,6 +80,7 @@ async function runTarget(target: Target, opts: BenchOptions, redis: RedisServer 
   const redisCpuMs = (): number | undefined => (redisPid === undefined ? undefined : sampleProc(redisPid)?.cpuMs);
   let gen: Generator;
   try {
+    if (opts.warmup > 0) await warmUp(target, running.ports, opts, secret);
     gen = await Generator.start({
       target,
       encoding: opts.encoding,

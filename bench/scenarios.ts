@@ -26,6 +26,8 @@ export interface BenchOptions {
   readonly saturate: boolean;
   /** hold: seconds between the last connection joining and the settled RSS reading */
   readonly settleSec: number;
+  /** connections opened and closed (tokens of their own) before the scenario, so it runs on a JIT-warm server */
+  readonly warmup: number;
   /** wsgate processes on one Redis, each on its own port; connections and rooms spread over them */
   readonly gatewayProcs: number;
   /** extra baselines; bare uWS always runs */

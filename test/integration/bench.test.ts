@@ -101,8 +101,9 @@ describe('bench options', () => {
 
 describe.concurrent('bench scenarios (smoke)', { timeout: 150_000 }, () => {
   it('connect-storm against every target: every upgrade accepted, CPU per connection lifecycle, ratios and headroom stated', async () => {
-    const { report, dir, stdout } = await bench('connect-storm', 'connect-storm', '--baseline', 'all');
+    const { report, dir, stdout } = await bench('connect-storm', 'connect-storm', '--baseline', 'all', '--warmup', '20');
     checkSchema(report, 'connect-storm', ALL);
+    expect(report.options.warmup).toBe(20);
     for (const r of report.runs) {
       expect(r.metrics.accepted, `${r.target} ${JSON.stringify(r.errors)}`).toBe(60);
       expect(r.latency.handshake!.count).toBe(60);
