@@ -71,17 +71,17 @@ function main(): void {
     }
     return n;
   };
-  const capacity: Report['capacity'] = {};
-  for (const f of reports) Object.assign(capacity, (JSON.parse(readFileSync(f, 'utf8')) as Report).capacity);
-  const input: PlanInput = {
+  const demand = {
     connections: num('connections', 0),
     deliveries: num('deliveries', 0),
     upgrades: num('upgrades', 0),
     cores: num('cores', 2),
     memoryGB: num('memory-gb', 4),
     utilization: num('utilization', 0.7),
-    capacity,
   };
+  const capacity: Report['capacity'] = {};
+  for (const f of reports) Object.assign(capacity, (JSON.parse(readFileSync(f, 'utf8')) as Report).capacity);
+  const input: PlanInput = { ...demand, capacity };
   const r = plan(input);
   process.stdout.write(`Demand: ${input.connections} connections, ${input.deliveries} deliveries/s, ${input.upgrades} upgrades/s\n`);
   process.stdout.write(`Node: ${input.cores} cores, ${input.memoryGB} GB, planned at ${(input.utilization * 100).toFixed(0)}% utilization\n\n`);
