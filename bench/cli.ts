@@ -1,5 +1,8 @@
 // npm run bench -- <scenario> [options]   (npm run bench -- --help)
 import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import type { Baseline } from './lib/dialects.js';
+import { FIGURES, type Report } from './lib/report.js';
 import { runBench } from './run.js';
 import { SCENARIOS, type BenchOptions, type ScenarioName } from './scenarios.js';
 
@@ -14,72 +17,135 @@ Options (defaults in brackets):
   --rate N           open-loop rate over all workers, ops/s; 0 = closed loop [0]
                      (connect-storm: upgrades/s; echo: requests/s; fanout: publishes/s [1000 x publishers])
   --concurrency N    upgrades in flight in closed loop (connect-storm) [256]
-  --window N         requests in flight per connection in closed-loop echo [1]
+  --window N         requests in flight per connection in closed-loop echo, and per publisher
+                     in fanout --saturate [1]
   --rooms N          rooms the connections are spread over [10]
   --publishers N     publishing connections in fanout [10]
   --payload N        publish payload bytes [64]
-  --revoked F        share of revoked tokens in the revocation scenario [0.1]
+  --saturate         fanout in closed loop: each publisher keeps --window publishes in flight
+                     (deliveries/s at saturation); without it fanout is paced at --rate
+  --settle S         hold: seconds after the connections joined before the settled RSS reading [3]
+  --warmup N         connections opened and closed before the scenario, with tokens of their
+                     own, so it runs on a JIT-warm server [0]
+  --revoked F        share of revoked tokens in the revocation scenario, 0..1 [0.1]
   --encoding E       json | msgpack (wsgate only; baselines speak JSON) [json]
   --reuse-tokens     100 tokens shared by all connections (verifier-cache hits)
-  --baseline LIST    extra baselines: socketio, all [none]; bare uWS always runs (calibration)
+  --baseline LIST    extra baselines, comma-separated: naive, socketio, or all [none];
+                     bare uWS always runs (calibration)
+  --gateway-procs N  wsgate processes on one Redis, each on its own port; connections and rooms
+                     are spread over them so that fan-out crosses processes [1]
   --store S          redis | memory for wsgate [redis]
   --out DIR          where reports go [bench/results]
   --quiet            no progress output
+  --help             this text
 `;
 
-export function parseBenchArgs(argv: readonly string[]): BenchOptions {
-  const [scenario, ...rest] = argv;
-  if (!scenario || scenario === '--help' || !(SCENARIOS as readonly string[]).includes(scenario)) {
-    process.stdout.write(HELP);
-    process.exit(scenario === '--help' ? 0 : 2);
+export class UsageError extends Error {}
+
+const BASELINES: readonly Baseline[] = ['uws', 'naive', 'socketio'];
+
+/** The bench's options from its arguments; a typo, an unknown value or a bad number is a UsageError. */
+export function parseBenchArgs(argv: readonly string[]): BenchOptions | 'help' {
+  const str = { type: 'string' } as const;
+  const flag = { type: 'boolean' } as const;
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: [...argv],
+      strict: true,
+      allowPositionals: true,
+      options: {
+        conns: str, workers: str, duration: str, rate: str, concurrency: str, window: str, rooms: str, publishers: str, payload: str,
+        saturate: flag, settle: str, warmup: str, revoked: str, encoding: str, 'reuse-tokens': flag, baseline: str, 'gateway-procs': str, store: str, out: str, quiet: flag, help: flag,
+      },
+    });
+  } catch (e) {
+    throw new UsageError((e as Error).message);
   }
-  const flags = new Map<string, string>();
-  for (let i = 0; i < rest.length; i++) {
-    const a = rest[i]!;
-    if (a === '--reuse-tokens' || a === '--quiet') flags.set(a.slice(2), 'true');
-    else if (a.startsWith('--')) flags.set(a.slice(2), rest[++i] ?? '');
-  }
-  const num = (k: string, d: number): number => {
-    const v = flags.get(k);
-    if (v === undefined) return d;
-    const n = Number(v);
-    if (!Number.isFinite(n) || n < 0) {
-      process.stderr.write(`--${k}: "${v}" is not a non-negative number\n`);
-      process.exit(2);
+  const { values: v, positionals } = parsed;
+  if (v.help) return 'help';
+  const [scenario, ...extra] = positionals;
+  if (!scenario || !(SCENARIOS as readonly string[]).includes(scenario)) throw new UsageError(scenario ? `unknown scenario "${scenario}"` : 'no scenario given');
+  if (extra.length) throw new UsageError(`unexpected argument "${extra[0]}"`);
+  const num = (k: keyof typeof v, d: number, o: { int?: boolean; min?: number; max?: number } = {}): number => {
+    const raw = v[k];
+    if (raw === undefined) return d;
+    const n = Number(raw);
+    if (typeof raw !== 'string' || raw.trim() === '' || !Number.isFinite(n) || n < (o.min ?? 0) || n > (o.max ?? Infinity) || (o.int && !Number.isInteger(n))) {
+      throw new UsageError(`--${k}: "${String(raw)}" is not ${o.int ? 'an integer' : 'a number'} >= ${o.min ?? 0}${o.max !== undefined ? ` and <= ${o.max}` : ''}`);
     }
     return n;
   };
-  const base = flags.get('baseline') ?? '';
-  const baselines = base === 'all' ? (['socketio'] as const) : (base.split(',').filter((b) => b === 'socketio' || b === 'uws') as Array<'uws' | 'socketio'>);
-  const conns = num('conns', 1000);
+  const oneOf = <T extends string>(k: keyof typeof v, allowed: readonly T[], d: T): T => {
+    const raw = v[k];
+    if (raw === undefined) return d;
+    if (!(allowed as readonly unknown[]).includes(raw)) throw new UsageError(`--${k}: "${String(raw)}" is not one of ${allowed.join(', ')}`);
+    return raw as T;
+  };
+  if (v.saturate && v.rate !== undefined) throw new UsageError('--saturate (closed loop) and --rate (paced) exclude each other');
+  const names = (v.baseline ?? '').split(',').map((b) => b.trim()).filter(Boolean);
+  const bad = names.find((b) => b !== 'all' && !(BASELINES as readonly string[]).includes(b));
+  if (bad) throw new UsageError(`--baseline: "${bad}" is not one of ${[...BASELINES, 'all'].join(', ')}`);
+  const baselines = names.includes('all') ? (['naive', 'socketio'] as const) : BASELINES.filter((b) => b !== 'uws' && names.includes(b));
   return {
     scenario: scenario as ScenarioName,
-    conns,
-    workers: Math.max(1, num('workers', 2)),
+    conns: num('conns', 1000, { int: true, min: 1 }),
+    workers: num('workers', 2, { int: true, min: 1 }),
     durationSec: num('duration', 10),
     rate: num('rate', 0),
-    concurrency: Math.max(1, num('concurrency', 256)),
-    window: Math.max(1, num('window', 1)),
-    rooms: Math.max(1, num('rooms', 10)),
-    publishers: Math.max(1, num('publishers', 10)),
-    payloadBytes: num('payload', 64),
-    revokedShare: num('revoked', 0.1),
-    encoding: flags.get('encoding') === 'msgpack' ? 'msgpack' : 'json',
-    reuseTokens: flags.get('reuse-tokens') === 'true',
+    concurrency: num('concurrency', 256, { int: true, min: 1 }),
+    window: num('window', 1, { int: true, min: 1 }),
+    rooms: num('rooms', 10, { int: true, min: 1 }),
+    publishers: num('publishers', 10, { int: true, min: 1 }),
+    payloadBytes: num('payload', 64, { int: true }),
+    saturate: v.saturate === true,
+    settleSec: num('settle', 3),
+    warmup: num('warmup', 0, { int: true }),
+    revokedShare: num('revoked', 0.1, { max: 1 }),
+    encoding: oneOf('encoding', ['json', 'msgpack'], 'json'),
+    reuseTokens: v['reuse-tokens'] === true,
     baselines,
-    store: flags.get('store') === 'memory' ? 'memory' : 'redis',
-    outDir: resolve(flags.get('out') ?? 'bench/results'),
-    quiet: flags.get('quiet') === 'true',
+    gatewayProcs: num('gateway-procs', 1, { int: true, min: 1 }),
+    store: oneOf('store', ['redis', 'memory'], 'redis'),
+    outDir: resolve(v.out ?? 'bench/results'),
+    quiet: v.quiet === true,
   };
 }
 
-const opts = parseBenchArgs(process.argv.slice(2));
+/** What the CLI prints at the end: the headline ratios and the scenario's figures against each baseline. */
+export function summaryLines(report: Report): string[] {
+  const subject = report.runs.find((r) => r.role === 'subject')!;
+  const L = [`${report.scenario}: wsgate ${subject.headline.metric} = ${subject.headline.value.toFixed(1)}`];
+  for (const [t, r] of Object.entries(report.ratios)) L.push(`  wsgate / ${t} = ${r.headline === undefined ? 'n/a' : r.headline.toFixed(3)}`);
+  for (const f of FIGURES[report.scenario] ?? []) {
+    const value = subject.metrics[f.key];
+    if (value === undefined) continue;
+    const vs = Object.entries(report.ratios).flatMap(([t, r]) => {
+      const x = r.figures[f.key];
+      if (!x) return [];
+      return [`/ ${t} = ${x.ratio === undefined ? 'n/a' : x.ratio.toFixed(3)}${x.differenceKB !== undefined ? ` (${x.differenceKB >= 0 ? '+' : ''}${x.differenceKB.toFixed(2)} KB)` : ''}`];
+    });
+    L.push(`  ${f.label}: wsgate ${value.toFixed(2)} ${f.unit}${vs.length ? '; ' + vs.join('; ') : ''}`);
+  }
+  L.push(`  headroom: ${report.headroom.note}`);
+  return L;
+}
+
+let opts: BenchOptions | 'help';
+try {
+  opts = parseBenchArgs(process.argv.slice(2));
+} catch (e) {
+  if (!(e instanceof UsageError)) throw e;
+  process.stderr.write(`bench: ${e.message}\nThe options: npm run bench -- --help\n`);
+  process.exit(2);
+}
+if (opts === 'help') {
+  process.stdout.write(HELP);
+  process.exit(0);
+}
 runBench(opts).then(
   ({ report, files }) => {
-    const subject = report.runs.find((r) => r.role === 'subject')!;
-    process.stdout.write(`${report.scenario}: wsgate ${subject.headline.metric} = ${subject.headline.value.toFixed(1)}\n`);
-    for (const [t, r] of Object.entries(report.ratios)) process.stdout.write(`  wsgate / ${t} = ${r.headline === undefined ? 'n/a' : r.headline.toFixed(3)}\n`);
-    process.stdout.write(`  headroom: ${report.headroom.note}\n`);
+    for (const line of summaryLines(report)) process.stdout.write(line + '\n');
     for (const f of files) process.stdout.write(`  ${f}\n`);
   },
   (e: unknown) => {

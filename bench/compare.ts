@@ -1,13 +1,22 @@
 // npm run bench:compare -- a.json b.json: deltas between two reports of the same scenario, with
 // a noise warning where the runs' spreads (per-interval rates over the measured phase) overlap.
 import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
 import type { Report, RunReport } from './lib/report.js';
 
-const [a, b] = process.argv.slice(2);
-if (!a || !b) {
-  process.stderr.write('usage: npm run bench:compare -- a.json b.json\n');
+const USAGE = 'usage: npm run bench:compare -- a.json b.json\n';
+let files: string[];
+try {
+  files = parseArgs({ args: process.argv.slice(2), strict: true, allowPositionals: true, options: {} }).positionals;
+} catch (e) {
+  process.stderr.write(`bench:compare: ${(e as Error).message}\n${USAGE}`);
   process.exit(2);
 }
+if (files.length !== 2) {
+  process.stderr.write(USAGE);
+  process.exit(2);
+}
+const [a, b] = files as [string, string];
 const A = JSON.parse(readFileSync(a, 'utf8')) as Report;
 const B = JSON.parse(readFileSync(b, 'utf8')) as Report;
 if (A.scenario !== B.scenario) process.stdout.write(`warning: comparing different scenarios (${A.scenario} vs ${B.scenario})\n`);
@@ -44,4 +53,9 @@ for (const ra of A.runs) {
 for (const [t, ra] of Object.entries(A.ratios)) {
   const rb = B.ratios[t];
   if (ra.headline !== undefined && rb?.headline !== undefined) process.stdout.write(`ratio wsgate/${t}: ${ra.headline.toFixed(3)} -> ${rb.headline.toFixed(3)}\n`);
+  // the scenario's other figures (absent from reports written before they existed)
+  for (const [k, fa] of Object.entries(ra.figures ?? {})) {
+    const fb = rb?.figures?.[k];
+    if (fa.ratio !== undefined && fb?.ratio !== undefined) process.stdout.write(`  ${k} wsgate/${t}: ${fa.ratio.toFixed(3)} -> ${fb.ratio.toFixed(3)}\n`);
+  }
 }

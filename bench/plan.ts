@@ -3,6 +3,7 @@
 // States the nodes needed and which resource binds, from the capacity figures of bench reports
 // (hold: connections per GB and per core; fanout: deliveries/s per core; connect-storm: upgrades/s per core).
 import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
 import type { Report } from './lib/report.js';
 
 export interface PlanInput {
@@ -42,30 +43,45 @@ export function plan(p: PlanInput): PlanResult {
   return { nodes: best?.nodes ?? 0, binding: best?.resource ?? 'unknown', needs, missing };
 }
 
+const USAGE = 'usage: npm run plan -- --connections N --deliveries N [--upgrades N] --report r.json [--report r2.json] [--cores 2] [--memory-gb 4] [--utilization 0.7]\n';
+
 function main(): void {
-  const argv = process.argv.slice(2);
-  const reports: string[] = [];
-  const flags = new Map<string, string>();
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    if (a === '--report') reports.push(argv[++i] ?? '');
-    else if (a.startsWith('--')) flags.set(a.slice(2), argv[++i] ?? '');
-  }
-  if (reports.length === 0) {
-    process.stderr.write('usage: npm run plan -- --connections N --deliveries N [--upgrades N] --report r.json [--report r2.json] [--cores 2] [--memory-gb 4] [--utilization 0.7]\n');
+  const str = { type: 'string' } as const;
+  let v;
+  try {
+    v = parseArgs({
+      args: process.argv.slice(2),
+      strict: true,
+      options: { connections: str, deliveries: str, upgrades: str, report: { type: 'string', multiple: true }, cores: str, 'memory-gb': str, utilization: str },
+    }).values;
+  } catch (e) {
+    process.stderr.write(`plan: ${(e as Error).message}\n${USAGE}`);
     process.exit(2);
   }
+  const reports = v.report ?? [];
+  if (reports.length === 0) {
+    process.stderr.write(USAGE);
+    process.exit(2);
+  }
+  const num = (k: Exclude<keyof typeof v, 'report'>, d: number): number => {
+    const n = v[k] === undefined ? d : Number(v[k]);
+    if (!Number.isFinite(n) || n < 0 || v[k]?.trim() === '') {
+      process.stderr.write(`plan: --${k}: "${v[k]}" is not a non-negative number\n`);
+      process.exit(2);
+    }
+    return n;
+  };
+  const demand = {
+    connections: num('connections', 0),
+    deliveries: num('deliveries', 0),
+    upgrades: num('upgrades', 0),
+    cores: num('cores', 2),
+    memoryGB: num('memory-gb', 4),
+    utilization: num('utilization', 0.7),
+  };
   const capacity: Report['capacity'] = {};
   for (const f of reports) Object.assign(capacity, (JSON.parse(readFileSync(f, 'utf8')) as Report).capacity);
-  const input: PlanInput = {
-    connections: Number(flags.get('connections') ?? 0),
-    deliveries: Number(flags.get('deliveries') ?? 0),
-    upgrades: Number(flags.get('upgrades') ?? 0),
-    cores: Number(flags.get('cores') ?? 2),
-    memoryGB: Number(flags.get('memory-gb') ?? 4),
-    utilization: Number(flags.get('utilization') ?? 0.7),
-    capacity,
-  };
+  const input: PlanInput = { ...demand, capacity };
   const r = plan(input);
   process.stdout.write(`Demand: ${input.connections} connections, ${input.deliveries} deliveries/s, ${input.upgrades} upgrades/s\n`);
   process.stdout.write(`Node: ${input.cores} cores, ${input.memoryGB} GB, planned at ${(input.utilization * 100).toFixed(0)}% utilization\n\n`);

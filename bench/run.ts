@@ -4,12 +4,12 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, release, totalmem } from 'node:os';
 import { join } from 'node:path';
-import type { Target } from './lib/dialects.js';
+import { TARGETS, type Target } from './lib/dialects.js';
 import { Generator } from './lib/generator.js';
 import { renderHtml } from './lib/html.js';
-import { cpuModel, effectiveFdLimit, listenOverflows, sampleProc } from './lib/procs.js';
+import { cpuModel, effectiveFdLimit, listenOverflows, sampleProc, sampleTrees, type ProcSample } from './lib/procs.js';
 import { startRedisServer, type RedisServer } from './lib/redis-server.js';
-import { renderMarkdown, SCHEMA, type Report, type RunReport, type TimelinePoint } from './lib/report.js';
+import { FIGURES, renderMarkdown, SCHEMA, type FigureRatio, type Report, type RunReport, type TimelinePoint } from './lib/report.js';
 import { startTarget } from './lib/targets.js';
 import { scenarios, type BenchOptions, type ScenarioContext } from './scenarios.js';
 
@@ -29,38 +29,104 @@ const log = (opts: BenchOptions, line: string): void => {
   if (!opts.quiet) process.stderr.write(line + '\n');
 };
 
+/** Sums samples of several processes. */
+function total(samples: ReadonlyArray<ProcSample | undefined>): ProcSample {
+  const t: ProcSample = { cpuMs: 0, rssBytes: 0, rssAnonBytes: 0, procs: 0 };
+  for (const s of samples) {
+    if (!s) continue;
+    t.cpuMs += s.cpuMs;
+    t.rssBytes += s.rssBytes;
+    t.rssAnonBytes += s.rssAnonBytes;
+    t.procs += s.procs;
+  }
+  return t;
+}
+
+/** wsgate's /metrics value `wsgate_<name>` of one process; undefined when absent or unreachable. */
+async function scrape(port: number, name: string): Promise<number | undefined> {
+  try {
+    const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    const m = new RegExp(`^wsgate_${name} ([0-9.e+-]+)$`, 'm').exec(text);
+    return m ? Number(m[1]) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Connects and closes `--warmup` connections with tokens of their own (a jti prefix of their own:
+ * the measured connections must still miss the verifier cache), so the measured phases run on a
+ * JIT-warm server; then waits past the work the server defers (wsgate: 1 s registry flushes).
+ */
+async function warmUp(target: Target, ports: readonly number[], opts: BenchOptions, secret: string): Promise<void> {
+  log(opts, `  warm-up: ${opts.warmup} connections`);
+  const gen = await Generator.start({ target, encoding: opts.encoding, ports, workers: opts.workers, conns: opts.warmup, secret, tenant: 'bench', rooms: opts.rooms, jtiPrefix: `warmup-${randomBytes(4).toString('hex')}-`, tokenTtlSec: 3600, reuseTokens: false });
+  try {
+    await gen.run({ cmd: 'connect', rate: 0, concurrency: Math.max(1, Math.ceil(opts.concurrency / gen.workers)), timeoutMs: 10_000 });
+    await gen.run({ cmd: 'close' });
+  } finally {
+    await gen.stop();
+  }
+  await new Promise((r) => setTimeout(r, 1500));
+}
+
 async function runTarget(target: Target, opts: BenchOptions, redis: RedisServer | undefined, secret: string): Promise<RunReport> {
   const jtiPrefix = `bench-${randomBytes(4).toString('hex')}-`;
-  const running = await startTarget(target, { secret, redisUrl: redis?.url });
-  const gen = await Generator.start({
-    target,
-    encoding: opts.encoding,
-    port: running.port,
-    workers: opts.workers,
-    conns: opts.conns,
-    secret,
-    tenant: 'bench',
-    rooms: opts.rooms,
-    jtiPrefix,
-    tokenTtlSec: 6 * 3600,
-    reuseTokens: opts.reuseTokens,
-  });
+  const running = await startTarget(target, { secret, redisUrl: redis?.url }, target === 'wsgate' ? opts.gatewayProcs : 1);
+  const roots = running.procs.map((p) => p.pid);
+  // Every figure is of the whole target: each process with its descendants (a supervisor's workers).
+  const samples = (): Array<ProcSample | undefined> => sampleTrees(roots);
+  const redisPid = redis?.pid();
+  const redisCpuMs = (): number | undefined => (redisPid === undefined ? undefined : sampleProc(redisPid)?.cpuMs);
+  let gen: Generator;
+  try {
+    if (opts.warmup > 0) await warmUp(target, running.ports, opts, secret);
+    gen = await Generator.start({
+      target,
+      encoding: opts.encoding,
+      ports: running.ports,
+      workers: opts.workers,
+      conns: opts.conns,
+      secret,
+      tenant: 'bench',
+      rooms: opts.rooms,
+      jtiPrefix,
+      tokenTtlSec: 6 * 3600,
+      reuseTokens: opts.reuseTokens,
+    });
+  } catch (e) {
+    await running.stop();
+    throw e;
+  }
   const timeline: TimelinePoint[] = [];
   let phase = 'start';
   const t0 = Date.now();
-  let last = { t: t0, ok: 0, deliveries: 0, cpuMs: sampleProc(running.pid)?.cpuMs ?? 0, phase };
-  let lastRss = sampleProc(running.pid)?.rssBytes ?? 0;
+  const first = samples();
+  let last = { t: t0, ok: 0, deliveries: 0, cpuMs: total(first).cpuMs, phase };
+  let lastRss = total(first).rssBytes;
+  const perProc = running.procs.map((p, i) => ({ pid: p.pid, port: p.port, nodeId: p.nodeId, rssMaxBytes: first[i]?.rssBytes ?? 0, treeProcs: first[i]?.procs ?? 0 }));
   const tty = process.stderr.isTTY && !opts.quiet;
   let lastLine = 0;
-  // CPU per phase: the measured phase's share is the server CPU the report states.
-  const phases: Array<{ name: string; t: number; cpuMs: number }> = [];
+  // CPU per phase, of the target and of each process: the measured phase's share is the server CPU the report states.
+  const phases: Array<{ name: string; t: number; cpuMs: number; procCpuMs: number[] }> = [];
+  const phaseMark = (name: string): void => {
+    const s = samples();
+    phases.push({ name, t: Date.now(), cpuMs: total(s).cpuMs, procCpuMs: s.map((x) => x?.cpuMs ?? 0) });
+  };
   const tick = (): void => {
     const now = Date.now();
     if (now - last.t < 20) return;
-    const s = sampleProc(running.pid);
+    const per = samples();
+    const s = total(per);
+    per.forEach((x, i) => {
+      if (!x) return;
+      perProc[i]!.rssMaxBytes = Math.max(perProc[i]!.rssMaxBytes, x.rssBytes);
+      perProc[i]!.treeProcs = Math.max(perProc[i]!.treeProcs, x.procs);
+    });
     const g = gen.totals();
     if (phase !== last.phase) last = { ...last, ok: 0, deliveries: 0, phase };
     const dt = (now - last.t) / 1000;
+    const alive = s.procs > 0;
     const point: TimelinePoint = {
       t: (now - t0) / 1000,
       phase,
@@ -68,12 +134,12 @@ async function runTarget(target: Target, opts: BenchOptions, redis: RedisServer 
       okRate: Math.max(0, (g.ok - last.ok) / dt),
       deliveriesRate: Math.max(0, (g.deliveries - last.deliveries) / dt),
       errors: g.errors,
-      cpu: s ? (s.cpuMs - last.cpuMs) / (now - last.t) : 0,
-      rssMB: s ? s.rssBytes / 1048576 : 0,
+      cpu: alive ? (s.cpuMs - last.cpuMs) / (now - last.t) : 0,
+      rssMB: alive ? s.rssBytes / 1048576 : 0,
     };
     timeline.push(point);
-    if (s) lastRss = s.rssBytes;
-    last = { t: now, ok: g.ok, deliveries: g.deliveries, cpuMs: s?.cpuMs ?? last.cpuMs, phase };
+    if (alive) lastRss = s.rssBytes;
+    last = { t: now, ok: g.ok, deliveries: g.deliveries, cpuMs: alive ? s.cpuMs : last.cpuMs, phase };
     const line = `[${point.t.toFixed(0).padStart(4)}s] ${target.padEnd(8)} ${phase.padEnd(12)} conns=${g.open} rate=${point.okRate.toFixed(0)}/s deliveries=${point.deliveriesRate.toFixed(0)}/s errors=${g.errors} cpu=${(point.cpu * 100).toFixed(0)}% rss=${point.rssMB.toFixed(0)}MB`;
     if (tty) process.stderr.write(`\r${line}\x1b[K`);
     else if (!opts.quiet && now - lastLine >= 5000) {
@@ -92,10 +158,20 @@ async function runTarget(target: Target, opts: BenchOptions, redis: RedisServer 
     phase: (p) => {
       tick();
       phase = p;
-      phases.push({ name: p, t: Date.now(), cpuMs: sampleProc(running.pid)?.cpuMs ?? 0 });
+      phaseMark(p);
     },
-    rss: () => sampleProc(running.pid)?.rssBytes ?? lastRss,
-    cpuMs: () => sampleProc(running.pid)?.cpuMs ?? 0,
+    rss: () => {
+      const s = total(samples());
+      return s.procs > 0 ? s.rssBytes : lastRss;
+    },
+    cpuMs: () => total(samples()).cpuMs,
+    sample: () => total(samples()),
+    redisCpuMs,
+    metric: async (name) => {
+      if (target !== 'wsgate') return undefined;
+      const values = await Promise.all(running.ports.map((port) => scrape(port, name)));
+      return values.some((v) => v === undefined) ? undefined : values.reduce((a, b) => a! + b!, 0);
+    },
   };
   const overflows0 = listenOverflows();
   try {
@@ -104,23 +180,32 @@ async function runTarget(target: Target, opts: BenchOptions, redis: RedisServer 
     // Handshakes the kernel dropped because the server's accept queue was full (uWS listens with a
     // backlog of 512): above that many upgrades in flight, the figure measures the queue, not wsgate.
     r.metrics.listenOverflows = listenOverflows() - overflows0;
-    phases.push({ name: 'end', t: Date.now(), cpuMs: sampleProc(running.pid)?.cpuMs ?? 0 });
-    const cpuByPhase: Record<string, number> = {};
-    for (let i = 0; i + 1 < phases.length; i++) {
-      const a = phases[i]!;
-      const b = phases[i + 1]!;
-      if (b.t > a.t) cpuByPhase[a.name] = (b.cpuMs - a.cpuMs) / (b.t - a.t); // the last occurrence wins
-    }
+    phaseMark('end');
+    const byPhase = (cpu: (p: (typeof phases)[number]) => number): Record<string, number> => {
+      const out: Record<string, number> = {};
+      for (let i = 0; i + 1 < phases.length; i++) {
+        const a = phases[i]!;
+        const b = phases[i + 1]!;
+        if (b.t > a.t) out[a.name] = (cpu(b) - cpu(a)) / (b.t - a.t); // the last occurrence wins
+      }
+      return out;
+    };
+    const cpuByPhase = byPhase((p) => p.cpuMs);
+    const measured = MEASURED[opts.scenario];
     return {
       target,
       role: target === 'wsgate' ? 'subject' : 'baseline',
       info: running.info,
       ...r,
       server: {
-        cpuAvg: cpuByPhase[MEASURED[opts.scenario]] ?? 0,
+        cpuAvg: cpuByPhase[measured] ?? 0,
         cpuByPhase,
         cpuMax: Math.max(0, ...timeline.map((p) => p.cpu)),
         rssMaxBytes: Math.max(0, ...timeline.map((p) => p.rssMB * 1048576)),
+        processes: perProc.map((p, i) => {
+          const phaseCpu = byPhase((x) => x.procCpuMs[i] ?? 0);
+          return { ...p, cpuAvg: phaseCpu[measured] ?? 0, cpuByPhase: phaseCpu };
+        }),
       },
       generator: { workers: gen.workers, addrs: gen.addrs, workerCpu: r.workerCpu, maxWorkerCpu: Math.max(0, ...r.workerCpu) },
       timeline,
@@ -142,17 +227,18 @@ export async function runBench(opts: BenchOptions): Promise<{ report: Report; fi
   if (opts.conns > fdLimit - 600) {
     throw new Error(`--conns ${opts.conns} exceeds what one server process can hold here: the file-descriptor limit is ${fdLimit} (raising it needs CAP_SYS_RESOURCE). Use at most ${fdLimit - 600}.`);
   }
+  if (opts.gatewayProcs > 1 && opts.store !== 'redis') throw new Error('--gateway-procs > 1 needs --store redis: the processes share rooms through Redis');
   const secret = randomBytes(32).toString('base64url');
-  const needRedis = opts.store === 'redis' || opts.baselines.includes('socketio');
-  const redis = needRedis ? await startRedisServer() : undefined;
   // uWS is always run: it is the calibration of the generator's headroom as well as a baseline.
-  const targets: Target[] = ['wsgate', 'uws', ...opts.baselines.filter((b) => b !== 'uws')];
+  const targets = TARGETS.filter((t) => t === 'wsgate' || t === 'uws' || opts.baselines.includes(t));
+  const usesRedis = (t: Target): boolean => (t === 'wsgate' ? opts.store === 'redis' : t !== 'uws');
+  const redis = targets.some(usesRedis) ? await startRedisServer() : undefined;
   const runs: RunReport[] = [];
   try {
     for (const t of targets) {
-      log(opts, `bench ${opts.scenario}: ${t} (${opts.conns} connections, ${opts.workers} workers)`);
-      const store = t === 'uws' || (t === 'wsgate' && opts.store === 'memory') ? undefined : redis;
-      runs.push(await runTarget(t, opts, store, secret));
+      const procs = t === 'wsgate' && opts.gatewayProcs > 1 ? ` on ${opts.gatewayProcs} processes` : '';
+      log(opts, `bench ${opts.scenario}: ${t}${procs} (${opts.conns} connections, ${opts.workers} workers)`);
+      runs.push(await runTarget(t, opts, usesRedis(t) ? redis : undefined, secret));
     }
   } finally {
     await redis?.stop();
@@ -193,13 +279,20 @@ export function finishReport(report: Report): void {
   if (!subject) return;
   for (const b of report.runs.filter((r) => r.role === 'baseline')) {
     const ratio = b.headline.value > 0 ? subject.headline.value / b.headline.value : undefined;
-    report.ratios[b.target] = { headline: ratio, metric: subject.headline.metric, higherIsBetter: subject.headline.higherIsBetter };
+    const figures: Record<string, FigureRatio> = {};
+    for (const f of FIGURES[report.scenario] ?? []) {
+      const x = subject.metrics[f.key];
+      const y = b.metrics[f.key];
+      if (x === undefined || y === undefined) continue;
+      figures[f.key] = { subject: x, baseline: y, ratio: y > 0 ? x / y : undefined, difference: x - y, ...(f.unit === 'bytes' ? { differenceKB: (x - y) / 1024 } : {}), unit: f.unit, higherIsBetter: f.higherIsBetter };
+    }
+    report.ratios[b.target] = { headline: ratio, metric: subject.headline.metric, higherIsBetter: subject.headline.higherIsBetter, figures };
   }
   const calib = report.runs.find((r) => r.target === 'uws');
   const maxWorkerCpu = Math.max(0, ...report.runs.map((r) => r.generator.maxWorkerCpu));
   if (calib && subject.throughput !== undefined && calib.throughput !== undefined && subject.throughput > 0) {
     const ratio = calib.throughput / subject.throughput;
-    const paced = report.options.rate > 0 || report.scenario === 'fanout';
+    const paced = report.options.rate > 0 || (report.scenario === 'fanout' && !report.options.saturate);
     const generatorBound = !paced && ratio < 2;
     report.headroom = {
       calibrationTarget: 'uws',

@@ -1,6 +1,8 @@
 // The bench scenarios. Each runs its phases on a Generator against one target and returns the
 // figures of that run; bench/run.ts runs it against wsgate and the baselines in one invocation.
 import autocannon from 'autocannon';
+import type { Baseline } from './lib/dialects.js';
+import type { ProcSample } from './lib/procs.js';
 import type { RedisServer } from './lib/redis-server.js';
 import { summarize, type Generator, type LatencySummary, type Merged } from './lib/generator.js';
 import type { RunningTarget } from './lib/targets.js';
@@ -20,7 +22,16 @@ export interface BenchOptions {
   readonly revokedShare: number;
   readonly encoding: 'json' | 'msgpack';
   readonly reuseTokens: boolean;
-  readonly baselines: ReadonlyArray<'uws' | 'socketio'>;
+  /** fanout: closed loop, `window` publishes in flight per publisher (deliveries/s at saturation) */
+  readonly saturate: boolean;
+  /** hold: seconds between the last connection joining and the settled RSS reading */
+  readonly settleSec: number;
+  /** connections opened and closed (tokens of their own) before the scenario, so it runs on a JIT-warm server */
+  readonly warmup: number;
+  /** wsgate processes on one Redis, each on its own port; connections and rooms spread over them */
+  readonly gatewayProcs: number;
+  /** extra baselines; bare uWS always runs */
+  readonly baselines: readonly Baseline[];
   readonly store: 'redis' | 'memory';
   readonly outDir: string;
   readonly quiet: boolean;
@@ -53,10 +64,16 @@ export interface ScenarioContext {
   readonly jtiPrefix: string;
   /** Tells the progress display which phase runs. */
   phase(name: string): void;
-  /** The server's RSS now (bytes). */
+  /** The server's RSS now (bytes), summed over its processes and their descendants. */
   rss(): number;
-  /** The server's CPU time now (ms). */
+  /** The server's CPU time now (ms), summed over its processes and their descendants. */
   cpuMs(): number;
+  /** The server's processes now, summed. */
+  sample(): ProcSample;
+  /** The Redis server's CPU time now (ms); undefined when this target uses no Redis. */
+  redisCpuMs(): number | undefined;
+  /** A gauge or counter of wsgate's /metrics (`wsgate_<name>`), summed over its processes; undefined for the baselines or when absent. */
+  metric(name: string): Promise<number | undefined>;
 }
 
 export type ScenarioName = 'connect-storm' | 'reconnect-storm' | 'fanout' | 'echo' | 'refresh-storm' | 'hold' | 'revocation' | 'http';
@@ -80,45 +97,113 @@ function result(headline: Headline, m: Merged, throughput: number | undefined, m
   return { headline, throughput, metrics, latency, errors: m.errors, workerCpu: m.workerCpu };
 }
 
-async function gatewayMetric(ctx: ScenarioContext, name: string): Promise<number | undefined> {
-  if (ctx.target.target !== 'wsgate') return undefined;
-  try {
-    const text = await (await fetch(`http://127.0.0.1:${ctx.target.port}/metrics`)).text();
-    const m = new RegExp(`^wsgate_${name} ([0-9.e+-]+)$`, 'm').exec(text);
-    return m ? Number(m[1]) : undefined;
-  } catch {
-    return undefined;
+/** A point in time with the server's and Redis's CPU then. */
+interface Mark {
+  t: number;
+  cpuMs: number;
+  redisCpuMs: number;
+}
+const mark = (ctx: ScenarioContext): Mark => ({ t: performance.now(), cpuMs: ctx.cpuMs(), redisCpuMs: ctx.redisCpuMs() ?? 0 });
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** CPU shares (of one core) of the idle server (its timers, flushes) and of Redis, measured for 1 s. */
+interface Idle {
+  server: number;
+  redis: number;
+}
+async function idle(ctx: ScenarioContext): Promise<Idle> {
+  ctx.phase('idle');
+  const a = mark(ctx);
+  await sleep(1000);
+  const b = mark(ctx);
+  return { server: (b.cpuMs - a.cpuMs) / (b.t - a.t), redis: (b.redisCpuMs - a.redisCpuMs) / (b.t - a.t) };
+}
+
+/** CPU ms between two marks beyond what the idle process would have used (never below 0). */
+const busy = (a: Mark, b: Mark, idleShare: number, key: 'cpuMs' | 'redisCpuMs' = 'cpuMs'): number => Math.max(0, b[key] - a[key] - idleShare * (b.t - a.t));
+
+/**
+ * Waits for the work a server defers past the close of its sockets, so the lifecycle figure
+ * includes it: wsgate batches registry writes (every WSGATE_REGISTRY_FLUSH_MS, 1 s): until its
+ * `registry_pending` gauge reads 0 (at most 2.5 s; a full interval when the gauge is absent).
+ */
+async function deferredWork(ctx: ScenarioContext): Promise<void> {
+  if (ctx.target.target === 'wsgate') {
+    const end = performance.now() + 2500;
+    for (;;) {
+      const pending = await ctx.metric('registry_pending');
+      if (pending === undefined) {
+        await sleep(1100);
+        break;
+      }
+      if (pending === 0 || performance.now() > end) break;
+      await sleep(100);
+    }
   }
+  await sleep(200); // the replies of the last flush
+}
+
+/**
+ * Server CPU per connection lifecycle (upgrade + open + close): the CPU of the connect and close
+ * phases (with the deferred work) less the idle server's, divided by the connections accepted.
+ */
+function lifecycle(ctx: ScenarioContext, a: Mark, b: Mark, c: Mark, idleShares: Idle, conns: number): Record<string, number> {
+  if (conns === 0) return {};
+  const up = busy(a, b, idleShares.server);
+  const down = busy(b, c, idleShares.server);
+  return {
+    cpuUsPerConn: ((up + down) * 1000) / conns,
+    cpuUsPerConnUpgrade: (up * 1000) / conns,
+    cpuUsPerConnClose: (down * 1000) / conns,
+    cpuShareIdleServer: idleShares.server,
+    ...(ctx.redis ? { redisCpuUsPerConn: (busy(a, c, idleShares.redis, 'redisCpuMs') * 1000) / conns } : {}),
+  };
 }
 
 async function connectStorm(ctx: ScenarioContext): Promise<ScenarioResult> {
+  const idleShares = await idle(ctx);
   const calls0 = (await ctx.redis?.totalCalls()) ?? 0;
-  const rt0 = (await gatewayMetric(ctx, 'revocation_round_trips')) ?? 0;
+  const rt0 = (await ctx.metric('revocation_round_trips')) ?? 0;
+  const a = mark(ctx);
   const m = await connect(ctx);
-  const calls = ((await ctx.redis?.totalCalls()) ?? 0) - calls0;
-  const rt = ((await gatewayMetric(ctx, 'revocation_round_trips')) ?? 0) - rt0;
-  const rate = perSec(m.ok, m.activeMs);
+  const b = mark(ctx);
   await close(ctx);
+  await deferredWork(ctx);
+  const c = mark(ctx);
+  const calls = ((await ctx.redis?.totalCalls()) ?? 0) - calls0;
+  const rt = ((await ctx.metric('revocation_round_trips')) ?? 0) - rt0;
+  const rate = perSec(m.ok, m.activeMs);
   const attempts = ctx.opts.conns;
   return result({ metric: 'upgrades/s', value: rate, unit: '/s', higherIsBetter: true }, m, rate, {
     accepted: m.ok,
-    refused: Object.values(m.errors).reduce((a, b) => a + b, 0),
+    refused: Object.values(m.errors).reduce((x, y) => x + y, 0),
     redisCommandsPerUpgrade: ctx.redis ? calls / attempts : 0,
     redisRoundTripsPerUpgrade: ctx.target.target === 'wsgate' ? rt / attempts : ctx.redis ? calls / attempts : 0,
+    ...lifecycle(ctx, a, b, c, idleShares, m.ok),
   }, { handshake: summarize(m.hist) });
 }
 
 async function reconnectStorm(ctx: ScenarioContext): Promise<ScenarioResult> {
   await connect(ctx); // first round fills the verifier cache
   await close(ctx);
-  const hits0 = (await gatewayMetric(ctx, 'jwt_cache_hits')) ?? 0;
-  const look0 = (await gatewayMetric(ctx, 'jwt_cache_lookups')) ?? 0;
+  await deferredWork(ctx);
+  const idleShares = await idle(ctx);
+  const hits0 = (await ctx.metric('jwt_cache_hits')) ?? 0;
+  const look0 = (await ctx.metric('jwt_cache_lookups')) ?? 0;
+  const a = mark(ctx);
   const m = await connect(ctx);
-  const hits = ((await gatewayMetric(ctx, 'jwt_cache_hits')) ?? 0) - hits0;
-  const lookups = ((await gatewayMetric(ctx, 'jwt_cache_lookups')) ?? 0) - look0;
-  const rate = perSec(m.ok, m.activeMs);
+  const b = mark(ctx);
   await close(ctx);
-  return result({ metric: 'upgrades/s (same tokens)', value: rate, unit: '/s', higherIsBetter: true }, m, rate, { accepted: m.ok, verifierCacheHitRatio: lookups > 0 ? hits / lookups : 0 }, { handshake: summarize(m.hist) });
+  await deferredWork(ctx);
+  const c = mark(ctx);
+  const hits = ((await ctx.metric('jwt_cache_hits')) ?? 0) - hits0;
+  const lookups = ((await ctx.metric('jwt_cache_lookups')) ?? 0) - look0;
+  const rate = perSec(m.ok, m.activeMs);
+  return result({ metric: 'upgrades/s (same tokens)', value: rate, unit: '/s', higherIsBetter: true }, m, rate, {
+    accepted: m.ok,
+    verifierCacheHitRatio: lookups > 0 ? hits / lookups : 0,
+    ...lifecycle(ctx, a, b, c, idleShares, m.ok),
+  }, { handshake: summarize(m.hist) });
 }
 
 async function fanout(ctx: ScenarioContext): Promise<ScenarioResult> {
@@ -128,11 +213,27 @@ async function fanout(ctx: ScenarioContext): Promise<ScenarioResult> {
   await ctx.gen.run({ cmd: 'join' });
   ctx.phase('fanout');
   const pubsPerWorker = Math.max(1, Math.round(opts.publishers / opts.workers));
-  const rate = opts.rate > 0 ? opts.rate : 1000 * opts.publishers; // fan-out is always paced: deliveries = rate x room size
-  const m = await ctx.gen.run({ cmd: 'fanout', durationMs: opts.durationSec * 1000, publishers: pubsPerWorker, rate: perWorker(rate, opts.workers), payloadBytes: opts.payloadBytes });
+  // Paced unless --saturate: deliveries = rate x room size, latency from the scheduled send time.
+  const rate = opts.saturate ? 0 : opts.rate > 0 ? opts.rate : 1000 * opts.publishers;
+  const a = mark(ctx);
+  const m = await ctx.gen.run({ cmd: 'fanout', durationMs: opts.durationSec * 1000, publishers: pubsPerWorker, rate: perWorker(rate, opts.workers), window: opts.window, payloadBytes: opts.payloadBytes });
+  const b = mark(ctx);
   const deliveries = perSec(m.deliveries, m.activeMs);
+  const delivery = summarize(m.deliveryHist);
   await close(ctx);
-  return result({ metric: 'deliveries/s', value: deliveries, unit: '/s', higherIsBetter: true }, m, deliveries, { publishes: m.ok, deliveries: m.deliveries, offeredPublishesPerSec: rate, subscribersPerRoom: opts.conns / opts.rooms }, { publishAck: summarize(m.hist), delivery: summarize(m.deliveryHist) });
+  return result({ metric: 'deliveries/s', value: deliveries, unit: '/s', higherIsBetter: true }, m, deliveries, {
+    publishes: m.ok,
+    deliveries: m.deliveries,
+    deliveriesPerSec: deliveries,
+    closedLoop: opts.saturate ? 1 : 0,
+    offeredPublishesPerSec: rate,
+    publishesPerSec: perSec(m.ok, m.activeMs),
+    subscribersPerRoom: opts.conns / opts.rooms,
+    deliveryP99Ms: delivery.p99,
+    ...(m.deliveries > 0 ? { cpuUsPerDelivery: ((b.cpuMs - a.cpuMs) * 1000) / m.deliveries } : {}),
+    // Only wsgate sends deliveries through Redis (its cross-node bus); for the others it would be Redis's idle CPU.
+    ...(ctx.redis && ctx.target.target === 'wsgate' && m.deliveries > 0 ? { redisCpuUsPerDelivery: ((b.redisCpuMs - a.redisCpuMs) * 1000) / m.deliveries } : {}),
+  }, { publishAck: summarize(m.hist), delivery });
 }
 
 async function echo(ctx: ScenarioContext): Promise<ScenarioResult> {
@@ -157,28 +258,35 @@ async function refreshStorm(ctx: ScenarioContext): Promise<ScenarioResult> {
 async function hold(ctx: ScenarioContext): Promise<ScenarioResult> {
   const { opts } = ctx;
   // The idle server's own CPU (timers, flushes) is not the connections' cost: measure it first.
-  ctx.phase('idle');
-  const idle0 = ctx.cpuMs();
-  await new Promise((r) => setTimeout(r, 1000));
-  const idleShare = (ctx.cpuMs() - idle0) / 1000;
-  const rss0 = ctx.rss();
+  const idleShare = (await idle(ctx)).server;
+  const base = ctx.sample();
+  const heap0 = await ctx.metric('process_heap_used_bytes');
   const m0 = await connect(ctx);
   ctx.phase('join');
   await ctx.gen.run({ cmd: 'join' });
+  // As an operator sees it: RSS a few seconds after the storm, no forced GC (its garbage may remain).
+  ctx.phase('settle');
+  await sleep(opts.settleSec * 1000);
+  const settled = ctx.sample();
+  const heap1 = await ctx.metric('process_heap_used_bytes');
   ctx.phase('hold');
-  await new Promise((r) => setTimeout(r, 1000)); // let the connect storm's garbage settle
   const cpu0 = ctx.cpuMs();
   const m = await ctx.gen.run({ cmd: 'hold', durationMs: opts.durationSec * 1000 });
   const cpuShare = Math.max(0, (ctx.cpuMs() - cpu0) / m.elapsedMs - idleShare);
   const rss = ctx.rss();
   const held = m0.ok;
   await close(ctx);
-  const perConn = held > 0 ? (rss - rss0) / held : 0;
+  const per = (bytes: number): number => (held > 0 ? bytes / held : 0);
+  const perConn = per(rss - base.rssBytes);
   return result({ metric: 'RSS per connection', value: perConn, unit: 'bytes', higherIsBetter: false }, { ...m, errors: m0.errors }, undefined, {
     held,
     rssBytes: rss,
-    rssBaseBytes: rss0,
+    rssBaseBytes: base.rssBytes,
     rssPer1kConnsMB: (perConn * 1000) / 1048576,
+    rssSettledBytes: settled.rssBytes,
+    rssPerConnSettledBytes: per(settled.rssBytes - base.rssBytes),
+    rssAnonPerConnSettledBytes: per(settled.rssAnonBytes - base.rssAnonBytes),
+    ...(heap0 !== undefined && heap1 !== undefined ? { heapUsedBaseBytes: heap0, heapUsedSettledBytes: heap1, heapPerConnSettledBytes: per(heap1 - heap0) } : {}),
     cpuShareHeld: cpuShare,
     cpuShareIdleServer: idleShare,
     cpuPer1kConns: held > 0 ? cpuShare / (held / 1000) : 0,
@@ -200,7 +308,7 @@ async function revocation(ctx: ScenarioContext): Promise<ScenarioResult> {
   const calls0 = (await redis?.totalCalls()) ?? 0;
   const m = await connect(ctx);
   const calls = ((await redis?.totalCalls()) ?? 0) - calls0;
-  const rt = (await gatewayMetric(ctx, 'revocation_round_trips')) ?? calls;
+  const rt = (await ctx.metric('revocation_round_trips')) ?? calls;
   await close(ctx);
   const refusedRevoked = Object.entries(m.errors)
     .filter(([k]) => /TOKEN_REVOKED|Token revoked/.test(k))
@@ -226,7 +334,7 @@ async function http(ctx: ScenarioContext): Promise<ScenarioResult> {
   };
   const upgrade = { connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-version': '13', 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==' };
   const runs: Array<[string, autocannon.Result]> = [await run('healthz', '/healthz')];
-  if (target.target === 'wsgate') {
+  if (target.target === 'wsgate' || target.target === 'naive') {
     runs.push(await run('upgrade-no-token', '/ws', upgrade));
     runs.push(await run('upgrade-bad-token', '/ws', { ...upgrade, authorization: 'Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.AAAA' }));
   }

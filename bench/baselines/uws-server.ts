@@ -2,11 +2,13 @@
 // room topics, speaking the subset of wsgate's JSON protocol the bench uses. What wsgate costs
 // on top of uWS is the ratio of the two.
 import { loadUws } from '../../src/server/uws.js';
+import { answer, type SubsetHooks } from './subset.js';
 
 const { uws, info } = loadUws();
 const app = uws.App();
 let seq = 0;
 interface Data { id: number }
+const hooks: SubsetHooks<Data> = { topic: (_d, room) => room, from: () => 'anon', refresh: () => undefined };
 
 app.ws<Data>('/ws', {
   compression: uws.DISABLED,
@@ -19,34 +21,7 @@ app.ws<Data>('/ws', {
   open: (ws) => {
     ws.send(JSON.stringify({ type: 'connected', connectionId: String(ws.getUserData().id) }), false);
   },
-  message: (ws, message) => {
-    let m: { id?: number; type?: string; rooms?: string[]; room?: string; data?: unknown };
-    try {
-      m = JSON.parse(Buffer.from(message).toString()) as typeof m;
-    } catch {
-      return;
-    }
-    switch (m.type) {
-      case 'join':
-        for (const r of m.rooms ?? []) ws.subscribe(r);
-        ws.send(JSON.stringify({ type: 'ack', ref: m.id, result: { rooms: m.rooms } }), false);
-        return;
-      case 'publish': {
-        const ts = Date.now();
-        const msg = JSON.stringify({ type: 'message', room: m.room, data: m.data, from: 'anon', ts });
-        // As wsgate without echo: every member but the sender.
-        if (ws.isSubscribed(m.room!)) ws.publish(m.room!, msg, false);
-        else app.publish(m.room!, msg, false);
-        ws.send(JSON.stringify({ type: 'ack', ref: m.id, result: { ts } }), false);
-        return;
-      }
-      case 'token:refresh':
-        ws.send(JSON.stringify({ type: 'token:refreshed', ref: m.id }), false);
-        return;
-      default:
-        ws.send(JSON.stringify({ type: 'ack', ref: m.id, result: { ts: Date.now() } }), false);
-    }
-  },
+  message: (ws, message) => answer(app, ws, message, hooks),
 });
 app.get('/healthz', (res) => {
   res.writeHeader('content-type', 'application/json').end('{"status":"ok"}');

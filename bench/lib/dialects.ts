@@ -1,11 +1,14 @@
 // What the generator says to each target: wsgate (JSON or msgpack subprotocol), the bare uWS
-// baseline (wsgate's JSON requests, no auth), and the Socket.IO baseline (Engine.IO v4 over the
-// websocket transport, Socket.IO packets with acks). Each turns requests into prebuilt frames and
+// baseline (wsgate's JSON requests, no auth), the naive baseline (the same with the token), and
+// the Socket.IO baseline (Engine.IO v4 over the websocket transport, Socket.IO packets with acks). Each turns requests into prebuilt frames and
 // server frames into the few events the generator counts.
 import { Packr, Unpackr } from 'msgpackr';
 import { frame, OP_BINARY, OP_TEXT } from './wire.js';
 
-export type Target = 'wsgate' | 'uws' | 'socketio';
+export type Target = 'wsgate' | 'uws' | 'naive' | 'socketio';
+export type Baseline = Exclude<Target, 'wsgate'>;
+/** Every target, in report order: the subject first, bare uWS (the calibration) next. */
+export const TARGETS: readonly Target[] = ['wsgate', 'uws', 'naive', 'socketio'];
 
 export type Event =
   | { kind: 'ready' }
@@ -27,6 +30,9 @@ export interface Dialect {
 }
 
 const OTHER: Event = { kind: 'other' };
+/** How wsgate and the uWS baselines start a JSON delivery, and the field the generator puts first in its data. */
+const MESSAGE_HEAD = Buffer.from('{"type":"message"');
+const T_FIELD = Buffer.from('"data":{"t":');
 const READY: Event = { kind: 'ready' };
 
 function wsgateDialect(msgpack: boolean, withAuth: boolean): Dialect {
@@ -41,6 +47,16 @@ function wsgateDialect(msgpack: boolean, withAuth: boolean): Dialect {
     ping: (id) => enc({ id, type: 'ping' }),
     refresh: (id, token) => enc({ id, type: 'token:refresh', token }),
     read(_op, payload) {
+      // Deliveries are most frames at fan-out saturation: read their send time without a full parse.
+      if (!msgpack && payload.length > MESSAGE_HEAD.length && payload.compare(MESSAGE_HEAD, 0, MESSAGE_HEAD.length, 0, MESSAGE_HEAD.length) === 0) {
+        const at = payload.indexOf(T_FIELD, MESSAGE_HEAD.length);
+        if (at > 0) {
+          const from = at + T_FIELD.length;
+          let end = from;
+          while (end < payload.length && payload[end] !== 0x2c /* , */ && payload[end] !== 0x7d /* } */) end++;
+          return { kind: 'message', t: Number(payload.toString('latin1', from, end)) || 0 };
+        }
+      }
       let m: { type?: string; ref?: number; code?: string; data?: { t?: number } };
       try {
         m = (msgpack ? unpackr.unpack(payload) : JSON.parse(payload.toString())) as typeof m;
@@ -103,5 +119,6 @@ const socketioDialect: Dialect = {
 export function dialectFor(target: Target, encoding: 'json' | 'msgpack'): Dialect {
   if (target === 'socketio') return socketioDialect;
   if (target === 'uws') return wsgateDialect(false, false);
+  if (target === 'naive') return wsgateDialect(false, true);
   return wsgateDialect(encoding === 'msgpack', true);
 }

@@ -12,7 +12,8 @@ const WORKER = fileURLToPath(new URL('./worker.js', import.meta.url));
 export interface GeneratorOptions {
   readonly target: Target;
   readonly encoding: 'json' | 'msgpack';
-  readonly port: number;
+  /** the target's ports (one per process of a multi-process target) */
+  readonly ports: readonly number[];
   readonly workers: number;
   readonly conns: number;
   readonly secret: string;
@@ -68,7 +69,7 @@ export class Generator {
       const count = Math.max(0, Math.min(per, o.conns - first));
       const p = spawnNode(WORKER, [], {}, ['ignore', 'inherit', 'inherit', 'ipc']);
       procs.push(p);
-      const spec: WorkerSpec = { index: i, target: o.target, encoding: o.encoding, host: '127.0.0.1', port: o.port, first, conns: count, addrs, secret: o.secret, tokenTtlSec: o.tokenTtlSec, tenant: o.tenant, rooms: o.rooms, jtiPrefix: o.jtiPrefix, reuseTokens: o.reuseTokens };
+      const spec: WorkerSpec = { index: i, target: o.target, encoding: o.encoding, host: '127.0.0.1', ports: o.ports, first, conns: count, addrs, secret: o.secret, tokenTtlSec: o.tokenTtlSec, tenant: o.tenant, rooms: o.rooms, jtiPrefix: o.jtiPrefix, reuseTokens: o.reuseTokens };
       readies.push(
         new Promise((resolve, reject) => {
           p.once('message', (m: { ev: string }) => (m.ev === 'ready' ? resolve() : reject(new Error(JSON.stringify(m)))));
@@ -100,12 +101,17 @@ export class Generator {
   /** Runs one phase on every worker (`cmd` may differ per worker) and merges the results. */
   async run(cmd: Command | ((worker: number) => Command)): Promise<Merged> {
     for (const p of this.progress) Object.assign(p, { ok: 0, deliveries: 0, errors: 0 });
+    // A phase may hold its workers at barriers (fanout: all count deliveries before any publishes,
+    // all are done publishing before any drains): each is released when every worker reached it.
+    let atBarrier = 0;
     const results = await Promise.all(
       this.procs.map(
         (p, i) =>
           new Promise<PhaseStats>((resolve, reject) => {
             const onMsg = (m: { ev: string; stats?: PhaseStats; error?: string }): void => {
-              if (m.ev === 'done') {
+              if (m.ev === 'barrier' && ++atBarrier % this.procs.length === 0) {
+                for (const q of this.procs) q.send({ release: true });
+              } else if (m.ev === 'done') {
                 p.off('message', onMsg);
                 resolve(m.stats!);
               } else if (m.ev === 'failed') {

@@ -20,12 +20,64 @@ export interface TimelinePoint {
   rssMB: number;
 }
 
+/** One server process of a target (with its descendants: treeProcs counts them). */
+export interface ProcessReport {
+  pid: number;
+  port: number;
+  nodeId: string | undefined;
+  cpuAvg: number;
+  cpuByPhase: Record<string, number>;
+  rssMaxBytes: number;
+  /** most processes seen in its tree (1: no children) */
+  treeProcs: number;
+}
+
+/** A figure of a scenario beyond its headline, compared across targets (`ratios.<baseline>.figures`). */
+export interface Figure {
+  /** key in runs[].metrics */
+  readonly key: string;
+  readonly label: string;
+  readonly unit: string;
+  readonly higherIsBetter: boolean;
+}
+
+const CPU_PER_CONN: Figure = { key: 'cpuUsPerConn', label: 'server CPU per connection (upgrade+open+close)', unit: 'µs', higherIsBetter: false };
+/** The figures each scenario compares, besides its headline. */
+export const FIGURES: Readonly<Record<string, readonly Figure[]>> = {
+  'connect-storm': [CPU_PER_CONN],
+  'reconnect-storm': [CPU_PER_CONN],
+  hold: [
+    { key: 'rssPerConnSettledBytes', label: 'RSS per connection, settled (no forced GC)', unit: 'bytes', higherIsBetter: false },
+    { key: 'heapPerConnSettledBytes', label: 'JS heap per connection, settled (wsgate /metrics)', unit: 'bytes', higherIsBetter: false },
+  ],
+  fanout: [
+    { key: 'deliveriesPerSec', label: 'deliveries/s', unit: '/s', higherIsBetter: true },
+    { key: 'deliveryP99Ms', label: 'delivery p99', unit: 'ms', higherIsBetter: false },
+    { key: 'cpuUsPerDelivery', label: 'server CPU per delivery', unit: 'µs', higherIsBetter: false },
+    { key: 'redisCpuUsPerDelivery', label: 'Redis CPU per delivery (wsgate: its bus)', unit: 'µs', higherIsBetter: false },
+  ],
+};
+
+/** wsgate's value of a figure against one baseline's. */
+export interface FigureRatio {
+  subject: number;
+  baseline: number;
+  /** subject / baseline; undefined when the baseline's value is 0 */
+  ratio: number | undefined;
+  /** subject - baseline, in `unit` */
+  difference: number;
+  /** the difference in KB, for figures in bytes */
+  differenceKB?: number;
+  unit: string;
+  higherIsBetter: boolean;
+}
+
 export interface RunReport extends ScenarioResult {
   target: string;
   role: 'subject' | 'baseline';
   info: Record<string, unknown>;
-  /** cpuAvg: cores used during the measured phase; cpuByPhase: cores per phase */
-  server: { cpuAvg: number; cpuByPhase: Record<string, number>; cpuMax: number; rssMaxBytes: number };
+  /** the target's processes summed (each with its descendants). cpuAvg: cores used during the measured phase; cpuByPhase: cores per phase */
+  server: { cpuAvg: number; cpuByPhase: Record<string, number>; cpuMax: number; rssMaxBytes: number; processes: ProcessReport[] };
   generator: { workers: number; addrs: number; workerCpu: number[]; maxWorkerCpu: number };
   timeline: TimelinePoint[];
 }
@@ -38,8 +90,8 @@ export interface Report {
   options: BenchOptions;
   environment: { cpuModel: string; cores: number; memoryBytes: number; node: string; os: string; uws: Record<string, unknown>; fdLimit: number };
   runs: RunReport[];
-  /** wsgate's headline / the baseline's headline, per baseline */
-  ratios: Record<string, { headline: number | undefined; metric: string; higherIsBetter: boolean }>;
+  /** wsgate's headline / the baseline's headline, per baseline; `figures`: the scenario's other figures (FIGURES) both targets report */
+  ratios: Record<string, { headline: number | undefined; metric: string; higherIsBetter: boolean; figures: Record<string, FigureRatio> }>;
   headroom: { calibrationTarget: 'uws'; ratio: number | undefined; generatorBound: boolean; note: string };
   capacity: { connectionsPerGB?: number; connectionsPerCore?: number; upgradesPerSecPerCore?: number; deliveriesPerSecPerCore?: number; roundTripsPerSecPerCore?: number };
 }
@@ -64,6 +116,8 @@ export function renderMarkdown(r: Report): string {
     L.push(`| ${run.target} | ${fmt(run.headline.value, run.headline.value < 100 ? 2 : 0)} ${run.headline.unit} | ${ratio} | ${run.server.cpuAvg.toFixed(2)} | ${(run.server.rssMaxBytes / 1048576).toFixed(0)} MB |`);
   }
   L.push('', `Generator headroom: ${r.headroom.note || 'n/a'}.`, '');
+  L.push(...figuresTable(r));
+  L.push(...processesTable(r));
   L.push('## Latency (ms)', '', '| target | series | count | p50 | p90 | p99 | p99.9 | max |', '|---|---|---|---|---|---|---|---|');
   for (const run of r.runs) for (const [k, l] of Object.entries(run.latency)) L.push(`| ${run.target} | ${k} | ${l.count} | ${l.p50} | ${l.p90} | ${l.p99} | ${l.p999} | ${l.max} |`);
   L.push('', '## Metrics', '');
@@ -80,4 +134,37 @@ export function renderMarkdown(r: Report): string {
     L.push('', 'Plan a deployment: `npm run plan -- --connections N --deliveries N --report report.json`.');
   }
   return L.join('\n') + '\n';
+}
+
+const KB = 1024;
+const figureValue = (f: Figure, v: number | undefined): string => (v === undefined ? 'n/a' : f.unit === 'bytes' ? `${(v / KB).toFixed(2)} KB` : `${fmt(v, v < 100 ? 2 : 0)} ${f.unit}`);
+
+/** The scenario's figures (FIGURES) per target, and wsgate / each baseline (bytes: with the difference in KB). */
+export function figuresTable(r: Report): string[] {
+  const figures = (FIGURES[r.scenario] ?? []).filter((f) => r.runs.some((run) => run.metrics[f.key] !== undefined));
+  if (figures.length === 0) return [];
+  const baselines = r.runs.filter((x) => x.role === 'baseline').map((x) => x.target);
+  const L = ['## Key figures', ''];
+  L.push(`| figure | ${r.runs.map((x) => x.target).join(' | ')} | ${baselines.map((b) => `wsgate / ${b}`).join(' | ')} |`);
+  L.push(`|---|${r.runs.map(() => '---|').join('')}${baselines.map(() => '---|').join('')}`);
+  for (const f of figures) {
+    const ratios = baselines.map((b) => {
+      const x = r.ratios[b]?.figures[f.key];
+      if (!x) return 'n/a';
+      return `${fmt(x.ratio, 2)}${x.differenceKB !== undefined ? ` (${x.differenceKB >= 0 ? '+' : ''}${x.differenceKB.toFixed(2)} KB)` : ''}`;
+    });
+    L.push(`| ${f.label}${f.higherIsBetter ? '' : ' (lower is better)'} | ${r.runs.map((x) => figureValue(f, x.metrics[f.key])).join(' | ')} | ${ratios.join(' | ')} |`);
+  }
+  L.push('');
+  return L;
+}
+
+/** Per process, where a target ran as several processes or a process had children. */
+function processesTable(r: Report): string[] {
+  const runs = r.runs.filter((x) => x.server.processes.length > 1 || x.server.processes.some((p) => p.treeProcs > 1));
+  if (runs.length === 0) return [];
+  const L = ['## Processes', '', '| target | pid | port | node | CPU (cores, measured phase) | RSS max | processes in tree |', '|---|---|---|---|---|---|---|'];
+  for (const run of runs) for (const p of run.server.processes) L.push(`| ${run.target} | ${p.pid} | ${p.port} | ${p.nodeId ?? ''} | ${p.cpuAvg.toFixed(2)} | ${(p.rssMaxBytes / 1048576).toFixed(0)} MB | ${p.treeProcs} |`);
+  L.push('');
+  return L;
 }

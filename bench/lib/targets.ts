@@ -1,5 +1,6 @@
-// The servers a scenario runs against, each as its own process: wsgate (dist/src/cli.js), the
-// bare uWebSockets.js baseline and the Socket.IO 4 baseline (bench/baselines/).
+// The servers a scenario runs against, each as its own process (or, for wsgate with
+// --gateway-procs N, N processes on one Redis, each on its own port with its own node id): wsgate
+// (dist/src/cli.js), the bare uWebSockets.js, naive and Socket.IO 4 baselines (bench/baselines/).
 import type { ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { Target } from './dialects.js';
@@ -7,14 +8,50 @@ import { spawnNode } from './procs.js';
 
 const dist = (p: string): string => fileURLToPath(new URL(`../../${p}`, import.meta.url));
 
-export interface RunningTarget {
-  readonly target: Target;
+/** One server process (the root of its process tree: a supervisor's workers are sampled with it). */
+export interface RunningProcess {
   readonly port: number;
   readonly pid: number;
+  readonly nodeId: string | undefined;
   /** What the server said about itself at start (wsgate: uWS build). */
   readonly info: Record<string, unknown>;
   readonly output: string[];
   stop(): Promise<void>;
+}
+
+export interface RunningTarget {
+  readonly target: Target;
+  readonly procs: readonly RunningProcess[];
+  /** one per process; the generator spreads connections over them */
+  readonly ports: readonly number[];
+  /** the first process's port (/healthz in the http scenario) */
+  readonly port: number;
+  readonly info: Record<string, unknown>;
+  stop(): Promise<void>;
+}
+
+/** Starts `procs` processes of `target` (more than one: wsgate only, each with its own WSGATE_NODE_ID). */
+export async function startTarget(target: Target, opts: TargetOptions, procs = 1): Promise<RunningTarget> {
+  if (procs > 1 && target !== 'wsgate') throw new Error(`only wsgate runs as several processes, not ${target}`);
+  const started = await Promise.allSettled(
+    Array.from({ length: procs }, (_, i) => startProcess(target, procs > 1 ? { ...opts, env: { ...opts.env, WSGATE_NODE_ID: `bench-${target}-${i}` } } : opts)),
+  );
+  const ok = started.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+  const failed = started.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) {
+    await Promise.all(ok.map((p) => p.stop()));
+    throw failed.reason;
+  }
+  return {
+    target,
+    procs: ok,
+    ports: ok.map((p) => p.port),
+    port: ok[0]!.port,
+    info: ok[0]!.info,
+    stop: async () => {
+      await Promise.all(ok.map((p) => p.stop()));
+    },
+  };
 }
 
 export interface TargetOptions {
@@ -23,7 +60,7 @@ export interface TargetOptions {
   readonly env?: Record<string, string>;
 }
 
-export function startTarget(target: Target, opts: TargetOptions): Promise<RunningTarget> {
+function startProcess(target: Target, opts: TargetOptions): Promise<RunningProcess> {
   const script = target === 'wsgate' ? dist('src/cli.js') : dist(`bench/baselines/${target}-server.js`);
   const env: Record<string, string> = {
     WSGATE_PORT: '0',
@@ -68,8 +105,8 @@ export function startTarget(target: Target, opts: TargetOptions): Promise<Runnin
         if (typeof j.msg === 'string' && /listening/.test(j.msg) && typeof j.port === 'number') {
           clearTimeout(timer);
           resolve({
-            target,
             port: j.port,
+            nodeId: opts.env?.WSGATE_NODE_ID,
             pid: proc.pid!,
             info,
             output,

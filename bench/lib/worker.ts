@@ -16,7 +16,8 @@ export interface WorkerSpec {
   readonly target: Target;
   readonly encoding: 'json' | 'msgpack';
   readonly host: string;
-  readonly port: number;
+  /** the target's ports: several for a multi-process target (--gateway-procs) */
+  readonly ports: readonly number[];
   /** global index of this worker's first connection, and how many it owns */
   readonly first: number;
   readonly conns: number;
@@ -35,7 +36,8 @@ export type Command =
   | { cmd: 'connect'; rate: number; concurrency: number; timeoutMs: number }
   | { cmd: 'join' }
   | { cmd: 'echo'; durationMs: number; rate: number; window: number }
-  | { cmd: 'fanout'; durationMs: number; publishers: number; rate: number; payloadBytes: number }
+  /** rate > 0: open loop at `rate` publishes/s; rate 0: closed loop, `window` publishes in flight per publisher */
+  | { cmd: 'fanout'; durationMs: number; publishers: number; rate: number; window: number; payloadBytes: number }
   | { cmd: 'refresh'; timeoutMs: number }
   | { cmd: 'hold'; durationMs: number }
   | { cmd: 'close' };
@@ -68,7 +70,10 @@ const newHist = (): hdr.Histogram => hdr.build({ lowestDiscernibleValue: 1, high
 
 interface Conn {
   readonly idx: number;
-  token: string;
+  readonly token: string;
+  /** destination address and port: spread over loopback addresses and the target's processes */
+  readonly host: string;
+  readonly port: number;
   sock: Socket | undefined;
   state: 'idle' | 'http' | 'ws' | 'ready' | 'closed';
   head: Buffer;
@@ -79,63 +84,84 @@ interface Conn {
   scheduledAt: number;
 }
 
-let spec: WorkerSpec;
-let dialect: Dialect;
-let conns: Conn[] = [];
-let refreshTokens: string[] = [];
+/** What one phase counts, and the callbacks it installs; a fresh one per phase. */
+interface PhaseState {
+  hist: hdr.Histogram;
+  deliveryHist: hdr.Histogram;
+  ok: number;
+  deliveries: number;
+  errors: Record<string, number>;
+  /** time of the phase's last successful operation (or delivery): rates end there, not at a straggler's timeout */
+  lastOkAt: number;
+  onReady: ((c: Conn) => void) | undefined;
+  onReply: ((c: Conn, ref: number, good: boolean, code: string | undefined) => void) | undefined;
+  onClosed: ((c: Conn, was: Conn['state']) => void) | undefined;
+}
 
-// Per-phase accumulators.
-let hist = newHist();
-let deliveryHist = newHist();
-let ok = 0;
-let deliveries = 0;
-let errors: Record<string, number> = {};
-let onReady: ((c: Conn) => void) | undefined;
-let onReply: ((c: Conn, ref: number, good: boolean, code: string | undefined) => void) | undefined;
-let onClosed: ((c: Conn, was: Conn['state']) => void) | undefined;
-/** time of the phase's last successful operation: rates end there, not at a straggler's timeout */
-let lastOkAt = 0;
-let progressTimer: NodeJS.Timeout | undefined;
+/** Everything a worker holds; functions that change it take it as their first argument. */
+interface WorkerState {
+  readonly spec: WorkerSpec;
+  readonly dialect: Dialect;
+  readonly conns: readonly Conn[];
+  /** fresh tokens for token:refresh, one per connection, minted before any clock starts */
+  readonly refreshTokens: readonly string[];
+  phase: PhaseState;
+  /** set while waiting at a barrier: the parent releases it once every worker got there */
+  release: (() => void) | undefined;
+}
 
-const err = (reason: string): void => {
-  errors[reason] = (errors[reason] ?? 0) + 1;
+const newPhase = (): PhaseState => ({ hist: newHist(), deliveryHist: newHist(), ok: 0, deliveries: 0, errors: {}, lastOkAt: 0, onReady: undefined, onReply: undefined, onClosed: undefined });
+
+const err = (p: PhaseState, reason: string): void => {
+  p.errors[reason] = (p.errors[reason] ?? 0) + 1;
 };
 
-function mintTokens(): void {
+/**
+ * Destination of connection `idx`. Loopback addresses: idx % addrs. Processes of a multi-process
+ * target: (idx / rooms) % procs, so that every room (idx % rooms) has members on every process
+ * and a publish crosses processes.
+ */
+function destination(spec: Pick<WorkerSpec, 'host' | 'ports' | 'addrs' | 'rooms'>, idx: number): { host: string; port: number } {
+  const host = spec.addrs > 1 ? `127.0.0.${1 + (idx % spec.addrs)}` : spec.host;
+  return { host, port: spec.ports[Math.floor(idx / spec.rooms) % spec.ports.length]! };
+}
+
+function init(spec: WorkerSpec): WorkerState {
   const sign = createSigner({ key: spec.secret, algorithm: 'HS256', expiresIn: spec.tokenTtlSec * 1000 });
   const perms = ['*:**'];
-  conns = [];
+  const conns: Conn[] = [];
   const shared = spec.reuseTokens ? Array.from({ length: 100 }, (_, k) => sign({ sub: `user${k}`, tenant_id: spec.tenant, jti: `${spec.jtiPrefix}shared${k}`, permissions: perms })) : [];
   for (let i = 0; i < spec.conns; i++) {
     const idx = spec.first + i;
     const token = spec.reuseTokens ? shared[idx % 100]! : sign({ sub: `user${idx}`, tenant_id: spec.tenant, jti: `${spec.jtiPrefix}${idx}`, permissions: perms });
-    conns.push({ idx, token, sock: undefined, state: 'idle', head: Buffer.alloc(0), parser: undefined as unknown as FrameParser, nextId: 1, pending: new Map(), scheduledAt: 0 });
+    conns.push({ idx, token, ...destination(spec, idx), sock: undefined, state: 'idle', head: Buffer.alloc(0), parser: undefined as unknown as FrameParser, nextId: 1, pending: new Map(), scheduledAt: 0 });
   }
-  // Fresh tokens for token:refresh, minted before any clock starts.
-  refreshTokens = conns.map((c) => sign({ sub: `user${c.idx}`, tenant_id: spec.tenant, jti: `${spec.jtiPrefix}${c.idx}-r-${randomUUID()}`, permissions: perms }));
+  const refreshTokens = conns.map((c) => sign({ sub: `user${c.idx}`, tenant_id: spec.tenant, jti: `${spec.jtiPrefix}${c.idx}-r-${randomUUID()}`, permissions: perms }));
+  return { spec, dialect: dialectFor(spec.target, spec.encoding), conns, refreshTokens, phase: newPhase(), release: undefined };
 }
 
-function onFrame(c: Conn, opcode: number, payload: Buffer): void {
+function onFrame(w: WorkerState, c: Conn, opcode: number, payload: Buffer): void {
+  const p = w.phase;
   if (opcode === OP_PING) {
     c.sock?.write(frame(OP_PONG, Buffer.from(payload)));
     return;
   }
   if (opcode === OP_CLOSE) {
     const code = payload.length >= 2 ? payload.readUInt16BE(0) : 1005;
-    if (c.state !== 'ready') err(`closed ${code} ${payload.subarray(2).toString()}`.trim());
+    if (c.state !== 'ready') err(p, `closed ${code} ${payload.subarray(2).toString()}`.trim());
     c.sock?.end();
     return;
   }
-  const e = dialect.read(opcode, payload, c.token);
+  const e = w.dialect.read(opcode, payload, c.token);
   switch (e.kind) {
     case 'ready':
       if (c.state === 'ws') {
         c.state = 'ready';
-        onReady?.(c);
+        p.onReady?.(c);
       }
       return;
     case 'refused':
-      err(`refused ${e.reason}`);
+      err(p, `refused ${e.reason}`);
       c.state = 'closed';
       c.sock?.destroy();
       return;
@@ -143,32 +169,32 @@ function onFrame(c: Conn, opcode: number, payload: Buffer): void {
       c.sock?.write(e.frame);
       return;
     case 'reply':
-      onReply?.(c, e.ref, e.ok, e.code);
+      p.onReply?.(c, e.ref, e.ok, e.code);
       return;
     case 'message':
-      deliveries++;
-      if (e.t > 0) deliveryHist.recordValue(Math.max(1, Math.round((now() - e.t) * 1000)));
+      p.deliveries++;
+      p.lastOkAt = now(); // deliveries may trail the last ack (wsgate's cross-node bus): the phase is active until they stop
+      if (e.t > 0) p.deliveryHist.recordValue(Math.max(1, Math.round((p.lastOkAt - e.t) * 1000)));
       return;
     default:
       return;
   }
 }
 
-function open(c: Conn, scheduledAt: number): void {
+function open(w: WorkerState, c: Conn, scheduledAt: number): void {
   c.scheduledAt = scheduledAt;
   c.state = 'http';
   c.head = Buffer.alloc(0);
   c.pending.clear();
-  c.parser = new FrameParser((op, p) => onFrame(c, op, p));
+  c.parser = new FrameParser((op, p) => onFrame(w, c, op, p));
   // The address pair is spread over the *destination* side (the servers listen on every loopback
   // address): binding a source address first (localAddress) makes Linux search the whole port
   // range on every bind once ports run short (Node cannot set IP_BIND_ADDRESS_NO_PORT), which
   // turned a 20k-connection storm into minutes; connect() picks ports per destination instead.
-  const host = spec.addrs > 1 ? `127.0.0.${1 + (c.idx % spec.addrs)}` : spec.host;
-  const sock = tcpConnect({ host, port: spec.port });
+  const sock = tcpConnect({ host: c.host, port: c.port });
   c.sock = sock;
   sock.setNoDelay(true);
-  const req = upgradeRequest(`${host}:${spec.port}`, dialect.path, dialect.headers(c.token));
+  const req = upgradeRequest(`${c.host}:${c.port}`, w.dialect.path, w.dialect.headers(c.token));
   sock.on('connect', () => sock.write(req));
   sock.on('data', (chunk: Buffer) => {
     if (c.state === 'ws' || c.state === 'ready') return c.parser.push(chunk);
@@ -184,57 +210,43 @@ function open(c: Conn, scheduledAt: number): void {
     const len = contentLength(head.headers);
     if (head.rest.length < len) return;
     const m = /"code":"([A-Z_]+)"/.exec(head.rest.toString());
-    err(`refused ${head.status}${m ? ' ' + m[1] : ''}`);
+    err(w.phase, `refused ${head.status}${m ? ' ' + m[1] : ''}`);
     c.state = 'closed';
     sock.destroy();
   });
   sock.on('error', (e: NodeJS.ErrnoException) => {
-    if (c.state !== 'closed') err(`socket ${e.code ?? e.message}`);
+    if (c.state !== 'closed') err(w.phase, `socket ${e.code ?? e.message}`);
   });
   sock.on('close', () => {
     const was = c.state;
     c.state = 'closed';
     c.sock = undefined;
-    onClosed?.(c, was);
+    w.phase.onClosed?.(c, was);
   });
 }
 
-function resetPhase(): void {
-  hist = newHist();
-  deliveryHist = newHist();
-  ok = 0;
-  deliveries = 0;
-  errors = {};
-  lastOkAt = 0;
-  onReady = onReply = onClosed = undefined;
-}
-
-function startProgress(): void {
-  progressTimer = setInterval(() => {
-    const msg: Progress = { ev: 'progress', open: conns.reduce((n, c) => n + (c.state === 'ready' ? 1 : 0), 0), ok, deliveries, errors: Object.values(errors).reduce((a, b) => a + b, 0) };
-    process.send!(msg);
-  }, 500);
-}
-
-async function phase(fn: () => Promise<void>): Promise<PhaseStats> {
-  resetPhase();
+async function phase(w: WorkerState, fn: (p: PhaseState) => Promise<void>): Promise<PhaseStats> {
+  const p = (w.phase = newPhase());
   const cpu0 = process.cpuUsage();
   const t0 = now();
-  startProgress();
+  const progress = setInterval(() => {
+    const msg: Progress = { ev: 'progress', open: w.conns.reduce((n, c) => n + (c.state === 'ready' ? 1 : 0), 0), ok: p.ok, deliveries: p.deliveries, errors: Object.values(p.errors).reduce((a, b) => a + b, 0) };
+    process.send!(msg);
+  }, 500);
   try {
-    await fn();
+    await fn(p);
   } finally {
-    clearInterval(progressTimer);
+    clearInterval(progress);
   }
   const cpu = process.cpuUsage(cpu0);
   return {
-    ok,
-    errors,
-    hist: hdr.encodeIntoCompressedBase64(hist),
-    deliveries,
-    deliveryHist: hdr.encodeIntoCompressedBase64(deliveryHist),
+    ok: p.ok,
+    errors: p.errors,
+    hist: hdr.encodeIntoCompressedBase64(p.hist),
+    deliveries: p.deliveries,
+    deliveryHist: hdr.encodeIntoCompressedBase64(p.deliveryHist),
     elapsedMs: now() - t0,
-    activeMs: lastOkAt > 0 ? lastOkAt - t0 : now() - t0,
+    activeMs: p.lastOkAt > 0 ? p.lastOkAt - t0 : now() - t0,
     cpuUserMs: cpu.user / 1000,
     cpuSystemMs: cpu.system / 1000,
   };
@@ -257,7 +269,8 @@ function pace(rate: number, total: number, send: (k: number, at: number) => void
   });
 }
 
-function connectAll(rate: number, concurrency: number, timeoutMs: number): Promise<void> {
+function connectAll(w: WorkerState, p: PhaseState, rate: number, concurrency: number, timeoutMs: number): Promise<void> {
+  const { conns } = w;
   return new Promise((resolve) => {
     let done = 0;
     let next = 0;
@@ -267,19 +280,19 @@ function connectAll(rate: number, concurrency: number, timeoutMs: number): Promi
       if (++done === total) resolve();
       else if (rate === 0) launch();
     };
-    onReady = (c) => {
-      ok++;
-      lastOkAt = now();
-      hist.recordValue(Math.max(1, Math.round((lastOkAt - c.scheduledAt) * 1000)));
+    p.onReady = (c) => {
+      p.ok++;
+      p.lastOkAt = now();
+      p.hist.recordValue(Math.max(1, Math.round((p.lastOkAt - c.scheduledAt) * 1000)));
       finish();
     };
-    onClosed = (_c, was) => {
+    p.onClosed = (_c, was) => {
       if (was !== 'ready') finish(); // refused, failed or closed before it was ready
     };
     const launch = (): void => {
-      while (next < total && next - done < concurrency) open(conns[next++]!, now());
+      while (next < total && next - done < concurrency) open(w, conns[next++]!, now());
     };
-    if (rate > 0) void pace(rate, total, (k, at) => open(conns[k]!, at));
+    if (rate > 0) void pace(rate, total, (k, at) => open(w, conns[k]!, at));
     else launch();
     // A handshake that takes longer than timeoutMs is a failure (e.g. the server's accept queue
     // overflowed and the kernel dropped the connection's final ACK): counted, socket dropped.
@@ -287,7 +300,7 @@ function connectAll(rate: number, concurrency: number, timeoutMs: number): Promi
       const limit = now() - timeoutMs;
       for (const c of conns) {
         if ((c.state === 'http' || c.state === 'ws') && c.scheduledAt < limit) {
-          err('handshake timeout');
+          err(p, 'handshake timeout');
           c.sock?.resetAndDestroy();
         }
       }
@@ -302,32 +315,32 @@ function send(c: Conn, build: (id: number) => Buffer, at: number): void {
   c.sock!.write(build(id));
 }
 
-function expectReplies(onGood?: (c: Conn) => void): void {
-  onReply = (c, ref, good, code) => {
+function expectReplies(p: PhaseState, onGood?: (c: Conn) => void): void {
+  p.onReply = (c, ref, good, code) => {
     const at = c.pending.get(ref);
     if (at === undefined) return;
     c.pending.delete(ref);
     if (good) {
-      ok++;
-      lastOkAt = now();
-      hist.recordValue(Math.max(1, Math.round((lastOkAt - at) * 1000)));
+      p.ok++;
+      p.lastOkAt = now();
+      p.hist.recordValue(Math.max(1, Math.round((p.lastOkAt - at) * 1000)));
       onGood?.(c);
-    } else err(`reply ${code ?? 'error'}`);
+    } else err(p, `reply ${code ?? 'error'}`);
   };
 }
 
-const ready = (): Conn[] => conns.filter((c) => c.state === 'ready');
-const roomOf = (c: Conn): string => `bench/${c.idx % spec.rooms}`;
+const ready = (w: WorkerState): Conn[] => w.conns.filter((c) => c.state === 'ready');
+const roomOf = (w: WorkerState, c: Conn): string => `bench/${c.idx % w.spec.rooms}`;
 
 /** One request on every ready connection at once; resolves when all are answered (or at the timeout). */
-function requestEach(build: (c: Conn, id: number) => Buffer, timeoutMs: number): Promise<void> {
-  const live = ready();
+function requestEach(w: WorkerState, p: PhaseState, build: (c: Conn, id: number) => Buffer, timeoutMs: number): Promise<void> {
+  const live = ready(w);
   let left = live.length;
   return new Promise<void>((resolve) => {
     if (left === 0) return resolve();
-    expectReplies();
-    const count = onReply!;
-    onReply = (c, ref, good, code) => {
+    expectReplies(p);
+    const count = p.onReply!;
+    p.onReply = (c, ref, good, code) => {
       count(c, ref, good, code);
       if (--left === 0) resolve();
     };
@@ -337,19 +350,41 @@ function requestEach(build: (c: Conn, id: number) => Buffer, timeoutMs: number):
   });
 }
 
-async function run(cmd: Command): Promise<PhaseStats> {
+/** Tells the parent this worker got here and waits until every worker has (Generator.run releases them). */
+function barrier(w: WorkerState): Promise<void> {
+  return new Promise((resolve) => {
+    w.release = () => {
+      w.release = undefined;
+      resolve();
+    };
+    process.send!({ ev: 'barrier' });
+  });
+}
+
+/** Deliveries still in flight after the last publish: wait until none arrived for 600 ms (at most 10 s). */
+async function drainDeliveries(p: PhaseState): Promise<void> {
+  const end = now() + 10_000;
+  let seen = -1;
+  for (let quiet = 0; quiet < 3 && now() < end; ) {
+    quiet = p.deliveries === seen ? quiet + 1 : 0;
+    seen = p.deliveries;
+    await sleep(200);
+  }
+}
+
+function run(w: WorkerState, cmd: Command): Promise<PhaseStats> {
   switch (cmd.cmd) {
     case 'connect':
-      return phase(() => connectAll(cmd.rate, cmd.concurrency, cmd.timeoutMs));
+      return phase(w, (p) => connectAll(w, p, cmd.rate, cmd.concurrency, cmd.timeoutMs));
     case 'join':
-      return phase(() => requestEach((c, id) => dialect.join(id, roomOf(c)), 30_000));
+      return phase(w, (p) => requestEach(w, p, (c, id) => w.dialect.join(id, roomOf(w, c)), 30_000));
     case 'echo':
-      return phase(async () => {
-        const live = ready();
+      return phase(w, async (p) => {
+        const live = ready(w);
         if (live.length === 0) return;
-        const ping = (id: number): Buffer => dialect.ping(id);
+        const ping = (id: number): Buffer => w.dialect.ping(id);
         if (cmd.rate > 0) {
-          expectReplies();
+          expectReplies(p);
           const total = Math.floor((cmd.rate * cmd.durationMs) / 1000);
           await pace(cmd.rate, total, (k, at) => {
             const c = live[k % live.length]!;
@@ -358,44 +393,63 @@ async function run(cmd: Command): Promise<PhaseStats> {
           await sleep(500); // let the last replies land
         } else {
           let running = true;
-          expectReplies((c) => {
+          expectReplies(p, (c) => {
             if (running && c.state === 'ready') send(c, ping, now());
           });
-          for (const c of live) for (let w = 0; w < cmd.window; w++) send(c, ping, now());
+          for (const c of live) for (let k = 0; k < cmd.window; k++) send(c, ping, now());
           await sleep(cmd.durationMs);
           running = false;
           await sleep(200);
         }
       });
     case 'fanout':
-      return phase(async () => {
-        const live = ready();
+      return phase(w, async (p) => {
+        const live = ready(w);
         const pubs = live.slice(0, Math.min(cmd.publishers, live.length));
-        if (pubs.length === 0 || cmd.rate <= 0) return sleep(cmd.durationMs);
-        const pad = 'x'.repeat(Math.max(0, cmd.payloadBytes - 40));
-        expectReplies();
-        const total = Math.floor((cmd.rate * cmd.durationMs) / 1000);
-        await pace(cmd.rate, total, (k, at) => {
-          const c = pubs[k % pubs.length]!;
-          if (c.state === 'ready') send(c, (id) => dialect.publish(id, roomOf(c), at, pad), at);
-        });
-        // Deliveries still in flight: wait until they stop arriving (at most 10 s).
-        for (let i = 0, seen = -1; i < 100 && deliveries !== seen; i++) {
-          seen = deliveries;
-          await sleep(300);
+        if (pubs.length === 0 || (cmd.rate <= 0 && cmd.window <= 0)) {
+          await barrier(w);
+          await sleep(cmd.durationMs);
+          return barrier(w);
         }
+        const pad = 'x'.repeat(Math.max(0, cmd.payloadBytes - 40));
+        const publish = (c: Conn, at: number): void => send(c, (id) => w.dialect.publish(id, roomOf(w, c), at, pad), at);
+        // Every worker counts this phase's deliveries before any publishes: a worker that got the
+        // command late would count the first deliveries in the previous phase.
+        await barrier(w);
+        if (cmd.rate > 0) {
+          expectReplies(p);
+          const total = Math.floor((cmd.rate * cmd.durationMs) / 1000);
+          await pace(cmd.rate, total, (k, at) => {
+            const c = pubs[k % pubs.length]!;
+            if (c.state === 'ready') publish(c, at);
+          });
+        } else {
+          // Closed loop (saturation): each publisher keeps `window` publishes in flight, the next
+          // one sent on each ack, so the offered rate is what the server sustains.
+          let running = true;
+          expectReplies(p, (c) => {
+            if (running && c.state === 'ready') publish(c, now());
+          });
+          for (const c of pubs) for (let k = 0; k < cmd.window; k++) publish(c, now());
+          await sleep(cmd.durationMs);
+          running = false;
+        }
+        // Publishers of other workers may still be publishing to this worker's members (a loaded
+        // worker lags): drain only once every worker is done.
+        await barrier(w);
+        await drainDeliveries(p);
       });
     case 'refresh':
-      return phase(() => requestEach((c, id) => dialect.refresh(id, refreshTokens[c.idx - spec.first]!), cmd.timeoutMs));
+      return phase(w, (p) => requestEach(w, p, (c, id) => w.dialect.refresh(id, w.refreshTokens[c.idx - w.spec.first]!), cmd.timeoutMs));
     case 'hold':
-      return phase(() => sleep(cmd.durationMs));
+      return phase(w, () => sleep(cmd.durationMs));
     case 'close':
-      return phase(async () => {
-        const live = conns.filter((c) => c.sock);
+      return phase(w, async (p) => {
+        const live = w.conns.filter((c) => c.sock);
         await new Promise<void>((resolve) => {
           let left = live.length;
           if (left === 0) return resolve();
-          onClosed = () => {
+          p.onClosed = () => {
             if (--left === 0) resolve();
           };
           // Send a close frame and let the server close TCP first: the TIME_WAIT then sits on the
@@ -410,24 +464,27 @@ async function run(cmd: Command): Promise<PhaseStats> {
             resolve();
           }, 5000).unref();
         });
-        for (const c of conns) c.state = 'idle';
+        for (const c of w.conns) c.state = 'idle';
       });
   }
 }
 
-process.on('message', (msg: { init?: WorkerSpec; run?: Command }) => {
-  if (msg.init) {
-    spec = msg.init;
-    dialect = dialectFor(spec.target, spec.encoding);
-    mintTokens();
-    process.send!({ ev: 'ready' });
-    return;
-  }
-  if (msg.run) {
-    run(msg.run).then(
-      (stats) => process.send!({ ev: 'done', stats }),
-      (e: unknown) => process.send!({ ev: 'failed', error: String((e as Error).stack ?? e) }),
-    );
-  }
-});
-process.on('disconnect', () => process.exit(0));
+// The worker's state exists from the parent's `init` on; every phase runs on it.
+if (process.send) {
+  let state: WorkerState | undefined;
+  process.on('message', (msg: { init?: WorkerSpec; run?: Command; release?: true }) => {
+    if (msg.release) return state?.release?.();
+    if (msg.init) {
+      state = init(msg.init);
+      process.send!({ ev: 'ready' });
+      return;
+    }
+    if (msg.run && state) {
+      run(state, msg.run).then(
+        (stats) => process.send!({ ev: 'done', stats }),
+        (e: unknown) => process.send!({ ev: 'failed', error: String((e as Error).stack ?? e) }),
+      );
+    }
+  });
+  process.on('disconnect', () => process.exit(0));
+}

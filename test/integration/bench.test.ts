@@ -1,29 +1,60 @@
-// Smoke runs of every bench scenario with tiny numbers, so they keep working. No timed
-// assertions: only that each run completes, is correct where correctness is defined, and
-// writes a report of the documented schema; the HTML report is opened in real headless Chromium.
-import { execFile, execFileSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+// Smoke runs of every bench scenario with tiny numbers against every target (wsgate, bare uWS,
+// the naive gateway, Socket.IO), so they keep working. No timed assertions: only that each run
+// completes, is correct where correctness is defined, reports the documented fields with
+// positive values, and that a mistyped option is refused; the HTML report is opened in real
+// headless Chromium.
+import { execFile, execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
+import { processTree, sampleProc, sampleTrees } from '../../bench/lib/procs.js';
 import type { Report } from '../../bench/lib/report.js';
 
 const run = promisify(execFile);
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const out = mkdtempSync(join(tmpdir(), 'wsgate-bench-'));
-const reports = new Map<string, Report>();
+const ALL = ['wsgate', 'uws', 'naive', 'socketio'];
 
-async function bench(scenario: string, ...args: string[]): Promise<{ report: Report; dir: string; stdout: string }> {
-  const { stdout } = await run(process.execPath, ['dist/bench/cli.js', scenario, '--conns', '60', '--workers', '2', '--duration', '1', '--rooms', '3', '--publishers', '2', '--rate', scenario === 'fanout' ? '200' : '0', '--out', out, '--quiet', ...args], { cwd: root, timeout: 120_000 });
-  const dir = readdirSync(out).filter((d) => d.endsWith(`-${scenario}`)).sort().at(-1)!;
-  const report = JSON.parse(readFileSync(join(out, dir, 'report.json'), 'utf8')) as Report;
-  reports.set(scenario, report);
-  return { report, dir: join(out, dir), stdout };
+afterAll(() => rmSync(out, { recursive: true, force: true }));
+
+// At most three runs at once: most of a run is waiting (idle and settle readings, durations,
+// drains), but on a loaded 2-core machine more would time handshakes out.
+const lanes = { free: 3, queue: [] as Array<() => void> };
+async function lane<T>(fn: () => Promise<T>): Promise<T> {
+  if (lanes.free > 0) lanes.free--;
+  else await new Promise<void>((r) => lanes.queue.push(r));
+  try {
+    return await fn();
+  } finally {
+    const next = lanes.queue.shift();
+    if (next) next();
+    else lanes.free++;
+  }
 }
 
-function checkSchema(r: Report, scenario: string, targets: string[]): void {
+/** Runs one scenario into its own folder `<out>/<label>`. */
+async function bench(label: string, scenario: string, ...args: string[]): Promise<{ report: Report; dir: string; file: string; stdout: string }> {
+  const { stdout } = await lane(() => run(process.execPath, ['dist/bench/cli.js', scenario, '--conns', '60', '--workers', '2', '--duration', '1', '--rooms', '3', '--publishers', '2', ...(args.includes('--saturate') ? [] : ['--rate', scenario === 'fanout' ? '200' : '0']), '--out', join(out, label), '--quiet', ...args], { cwd: root, timeout: 120_000 }));
+  const dir = join(out, label, readdirSync(join(out, label))[0]!);
+  const file = join(dir, 'report.json');
+  return { report: JSON.parse(readFileSync(file, 'utf8')) as Report, dir, file, stdout };
+}
+const reportOf = (label: string): string => join(out, label, readdirSync(join(out, label))[0]!, 'report.json');
+
+/** Exit code and stderr of a bench command expected to fail. */
+async function refused(script: string, ...args: string[]): Promise<{ code: number; stderr: string }> {
+  try {
+    await run(process.execPath, [script, ...args], { cwd: root, timeout: 10_000 });
+  } catch (e) {
+    return e as { code: number; stderr: string };
+  }
+  throw new Error(`${script} ${args.join(' ')} was accepted`);
+}
+
+function checkSchema(r: Report, scenario: string, targets: string[], gatewayProcs = 1): void {
   expect(r.schema).toBe('wsgate-bench/1');
   expect(r.scenario).toBe(scenario);
   expect(r.environment.cores).toBeGreaterThan(0);
@@ -34,94 +65,195 @@ function checkSchema(r: Report, scenario: string, targets: string[]): void {
     expect(run.headline.value).toBeGreaterThan(0);
     expect(run.timeline.length).toBeGreaterThan(0);
     expect(run.generator.workers).toBe(2);
+    const procs = run.server.processes;
+    expect(procs.length).toBe(run.target === 'wsgate' ? gatewayProcs : 1);
+    for (const p of procs) {
+      expect(p.pid).toBeGreaterThan(0);
+      expect(p.rssMaxBytes).toBeGreaterThan(0);
+      expect(p.treeProcs).toBeGreaterThanOrEqual(1);
+    }
   }
-  for (const t of targets.slice(1)) expect(r.ratios[t]!.headline).toBeGreaterThan(0);
+  for (const t of targets.slice(1)) {
+    expect(r.ratios[t]!.headline).toBeGreaterThan(0);
+    expect(r.ratios[t]!.figures).toBeTypeOf('object');
+  }
   expect(r.headroom.note.length).toBeGreaterThan(0);
 }
 
-afterAll(() => undefined);
+/** A figure every target reports with a positive value, and its ratio against each baseline. */
+function checkFigure(r: Report, key: string, baselines = r.runs.filter((x) => x.role === 'baseline').map((x) => x.target)): void {
+  for (const run of r.runs) expect(run.metrics[key], `${run.target} ${key}`).toBeGreaterThan(0);
+  for (const b of baselines) expect(r.ratios[b]!.figures[key]!.ratio, `wsgate / ${b} ${key}`).toBeGreaterThan(0);
+}
 
-describe('bench scenarios (smoke)', () => {
-  it('connect-storm against wsgate, bare uWS and Socket.IO: every upgrade accepted, ratios and headroom stated', async () => {
-    const { report, dir, stdout } = await bench('connect-storm', '--baseline', 'socketio');
-    checkSchema(report, 'connect-storm', ['wsgate', 'uws', 'socketio']);
+describe('bench options', () => {
+  it('a mistyped option or value is refused, not ignored', async () => {
+    const typo = await refused('dist/bench/cli.js', 'connect-storm', '--conn', '60');
+    expect(typo.code).toBe(2);
+    expect(typo.stderr).toMatch(/Unknown option '--conn'/);
+    expect((await refused('dist/bench/cli.js', 'connect-storm', '--baseline', 'naiv')).stderr).toMatch(/--baseline: "naiv"/);
+    expect((await refused('dist/bench/cli.js', 'connect-storm', '--conns', '6O')).stderr).toMatch(/--conns/);
+    expect((await refused('dist/bench/cli.js', 'connect-strom')).stderr).toMatch(/unknown scenario/);
+    expect((await refused('dist/bench/compare.js', 'a.json', 'b.json', '--verbose')).code).toBe(2);
+    expect((await refused('dist/bench/plan.js', '--conections', '10', '--report', 'r.json')).stderr).toMatch(/Unknown option/);
+    expect((await refused('dist/bench/plan.js', '--connections', 'x', '--report', 'r.json')).stderr).toMatch(/--connections: "x"/);
+  });
+});
+
+describe.concurrent('bench scenarios (smoke)', { timeout: 150_000 }, () => {
+  it('connect-storm against every target: every upgrade accepted, CPU per connection lifecycle, ratios and headroom stated', async () => {
+    const { report, dir, stdout } = await bench('connect-storm', 'connect-storm', '--baseline', 'all', '--warmup', '20');
+    checkSchema(report, 'connect-storm', ALL);
+    expect(report.options.warmup).toBe(20);
     for (const r of report.runs) {
-      expect(r.metrics.accepted).toBe(60);
+      expect(r.metrics.accepted, `${r.target} ${JSON.stringify(r.errors)}`).toBe(60);
       expect(r.latency.handshake!.count).toBe(60);
+      expect(r.metrics.cpuUsPerConnUpgrade).toBeGreaterThan(0);
     }
+    checkFigure(report, 'cpuUsPerConn');
     expect(report.headroom.ratio).toBeGreaterThan(0);
-    expect(report.runs[0]!.metrics.redisRoundTripsPerUpgrade).toBeLessThan(1);
-    expect(report.runs[2]!.metrics.redisRoundTripsPerUpgrade).toBeGreaterThanOrEqual(1); // the seed: one GET per upgrade
-    expect(stdout).toMatch(/wsgate \/ socketio = \d/);
-    expect(readFileSync(join(dir, 'report.md'), 'utf8')).toMatch(/\| wsgate \| .* \| 1\.00 \|/);
+    const [gw, , naive, sio] = report.runs;
+    expect(gw!.metrics.redisRoundTripsPerUpgrade).toBeLessThan(1);
+    expect(naive!.metrics.redisRoundTripsPerUpgrade).toBeGreaterThanOrEqual(1); // one GET per upgrade
+    expect(sio!.metrics.redisRoundTripsPerUpgrade).toBeGreaterThanOrEqual(1); // the seed: one GET per upgrade
+    expect(naive!.metrics.redisCpuUsPerConn).toBeGreaterThan(0);
+    expect(stdout).toMatch(/wsgate \/ naive = \d/);
+    expect(stdout).toMatch(/server CPU per connection \(upgrade\+open\+close\): wsgate [\d.]+ µs; \/ uws = [\d.]+; \/ naive = [\d.]+/);
+    const md = readFileSync(join(dir, 'report.md'), 'utf8');
+    expect(md).toMatch(/\| wsgate \| .* \| 1\.00 \|/);
+    expect(md).toMatch(/\| naive \| .* \| [\d.]+ \|/);
+    expect(md).toMatch(/## Key figures[\s\S]*\| figure \| wsgate \| uws \| naive \| socketio \| wsgate \/ uws \| wsgate \/ naive \|/);
   });
 
-  it('reconnect-storm hits the verifier cache', async () => {
-    const { report } = await bench('reconnect-storm', '--store', 'memory');
-    checkSchema(report, 'reconnect-storm', ['wsgate', 'uws']);
+  it('reconnect-storm hits the verifier cache; CPU per connection against every target', async () => {
+    const { report } = await bench('reconnect-storm', 'reconnect-storm', '--store', 'memory', '--baseline', 'all');
+    checkSchema(report, 'reconnect-storm', ALL);
     expect(report.runs[0]!.metrics.verifierCacheHitRatio).toBe(1);
+    checkFigure(report, 'cpuUsPerConn');
   });
 
-  it('fanout delivers to every subscriber, msgpack included', async () => {
-    const { report } = await bench('fanout', '--encoding', 'msgpack', '--baseline', 'socketio');
-    checkSchema(report, 'fanout', ['wsgate', 'uws', 'socketio']);
+  it('fanout delivers to every subscriber on every target, msgpack included; p99 and CPU per delivery compared', async () => {
+    const { report } = await bench('fanout', 'fanout', '--encoding', 'msgpack', '--baseline', 'all');
+    checkSchema(report, 'fanout', ALL);
     for (const r of report.runs) {
-      expect(r.metrics.deliveries).toBeGreaterThan(0);
       // each publish reaches the 19 other members of its 20-member room
-      expect(r.metrics.deliveries).toBe(r.metrics.publishes! * 19);
+      expect(r.metrics.deliveries, r.target).toBe(r.metrics.publishes! * 19);
       expect(r.latency.delivery!.count).toBe(r.metrics.deliveries);
+      expect(r.metrics.closedLoop).toBe(0);
     }
+    for (const key of ['deliveriesPerSec', 'deliveryP99Ms', 'cpuUsPerDelivery']) checkFigure(report, key);
+    expect(report.runs[0]!.metrics.redisCpuUsPerDelivery).toBeGreaterThan(0); // its bus
+    expect(report.runs[2]!.metrics.redisCpuUsPerDelivery).toBeUndefined(); // naive fans out locally
   });
 
-  it('echo, refresh-storm and hold', async () => {
-    const echo = (await bench('echo', '--window', '4')).report;
-    checkSchema(echo, 'echo', ['wsgate', 'uws']);
-    expect(echo.runs[0]!.errors).toEqual({});
-    const refresh = (await bench('refresh-storm')).report;
-    checkSchema(refresh, 'refresh-storm', ['wsgate', 'uws']);
-    expect(refresh.runs[0]!.metrics.refreshed).toBe(60);
-    const hold = (await bench('hold')).report;
-    checkSchema(hold, 'hold', ['wsgate', 'uws']);
-    expect(hold.runs[0]!.metrics.held).toBe(60);
+  it('fanout at saturation on two wsgate processes: rooms span both, so every delivery crosses Redis or stays local as it should', async () => {
+    const { report } = await bench('fanout-procs', 'fanout', '--saturate', '--window', '2', '--gateway-procs', '2');
+    checkSchema(report, 'fanout', ['wsgate', 'uws'], 2);
+    const [gw, uws] = report.runs;
+    for (const r of [gw!, uws!]) {
+      expect(r.metrics.closedLoop).toBe(1);
+      expect(r.metrics.deliveries, r.target).toBe(r.metrics.publishes! * 19);
+    }
+    const procs = gw!.server.processes;
+    expect(new Set(procs.map((p) => p.port)).size).toBe(2);
+    expect(procs.map((p) => p.nodeId)).toEqual(['bench-wsgate-0', 'bench-wsgate-1']);
+    for (const p of procs) expect(p.cpuByPhase.fanout).toBeGreaterThan(0); // both processes deliver
+    expect(procs[0]!.cpuAvg + procs[1]!.cpuAvg).toBeCloseTo(gw!.server.cpuAvg, 1);
+    expect(gw!.metrics.redisCpuUsPerDelivery).toBeGreaterThan(0);
+    checkFigure(report, 'deliveriesPerSec');
+  });
+
+  it('echo against every target', async () => {
+    const echo = (await bench('echo', 'echo', '--window', '4', '--baseline', 'all')).report;
+    checkSchema(echo, 'echo', ALL);
+    for (const r of echo.runs) expect(r.errors).toEqual({});
+  });
+
+  it('refresh-storm against every target', async () => {
+    const refresh = (await bench('refresh-storm', 'refresh-storm', '--baseline', 'all')).report;
+    checkSchema(refresh, 'refresh-storm', ALL);
+    for (const r of refresh.runs) expect(r.metrics.refreshed, `${r.target} ${JSON.stringify(r.errors)}`).toBe(60);
+  });
+
+  it('hold against every target: RSS settled and at the end, the heap from wsgate /metrics', async () => {
+    const hold = (await bench('hold', 'hold', '--conns', '300', '--settle', '0.5', '--baseline', 'all')).report;
+    checkSchema(hold, 'hold', ALL);
+    for (const r of hold.runs) {
+      expect(r.metrics.held, `${r.target} ${JSON.stringify(r.errors)}`).toBe(300);
+      expect(r.metrics.rssSettledBytes).toBeGreaterThan(r.metrics.rssBaseBytes!);
+    }
+    checkFigure(hold, 'rssPerConnSettledBytes');
+    expect(hold.ratios.uws!.figures.rssPerConnSettledBytes!.differenceKB).toBeTypeOf('number');
+    expect(hold.runs[0]!.metrics.heapUsedSettledBytes).toBeGreaterThan(0);
+    expect(hold.runs[1]!.metrics.heapUsedSettledBytes).toBeUndefined(); // from wsgate's /metrics only
     expect(hold.capacity.connectionsPerGB).toBeGreaterThan(0);
   });
 
-  it('revocation refuses exactly the revoked tokens and shares Redis round trips', async () => {
-    const { report } = await bench('revocation', '--revoked', '0.25', '--baseline', 'socketio');
-    checkSchema(report, 'revocation', ['wsgate', 'uws', 'socketio']);
-    const [gw, , sio] = report.runs;
+  it('revocation refuses exactly the revoked tokens; wsgate shares Redis round trips, the naive gateway and the seed do not', async () => {
+    const { report } = await bench('revocation', 'revocation', '--revoked', '0.25', '--baseline', 'all');
+    checkSchema(report, 'revocation', ALL);
+    const [gw, , naive, sio] = report.runs;
     expect(gw!.metrics.revoked).toBe(15);
-    expect(gw!.metrics.correct).toBe(1);
-    expect(sio!.metrics.correct).toBe(1);
+    for (const r of [gw!, naive!, sio!]) expect(r.metrics.correct).toBe(1);
+    expect(gw!.metrics.redisRoundTripsPerUpgrade).toBeLessThan(naive!.metrics.redisRoundTripsPerUpgrade!);
     expect(gw!.metrics.redisRoundTripsPerUpgrade).toBeLessThan(sio!.metrics.redisRoundTripsPerUpgrade!);
   });
 
   it('http: autocannon against /healthz and refused upgrades', async () => {
-    const { report } = await bench('http', '--concurrency', '10');
-    checkSchema(report, 'http', ['wsgate', 'uws']);
-    expect(report.runs[0]!.metrics['upgrade-no-token.reqPerSec']).toBeGreaterThan(0);
-    expect(report.runs[0]!.metrics['upgrade-no-token.non2xx']).toBeGreaterThan(0);
+    const { report } = await bench('http', 'http', '--concurrency', '10', '--duration', '0.5', '--baseline', 'all');
+    checkSchema(report, 'http', ALL);
+    for (const r of [report.runs[0]!, report.runs[2]!]) {
+      expect(r.metrics['upgrade-no-token.reqPerSec']).toBeGreaterThan(0);
+      expect(r.metrics['upgrade-no-token.non2xx']).toBeGreaterThan(0);
+    }
   });
+});
 
+describe('reports of the smoke runs', () => {
   it('bench:compare prints deltas and plan states nodes and the binding resource', async () => {
-    const files = readdirSync(out).filter((d) => d.endsWith('-connect-storm')).map((d) => join(out, d, 'report.json'));
-    const { stdout } = await run(process.execPath, ['dist/bench/compare.js', files[0]!, files[0]!], { cwd: root });
+    const storm = reportOf('connect-storm');
+    const { stdout } = await run(process.execPath, ['dist/bench/compare.js', storm, storm], { cwd: root });
     expect(stdout).toMatch(/wsgate: upgrades\/s .* -> .* \(0\.0%\)/);
-    const hold = readdirSync(out).filter((d) => d.endsWith('-hold')).map((d) => join(out, d, 'report.json'))[0]!;
+    expect(stdout).toMatch(/ratio wsgate\/naive: [\d.]+ -> [\d.]+/);
+    const hold = reportOf('hold');
     const plan = await run(process.execPath, ['dist/bench/plan.js', '--connections', '1000000', '--deliveries', '0', '--report', hold], { cwd: root });
     expect(plan.stdout).toMatch(/Nodes needed: \d+ \(binding resource: [A-Za-z]/);
   });
 });
 
+describe('process-tree sampling', () => {
+  it('counts a supervisor and its busy children, which the root alone does not', async () => {
+    const busy = `const e = Date.now() + 3000; while (Date.now() < e);`;
+    const sup = spawn(process.execPath, ['-e', `const { spawn } = require('node:child_process'); for (let i = 0; i < 2; i++) spawn(process.execPath, ['-e', ${JSON.stringify(busy)}], { stdio: 'ignore' }); setTimeout(() => {}, 3500);`], { stdio: 'ignore' });
+    try {
+      await new Promise((r) => setTimeout(r, 1500));
+      const pids = processTree(sup.pid!);
+      expect(pids.length).toBe(3);
+      const [tree] = sampleTrees([sup.pid!]);
+      const alone = sampleProc(sup.pid!)!;
+      const children = pids.slice(1).reduce((sum, pid) => sum + sampleProc(pid)!.cpuMs, 0);
+      expect(tree!.procs).toBe(3);
+      expect(tree!.rssBytes).toBeGreaterThan(alone.rssBytes * 2);
+      // the tree is the root plus its children (sampled a few ms apart, while two children spin)
+      expect(Math.abs(tree!.cpuMs - alone.cpuMs - children)).toBeLessThan(60);
+      // two children spinning for 1.5 s, even on a loaded 2-core machine, against an idle root
+      expect(children).toBeGreaterThan(100);
+      expect(children).toBeGreaterThan(alone.cpuMs);
+    } finally {
+      sup.kill('SIGKILL');
+    }
+  });
+});
+
 describe('HTML report', () => {
   it('renders its charts offline in headless Chromium', () => {
-    const dir = readdirSync(out).filter((d) => d.endsWith('-fanout')).sort().at(-1)!;
-    const file = join(out, dir, 'report.html');
+    const file = reportOf('fanout').replace(/json$/, 'html'); // the four-target run
     const html = readFileSync(file, 'utf8');
     expect(html).not.toMatch(/<script[^>]+src=|<link[^>]+href=/); // nothing fetched
-    const dom = execFileSync('chromium', ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', `--user-data-dir=${mkdtempSync(join(tmpdir(), 'chromium-'))}`, '--dump-dom', `file://${file}`], { timeout: 60_000, stdio: ['ignore', 'pipe', 'ignore'] }).toString();
+    expect(html).toContain('wsgate / naive');
+    const dom = execFileSync('chromium', ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', `--user-data-dir=${mkdtempSync(join(out, 'chromium-'))}`, '--dump-dom', `file://${file}`], { timeout: 60_000, stdio: ['ignore', 'pipe', 'ignore'] }).toString();
     const rendered = Number(/data-rendered="(\d+)"/.exec(dom)?.[1] ?? 0);
-    expect(rendered).toBeGreaterThanOrEqual(6 * 3); // six charts, three targets each at least
+    expect(rendered).toBeGreaterThanOrEqual(6 * 4); // six charts, four targets each at least
     const paths = [...dom.matchAll(/<path d="M[^"]+" [^>]*data-points="(\d+)"/g)];
     expect(paths.length).toBe(rendered);
     expect(paths.every((p) => Number(p[1]) > 0)).toBe(true);
