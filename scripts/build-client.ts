@@ -1,8 +1,10 @@
-// Builds the browser bundle of wsgate/client with esbuild (part of `npm run build`):
-//   dist/wsgate-client.min.js   classic <script>: a global `wsgate` with connect(), WsgateError, ...
-//   dist/wsgate-client.min.mjs  ES module: import { connect } from '.../wsgate-client.min.mjs'
-// and prints their sizes, minified and gzipped. The entry is src/client/index.ts (standard
-// WebSocket, token in the subprotocol list); Node's entry (node.ts, the `ws` package) is not in it.
+// The part of `npm run build` that tsc does not do for wsgate/client:
+//   dist/src/client/*.d.ts      declarations, for the package's `wsgate/client` export (tsconfig.json
+//                               emits none); with those of the protocol types they import
+//   dist/wsgate-client.min.js   browser bundle (esbuild), classic <script>: a global `wsgate`
+//   dist/wsgate-client.min.mjs  browser bundle, ES module: import { connect } from '.../wsgate-client.min.mjs'
+// and prints the bundles' sizes, minified and gzipped. The bundle's entry is src/client/index.ts
+// (standard WebSocket, token in the subprotocol list); Node's entry (node.ts, `ws`) is not in it.
 //
 //   node dist/scripts/build-client.js            build into dist/
 //   node dist/scripts/build-client.js --measure  also weigh the MessagePack options (docs/CLIENT.md)
@@ -13,6 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { gzipSync } from 'node:zlib';
 import { build, type BuildOptions } from 'esbuild';
+import ts from 'typescript';
 
 /** The repository root, whether this runs compiled (dist/scripts) or from source (scripts/). */
 function findRoot(): string {
@@ -70,6 +73,17 @@ export async function buildClient(outdir: string): Promise<BuiltClient> {
   };
 }
 
+/** Emits the declarations of the client's two entries (and what they import) into `outdir`, as tsconfig.json lays out files. */
+export function emitDeclarations(outdir: string): void {
+  const configFile = ts.findConfigFile(ROOT, ts.sys.fileExists, 'tsconfig.json')!;
+  const parsed = ts.parseJsonConfigFileContent(ts.readConfigFile(configFile, ts.sys.readFile).config, ts.sys, ROOT);
+  const entries = ['src/client/index.ts', 'src/client/node.ts'].map((f) => join(ROOT, f));
+  const program = ts.createProgram(entries, { ...parsed.options, outDir: outdir, declaration: true, emitDeclarationOnly: true, sourceMap: false, declarationMap: false, noEmit: false });
+  const result = program.emit();
+  const errors = [...ts.getPreEmitDiagnostics(program), ...result.diagnostics].filter((d) => d.category === ts.DiagnosticCategory.Error);
+  if (errors.length > 0) throw new Error(ts.formatDiagnostics(errors, { getCanonicalFileName: (f) => f, getCurrentDirectory: () => ROOT, getNewLine: () => '\n' }));
+}
+
 // The MessagePack options, each as the same client (ESM, minified) with a different codec.
 const core = `import { WsgateClient } from './src/client/client.ts'; import { standardSocket } from './src/client/transport.ts';`;
 const VARIANTS: ReadonlyArray<{ name: string; source: string }> = [
@@ -101,6 +115,7 @@ export async function measureCodecs(): Promise<Array<{ name: string; bytes: numb
 
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { measure: { type: 'boolean', default: false }, outdir: { type: 'string', default: join(ROOT, 'dist') } }, strict: true });
+  emitDeclarations(values.outdir);
   const built = await buildClient(values.outdir);
   for (const f of built.files) process.stdout.write(`client bundle ${relative(ROOT, f.file)}: ${f.bytes} B minified, ${f.gzipBytes} B gzipped\n`);
   if (values.measure) {

@@ -150,7 +150,8 @@ describe('token refresh, revocation and refusals', () => {
     expect(states(rec)).toEqual(['connected']); // the socket never ended
     expect(c.session!.exp).toBe(rec['token:refreshed'].at(-1)!.exp);
     expect(c.session!.exp).toBeGreaterThan(first.exp);
-    expect(tokens.calls).toBe(1 + rec['token:refreshed'].length);
+    // one getToken per connect and per refresh (the last may still be on its way)
+    expect(tokens.calls - 1 - rec['token:refreshed'].length).toBeOneOf([0, 1]);
     expect(rec.error).toEqual([]);
     expect(c.rooms).toEqual(['chat/1']);
     expect((await c.ping()).ts).toBeTypeOf('number');
