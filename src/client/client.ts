@@ -5,11 +5,9 @@
 // disconnected. docs/CLIENT.md describes the API, the state machine and the policies.
 import type {
   AckResults,
-  ClientRequest,
   ConnectedMessage,
   Encoding,
   PresenceMessage,
-  RequestType,
   RoomMessage,
   ServerMessage,
   TokenExpiringMessage,
@@ -19,7 +17,10 @@ import { frameCodec, frameTooLarge, type FrameCodec, type MsgpackCodec } from '.
 import { Emitter } from './emitter.js';
 import { ClientErrorCode as E, WsgateError, type Refusal } from './errors.js';
 import { backoffDelay, decideClose, decideRefusal, type Decision } from './policy.js';
+import { Requests, type Pending, type ReplyOf, type RequestBody } from './requests.js';
 import type { OpenSocket, Socket } from './transport.js';
+
+export type { ReplyOf, RequestBody } from './requests.js';
 
 export type ClientState = 'connecting' | 'connected' | 'reconnecting' | 'closed';
 
@@ -85,12 +86,6 @@ export interface ClientEvents {
   error: WsgateError;
 }
 
-/** A request without its id (the client numbers requests). */
-export type RequestBody = ClientRequest extends infer R ? (R extends { readonly id: unknown } ? Omit<R, 'id'> : never) : never;
-
-/** What a request of type T resolves with: the ack's result, or the token:refreshed message. */
-export type ReplyOf<T extends RequestType> = T extends keyof AckResults ? AckResults[T] : T extends 'token:refresh' ? TokenRefreshedMessage : never;
-
 /** The session as the gateway described it, with exp and permissions kept current by refreshes. */
 export type Session = Omit<ConnectedMessage, 'type'>;
 
@@ -112,16 +107,6 @@ interface Link {
   onEnded: Array<() => void>;
 }
 
-interface Pending {
-  readonly id: number;
-  readonly body: RequestBody;
-  readonly resolve: (v: unknown) => void;
-  readonly reject: (e: WsgateError) => void;
-  timer: ReturnType<typeof setTimeout> | undefined;
-  /** the link it was sent on; undefined while queued */
-  link: Link | undefined;
-}
-
 const REPLY_CODES_THAT_DROP_A_ROOM = new Set(['FORBIDDEN', 'BAD_ROOM', 'TOO_MANY_ROOMS']);
 const RETRYABLE_REFRESH = new Set<string>([E.TOKEN_NOT_RENEWED, E.TOKEN_SOURCE_FAILED, E.TIMEOUT, 'UNAVAILABLE', 'RATE_LIMITED']);
 /** the gateway's per-request room limit (docs/PROTOCOL.md: join takes 1 to 100 rooms) */
@@ -131,9 +116,7 @@ export class WsgateClient extends Emitter<ClientEvents> {
   private _state: ClientState = 'connecting';
   private _session: Session | undefined;
   private readonly joined = new Set<string>();
-  private readonly requests = new Map<number, Pending>();
-  private readonly queue: Pending[] = [];
-  private nextId = 1;
+  private readonly requests: Requests<Link>;
   /** retries since the last session */
   private attempt = 0;
   /** the token refused (401, 4001-4003, 4006) since the last session, if any, and how */
@@ -167,6 +150,7 @@ export class WsgateClient extends Emitter<ClientEvents> {
       pingIntervalMs: options.pingIntervalMs ?? 25_000,
     };
     this.codec = frameCodec(this.opts.encoding, options.msgpack ?? defaultMsgpack);
+    this.requests = new Requests(this.opts.requestTimeoutMs);
     void this.open();
   }
 
@@ -191,7 +175,7 @@ export class WsgateClient extends Emitter<ClientEvents> {
 
   /** Requests waiting for a connection. */
   get queued(): number {
-    return this.queue.length;
+    return this.requests.queued;
   }
 
   /** Resolves with the session once connected (at once if connected); rejects if the client closes first. */
@@ -252,11 +236,11 @@ export class WsgateClient extends Emitter<ClientEvents> {
     // Leaving is an intent: a reconnect before the reply must not join these rooms again.
     if (body.type === 'leave') for (const room of body.rooms) this.joined.delete(room);
     return new Promise((resolve, reject) => {
-      const p = this.pending(body, resolve as (v: unknown) => void, reject);
+      const p = this.requests.create(body, resolve as (v: unknown) => void, reject);
       if (this._state === 'connected' && this.link) return this.transmit(this.link, p);
-      if (this.opts.offline === 'fail') return this.fail(p, new WsgateError(E.NOT_CONNECTED, `not connected (${this._state})`, { request: body.type }));
-      if (this.queue.length >= this.opts.maxQueued) return this.fail(p, new WsgateError(E.QUEUE_FULL, `${this.opts.maxQueued} requests already wait for a connection`, { request: body.type }));
-      this.queue.push(p);
+      if (this.opts.offline === 'fail') return this.requests.fail(p, new WsgateError(E.NOT_CONNECTED, `not connected (${this._state})`, { request: body.type }));
+      if (this.requests.queued >= this.opts.maxQueued) return this.requests.fail(p, new WsgateError(E.QUEUE_FULL, `${this.opts.maxQueued} requests already wait for a connection`, { request: body.type }));
+      this.requests.enqueue(p);
     });
   }
 
@@ -327,7 +311,7 @@ export class WsgateClient extends Emitter<ClientEvents> {
       case 'token:refreshed':
         return this.settle(msg.ref, msg);
       case 'error':
-        if (msg.ref !== null && typeof msg.ref === 'number' && this.requests.has(msg.ref)) return this.settle(msg.ref, msg);
+        if (this.requests.has(msg.ref)) return this.settle(msg.ref, msg);
         return this.emit('error', new WsgateError(msg.code, msg.message, { ref: msg.ref }));
       case 'message':
         return this.emit('message', msg);
@@ -352,7 +336,7 @@ export class WsgateClient extends Emitter<ClientEvents> {
     if (link !== this.link) return;
     this.setState('connected', {});
     this.emit('connected', msg);
-    for (const p of this.queue.splice(0)) if (link === this.link) this.transmit(link, p);
+    for (const p of this.requests.dequeueAll()) this.transmit(link, p);
     if (this.opts.pingIntervalMs > 0) link.pingTimer = setInterval(() => this.heartbeat(link), this.opts.pingIntervalMs);
   }
 
@@ -437,18 +421,15 @@ export class WsgateClient extends Emitter<ClientEvents> {
     clearTimeout(link.timer);
     clearTimeout(link.refreshTimer);
     clearInterval(link.pingTimer);
-    for (const p of [...this.requests.values()]) {
-      if (p.link === link) this.fail(p, new WsgateError(E.DISCONNECTED, `socket closed (${code}) before the reply`, { request: p.body.type, closeCode: code }));
-    }
+    this.requests.failAll(link, (p) => new WsgateError(E.DISCONNECTED, `socket closed (${code}) before the reply`, { request: p.body.type, closeCode: code }));
   }
 
   private finish(code: number, reason: string, error: WsgateError | undefined, refusal?: Refusal): void {
     if (this._state === 'closed') return;
     this.generation++;
     clearTimeout(this.retryTimer);
-    this.closedError = error ?? new WsgateError(E.CLOSED, 'client closed', { closeCode: code });
-    this.queue.length = 0;
-    for (const p of [...this.requests.values()]) this.fail(p, this.closedError);
+    const closedError = (this.closedError = error ?? new WsgateError(E.CLOSED, 'client closed', { closeCode: code }));
+    this.requests.failAll(undefined, () => closedError);
     const link = this.link;
     if (link) {
       this.unlink(link, code);
@@ -467,60 +448,44 @@ export class WsgateClient extends Emitter<ClientEvents> {
 
   // ---- requests
 
-  private pending(body: RequestBody, resolve: (v: unknown) => void, reject: (e: WsgateError) => void): Pending {
-    const p: Pending = { id: this.nextId++, body, resolve, reject, timer: undefined, link: undefined };
-    p.timer = setTimeout(() => this.onTimeout(p), this.opts.requestTimeoutMs);
-    this.requests.set(p.id, p);
-    return p;
-  }
-
   /** A request of the client itself (rejoin, refresh, ping): sent at once on `link`, never queued. */
   private internal<B extends RequestBody>(link: Link, body: B): Promise<ReplyOf<B['type']>> {
-    return new Promise((resolve, reject) => this.transmit(link, this.pending(body, resolve as (v: unknown) => void, reject)));
+    return new Promise((resolve, reject) => this.transmit(link, this.requests.create(body, resolve as (v: unknown) => void, reject)));
   }
 
-  private transmit(link: Link, p: Pending): void {
+  /** Encodes and sends a request on `link`, or fails it (nothing is sent that the gateway would drop the socket for). */
+  private transmit(link: Link, p: Pending<Link>): void {
+    const fail = (e: WsgateError): void => this.requests.fail(p, e);
     const msg: Record<string, unknown> = { id: p.id, ...p.body };
     msg.id = p.id;
     let frame: string | Uint8Array;
     try {
       frame = this.codec.encode(msg);
     } catch (cause) {
-      return this.fail(p, new WsgateError(E.ENCODE_FAILED, `cannot encode the ${p.body.type} request: ${(cause as Error).message}`, { request: p.body.type, cause }));
+      return fail(new WsgateError(E.ENCODE_FAILED, `cannot encode the ${p.body.type} request: ${(cause as Error).message}`, { request: p.body.type, cause }));
     }
     if (frameTooLarge(frame, this.opts.maxFrameBytes)) {
-      return this.fail(p, new WsgateError(E.FRAME_TOO_LARGE, `the ${p.body.type} frame is larger than maxFrameBytes (${this.opts.maxFrameBytes})`, { request: p.body.type }));
+      return fail(new WsgateError(E.FRAME_TOO_LARGE, `the ${p.body.type} frame is larger than maxFrameBytes (${this.opts.maxFrameBytes})`, { request: p.body.type }));
     }
-    if (link !== this.link || !link.socket) return this.fail(p, new WsgateError(E.DISCONNECTED, 'socket closed before the request was sent', { request: p.body.type }));
+    if (link !== this.link || !link.socket) return fail(new WsgateError(E.DISCONNECTED, 'socket closed before the request was sent', { request: p.body.type }));
     p.link = link;
     try {
       link.socket.send(frame);
     } catch (cause) {
-      this.fail(p, new WsgateError(E.DISCONNECTED, 'the socket would not send', { request: p.body.type, cause }));
+      fail(new WsgateError(E.DISCONNECTED, 'the socket would not send', { request: p.body.type, cause }));
     }
-  }
-
-  private fail(p: Pending, e: WsgateError): void {
-    clearTimeout(p.timer);
-    this.requests.delete(p.id);
-    const i = this.queue.indexOf(p);
-    if (i >= 0) this.queue.splice(i, 1);
-    p.reject(e);
-  }
-
-  private onTimeout(p: Pending): void {
-    const where = p.link ? 'no reply' : 'not sent (no connection)';
-    this.fail(p, new WsgateError(E.TIMEOUT, `${p.body.type}: ${where} within ${this.opts.requestTimeoutMs} ms`, { request: p.body.type }));
   }
 
   /** A reply: resolve or reject its request, after the effects on the client's own state. */
   private settle(ref: unknown, msg: ServerMessage): void {
-    const p = typeof ref === 'number' ? this.requests.get(ref) : undefined;
+    const p = this.requests.take(ref);
     if (!p) return; // timed out already
-    clearTimeout(p.timer);
-    this.requests.delete(p.id);
-    if (msg.type === 'error') return p.reject(new WsgateError(msg.code, msg.message, { ref: msg.ref, request: p.body.type }));
     const body = p.body;
+    if (msg.type === 'error') {
+      // A close 4006 follows: the token it refuses is this one, not the socket's.
+      if (msg.code === 'INVALID_TOKEN' && body.type === 'token:refresh' && p.link) p.link.invalidToken = body.token;
+      return p.reject(new WsgateError(msg.code, msg.message, { ref: msg.ref, request: body.type }));
+    }
     if (msg.type === 'token:refreshed') {
       if (body.type === 'token:refresh' && p.link) p.link.token = body.token;
       if (this._session) this._session = { ...this._session, exp: msg.exp, permissions: [...msg.permissions] };
@@ -547,12 +512,7 @@ export class WsgateClient extends Emitter<ClientEvents> {
     }
     if (link !== this.link) throw new WsgateError(E.DISCONNECTED, 'socket closed during getToken', { request: 'token:refresh' });
     if (token === link.token) throw new WsgateError(E.TOKEN_NOT_RENEWED, 'getToken returned the token in use', { request: 'token:refresh' });
-    try {
-      return await this.internal(link, { type: 'token:refresh', token });
-    } catch (e) {
-      if ((e as WsgateError).code === 'INVALID_TOKEN') link.invalidToken = token;
-      throw e;
-    }
+    return this.internal(link, { type: 'token:refresh', token });
   }
 
   /**
