@@ -13,6 +13,7 @@ import type {
   TokenExpiringMessage,
   TokenRefreshedMessage,
 } from '../protocol/messages.js';
+import { Close } from '../errors/codes.js';
 import { frameCodec, frameTooLarge, type FrameCodec, type MsgpackCodec } from './codec.js';
 import { Emitter } from './emitter.js';
 import { ClientErrorCode as E, WsgateError, type Refusal } from './errors.js';
@@ -121,6 +122,8 @@ export class WsgateClient extends Emitter<ClientEvents> {
   private attempt = 0;
   /** the token refused (401, 4001-4003, 4006) since the last session, if any, and how */
   private authRefused: { readonly token: string; readonly code: number; readonly reason: string } | undefined;
+  /** the token of a session closed with 4007 (Token expired): never offered again */
+  private expiredToken: string | undefined;
   private link: Link | undefined;
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
   /** bumped by every open() and by close(): a getToken that resolves late is ignored */
@@ -269,6 +272,11 @@ export class WsgateClient extends Emitter<ClientEvents> {
     if (typeof token !== 'string' || token === '') {
       return this.finish(4001, 'getToken returned no token', new WsgateError(E.TOKEN_SOURCE_FAILED, 'getToken returned no token'));
     }
+    if (token === this.expiredToken) {
+      // A token source that renews late: ask again after a backoff rather than spend an upgrade on a 401.
+      this.emit('error', new WsgateError(E.TOKEN_NOT_RENEWED, 'getToken returned the token that just expired', {}));
+      return this.retry({ action: 'reconnect', minDelayMs: 0 }, Close.TOKEN_EXPIRED.code, Close.TOKEN_EXPIRED.reason, undefined);
+    }
     const refused = this.authRefused;
     if (refused !== undefined && token === refused.token) {
       const why = `the gateway refused the token (${refused.code}${refused.reason ? ` ${refused.reason}` : ''}) and getToken returned it again`;
@@ -330,6 +338,7 @@ export class WsgateClient extends Emitter<ClientEvents> {
     link.session = true;
     this.attempt = 0;
     this.authRefused = undefined;
+    this.expiredToken = undefined;
     const { type: _type, ...session } = msg;
     this._session = { ...session, permissions: [...session.permissions] };
     await this.rejoin(link);
@@ -381,6 +390,7 @@ export class WsgateClient extends Emitter<ClientEvents> {
     } else {
       decision = decideClose(code);
     }
+    if (code === Close.TOKEN_EXPIRED.code) this.expiredToken = link.token;
     if (decision.action === 'new-token') {
       if (this.authRefused !== undefined) {
         return this.finish(effective, reason, new WsgateError(E.CLOSED, `refused again (${effective}${reason ? ` ${reason}` : ''}) right after a token refusal`, { closeCode: effective, refusal }), refusal);

@@ -157,6 +157,25 @@ describe('token refresh, revocation and refusals', () => {
     expect((await c.ping()).ts).toBeTypeOf('number');
   });
 
+  it('a getToken that renews too late: TOKEN_NOT_RENEWED until exp, 4007, and the expired token is never offered again', async () => {
+    const exp = now() + 3;
+    const first = hs({ sub: 'late', exp });
+    // The same token until a little after it has expired, then fresh ones (a cache that renews late).
+    const tokens = tokenSource(() => (Date.now() < exp * 1000 + 600 ? first : hs({ sub: 'late' })));
+    const refusedBefore = gw.metrics.refusals.get('AUTH_FAILED') ?? 0;
+    const c = client(gw.url, tokens.getToken);
+    const rec = record(c);
+    await c.ready();
+    await c.join('chat/late');
+    await until(() => states(rec).length > 2 && c.state === 'connected', 10_000);
+    expect(rec.state[1]).toMatchObject({ state: 'reconnecting', code: 4007, reason: 'Token expired' });
+    expect(new Set(states(rec).slice(1, -1))).toEqual(new Set(['reconnecting']));
+    expect(new Set(rec.error.map((e) => e.code))).toEqual(new Set(['TOKEN_NOT_RENEWED']));
+    expect((gw.metrics.refusals.get('AUTH_FAILED') ?? 0) - refusedBefore).toBe(0); // the expired token never reached an upgrade
+    expect(c.session!.exp).toBeGreaterThan(exp);
+    expect(c.rooms).toEqual(['chat/late']);
+  });
+
   it('token:refreshed.left: rooms the new token does not allow are forgotten, and not joined again after a reconnect', async () => {
     const proxy = await startTcpProxy(gw.port);
     const tokens = tokenSource((call) => (call === 1 ? hs({ sub: 'shrinking', exp: now() + 3 }) : hs({ sub: 'shrinking', permissions: ['*:chat/*'] })));
