@@ -9,7 +9,7 @@ import { loadUws } from '../../src/server/uws.js';
 import { answer, type SubsetHooks } from './subset.js';
 
 interface Claims { sub: string; tenant_id: string; jti: string }
-interface Data { id: number; sub: string; tenant: string; closed: boolean }
+interface Data { id: number; sub: string; tenant: string }
 
 const { uws, info } = loadUws();
 const verify = createVerifier({ key: process.env.WSGATE_JWT_SECRET!, algorithms: ['HS256'], requiredClaims: ['sub', 'tenant_id', 'jti', 'exp'] });
@@ -55,7 +55,7 @@ app.ws<Data>('/ws', {
         if (aborted) return;
         res.cork(() => {
           if (revoked !== null) res.writeStatus('401 Unauthorized').end(refusal('TOKEN_REVOKED', 'Token revoked'));
-          else res.upgrade<Data>({ id: ++seq, sub: claims.sub, tenant: claims.tenant_id, closed: false }, key, protocol === '' ? '' : 'wsgate.v1.json', extensions, context);
+          else res.upgrade<Data>({ id: ++seq, sub: claims.sub, tenant: claims.tenant_id }, key, protocol === '' ? '' : 'wsgate.v1.json', extensions, context);
         });
       },
       () => {
@@ -63,18 +63,12 @@ app.ws<Data>('/ws', {
       },
     );
   },
-  // open runs inside the response's cork after the await; uWS v20.57 can lose frames written there
-  // (as wsgate, src/server/gateway.ts): the first frame waits for the next loop turn.
+  // open runs inside the response's cork after the await: the first frame leaves with the 101
+  // (docs/UWS-1928.md: deferring it costs a second send and saves nothing).
   open: (ws) => {
-    const d = ws.getUserData();
-    setImmediate(() => {
-      if (!d.closed) ws.send(JSON.stringify({ type: 'connected', connectionId: String(d.id) }), false);
-    });
+    ws.send(JSON.stringify({ type: 'connected', connectionId: String(ws.getUserData().id) }), false);
   },
   message: (ws, message) => answer(app, ws, message, hooks),
-  close: (ws) => {
-    ws.getUserData().closed = true;
-  },
 });
 app.get('/healthz', (res) => {
   res.writeHeader('content-type', 'application/json').end('{"status":"ok"}');

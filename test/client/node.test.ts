@@ -62,6 +62,8 @@ describe('a session', () => {
       // Binary data: bytes over msgpack; a JSON publisher sends them as base64, as the gateway documents for JSON.
       await alice.publish('chat/1', { bin: Uint8Array.of(1, 2, 3) }, { echo: true });
       expect((await seen(ra, 'message', (x) => (x.data as { bin?: unknown }).bin !== undefined)).data).toEqual({ bin: encoding === 'msgpack' ? Uint8Array.of(1, 2, 3) : 'AQID' });
+      // and across encodings: msgpack bytes reach a JSON member as base64 (a JSON publisher's base64 stays a string)
+      expect((await seen(rb, 'message', (x) => (x.data as { bin?: unknown }).bin !== undefined)).data).toEqual({ bin: 'AQID' });
 
       // The push follows the batched presence flush; the request reads what was flushed.
       await seen(ra, 'presence', (p) => p.room === 'chat/1' && p.joined.includes(b));
