@@ -226,6 +226,7 @@ export async function start(config: Config, options: StartOptions = {}): Promise
       draining: gateway.isDraining,
     }),
     notReady: () => (gateway.isDraining ? Promise.resolve(['draining']) : stores.notReady()),
+    answered: (address) => gateway.answered(address),
   });
   // Process health for soak runs and dashboards: event-loop delay sampled every 20 ms.
   const loopDelay = monitorEventLoopDelay({ resolution: 20 });

@@ -24,7 +24,7 @@ export interface SocketData {
   readonly refusal: RefusalKind | undefined;
   conn: Session<WebSocket<SocketData>> | undefined;
   /** Async upgrades: the connected frame, encoded before res.cork; open only sends it. */
-  readonly connected: Buffer | string | undefined;
+  readonly connected: Buffer | undefined;
 }
 
 /** An upgrade being decided: what uWS needs to answer it, copied out of the request. */
@@ -36,6 +36,8 @@ interface Upgrading {
   /** our subprotocol when the client offered it, else '' */
   readonly protocol: string;
   address?: string;
+  /** the socket still holds a pending count (released once, by release()) */
+  counted?: boolean;
 }
 
 export interface GatewayDeps {
@@ -62,14 +64,13 @@ export class Gateway {
   private listenSocket: us_listen_socket | undefined;
   private draining = false;
   /**
-   * 'socket': the build has app.filter, so every accepted socket is counted from accept to its
-   * upgrade or close (half-open requests included). 'upgrade': only requests whose headers are
-   * complete are seen, from the upgrade handler to its answer (docs/SECURITY.md says what bounds
-   * the rest on such builds).
+   * 'socket': the build has app.filter, so every accepted socket is counted from accept until its
+   * first request is answered (the answer closes the connection) or upgraded, or it closes before
+   * that (half-open requests included). 'upgrade': only requests whose headers are complete are
+   * seen, from the upgrade handler to its answer (docs/SECURITY.md says what bounds the rest on
+   * such builds).
    */
   readonly pendingMode: 'socket' | 'upgrade';
-  /** sockets closed by the filter, whose close event must not be counted as a pending socket leaving */
-  private readonly refusedByFilter = new Map<string, number>();
   /** the socket whose open ran last: an async upgrade's open runs inside res.upgrade, inside res.cork */
   private opened: WebSocket<SocketData> | undefined;
   port = 0;
@@ -153,24 +154,29 @@ export class Gateway {
     return this.draining;
   }
 
-  /** uWS's socket filter (builds that have it): +1 when a socket is accepted, -1 when an HTTP socket closes. */
+  /**
+   * uWS's socket filter (builds that have it): called with +1 when a socket is accepted and -1 when
+   * an HTTP socket closes. At -1 the socket no longer has an address (measured on upstream v20.57),
+   * so the count is released elsewhere, exactly once per accepted socket: by the onAborted set here
+   * when the socket closes before any answer (uWS clears it once a response ends), by the answer of
+   * an HTTP route or a refused upgrade (answers close the connection, so no socket outlives its
+   * count), or by the upgrade.
+   */
   private filtered(res: HttpResponse, count: number): void {
+    if (count < 0) return;
     const address = text(res.getRemoteAddressAsText());
-    if (count > 0) {
-      const verdict = this.deps.pending.enter(address);
-      if (verdict === 'ok') return;
+    const verdict = this.deps.pending.enter(address);
+    if (verdict !== 'ok') {
       this.deps.metrics.count(this.deps.metrics.pendingRefused, verdict);
-      this.refusedByFilter.set(address, (this.refusedByFilter.get(address) ?? 0) + 1);
       res.close();
       return;
     }
-    const skip = this.refusedByFilter.get(address);
-    if (skip !== undefined) {
-      if (skip > 1) this.refusedByFilter.set(address, skip - 1);
-      else this.refusedByFilter.delete(address);
-      return;
-    }
-    this.deps.pending.leave(address);
+    res.onAborted(() => this.deps.pending.leave(address));
+  }
+
+  /** An HTTP route answered a request from `address` (and closes the connection): the socket stops counting as pending. */
+  answered(address: string): void {
+    if (this.pendingMode === 'socket') this.deps.pending.leave(address);
   }
 
   /**
@@ -198,14 +204,15 @@ export class Gateway {
     const protocol = chosen?.protocol ?? '';
     const upgrading: Upgrading = { res, key, extensions, context, protocol };
 
+    // The socket's pending count: taken at accept by the filter ('socket' mode), or here ('upgrade').
+    const address = text(res.getRemoteAddressAsText());
+    upgrading.address = address;
+    upgrading.counted = this.pendingMode === 'socket';
     if (this.draining) return this.refuse(upgrading, Refusal.UNAVAILABLE);
     if (!chosen) {
       metrics.count(metrics.refusals, Refusal.BAD_SUBPROTOCOL.code);
       return this.refuse(upgrading, Refusal.BAD_SUBPROTOCOL);
     }
-    const address = text(res.getRemoteAddressAsText());
-    // Without a socket filter, the bound on pending sockets counts upgrades being authenticated.
-    let counted = false;
     if (this.pendingMode === 'upgrade') {
       const verdict = pending.enter(address);
       if (verdict !== 'ok') {
@@ -213,13 +220,9 @@ export class Gateway {
         metrics.count(metrics.refusals, Refusal.UNAVAILABLE.code);
         return this.refuse(upgrading, Refusal.UNAVAILABLE);
       }
-      counted = true;
+      upgrading.counted = true;
     }
-    const done = (): void => {
-      if (counted) pending.leave(address);
-      counted = false;
-    };
-    upgrading.address = address;
+    const done = (): void => this.release(upgrading);
     let outcome: AuthOutcome | Promise<AuthOutcome>;
     try {
       outcome = this.deps.authenticator.authenticate(request, offered);
@@ -227,10 +230,7 @@ export class Gateway {
       done();
       throw err;
     }
-    if (!(outcome instanceof Promise)) {
-      done();
-      return void this.finish(upgrading, outcome, chosen, false);
-    }
+    if (!(outcome instanceof Promise)) return void this.finish(upgrading, outcome, chosen, false);
 
     let aborted = false;
     res.onAborted(() => {
@@ -245,7 +245,6 @@ export class Gateway {
       })
       .then((o) => {
         if (aborted) return;
-        done();
         let conn: Session<WebSocket<SocketData>> | undefined;
         this.opened = undefined;
         try {
@@ -253,6 +252,7 @@ export class Gateway {
             conn = this.finish(upgrading, o, chosen, true);
           });
         } catch (err) {
+          done();
           this.upgradeFailed(res, err);
         }
         // After res.cork has returned: the session's bookkeeping (docs/UWS-1928.md: nothing that
@@ -298,13 +298,15 @@ export class Gateway {
       if (!conn.closed) hub.close(conn); // undo the session: its socket never opened
       throw err;
     }
-    this.upgraded(u);
+    this.release(u);
     return conn;
   }
 
-  /** A socket left the HTTP context: with a socket filter it stops counting as pending (uWS reports no close for it). */
-  private upgraded(u: Upgrading): void {
-    if (this.pendingMode === 'socket' && u.address !== undefined) this.deps.pending.leave(u.address);
+  /** The upgrade was answered or upgraded (or aborted): its socket stops counting as pending. Once. */
+  private release(u: Upgrading): void {
+    if (!u.counted || u.address === undefined) return;
+    u.counted = false;
+    this.deps.pending.leave(u.address);
   }
 
   /** A failure while deciding an upgrade: counted, logged, answered 500 when the response is still ours. */
@@ -321,10 +323,11 @@ export class Gateway {
     if (this.deps.config.refusalMode === 'close' && u.key !== '') {
       const data: SocketData = { refusal, conn: undefined, connected: undefined };
       u.res.upgrade(data, u.key, u.protocol, u.extensions, u.context);
-      this.upgraded(u);
+      this.release(u);
       return;
     }
     this.answer(u.res, refusal);
+    this.release(u);
   }
 
   /** A refusal as an HTTP status with the JSON body { error, code }. */
@@ -334,7 +337,9 @@ export class Gateway {
     res.writeHeader('cache-control', 'no-store');
     if (refusal.status === 401) res.writeHeader('www-authenticate', 'Bearer');
     if (refusal.status === 503 || refusal.status === 429) res.writeHeader('retry-after', String(RETRY_AFTER_SEC));
-    res.end(REFUSAL_BODY.get(refusal)!);
+    // The connection closes with the answer: a refused client has nothing more to say on it, and
+    // no socket outlives its pending count.
+    res.end(REFUSAL_BODY.get(refusal)!, true);
   }
 
   /**

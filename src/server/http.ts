@@ -12,10 +12,14 @@ export interface HttpDeps {
   readonly health: () => Record<string, unknown>;
   /** Reasons the node is not ready (empty: ready), e.g. Redis unreachable or draining. */
   readonly notReady: () => Promise<string[]>;
+  /** Called once per request when it is answered or aborted: its socket (from `address`) stops counting as pending (server/gateway.ts). */
+  readonly answered: (address: string) => void;
 }
 
+// Every answer closes its connection: on the client listener no socket outlives the pending-socket
+// count of its one request (server/gateway.ts), and monitoring clients lose only a TCP handshake.
 function json(res: HttpResponse, status: string, body: unknown): void {
-  res.writeStatus(status).writeHeader('content-type', 'application/json').writeHeader('cache-control', 'no-store').end(JSON.stringify(body));
+  res.writeStatus(status).writeHeader('content-type', 'application/json').writeHeader('cache-control', 'no-store').end(JSON.stringify(body), true);
 }
 
 function failed(deps: HttpDeps, res: HttpResponse, where: string, err: unknown): void {
@@ -29,20 +33,32 @@ function failed(deps: HttpDeps, res: HttpResponse, where: string, err: unknown):
 
 export function registerRoutes(deps: HttpDeps): void {
   const { app } = deps;
-  const route = (path: string, where: string, handler: (res: HttpResponse) => void): void => {
-    app.get(path, (res) => {
+  const route = (method: 'get' | 'any', path: string, where: string, handler: (res: HttpResponse, done: () => void) => void): void => {
+    app[method](path, (res) => {
+      const address = Buffer.from(res.getRemoteAddressAsText()).toString('latin1'); // not readable once aborted
+      let released = false;
+      const done = (): void => {
+        if (released) return;
+        released = true;
+        deps.answered(address);
+      };
       try {
-        handler(res);
+        handler(res, done);
       } catch (err) {
         failed(deps, res, where, err);
+        done();
       }
     });
   };
-  route('/healthz', 'http-healthz', (res) => json(res, '200 OK', deps.health()));
-  route('/readyz', 'http-readyz', (res) => {
+  route('get', '/healthz', 'http-healthz', (res, done) => {
+    json(res, '200 OK', deps.health());
+    done();
+  });
+  route('get', '/readyz', 'http-readyz', (res, done) => {
     let aborted = false;
     res.onAborted(() => {
       aborted = true;
+      done();
     });
     deps
       .notReady()
@@ -50,18 +66,20 @@ export function registerRoutes(deps: HttpDeps): void {
       .then((reasons) => {
         if (aborted) return;
         res.cork(() => json(res, reasons.length === 0 ? '200 OK' : '503 Service Unavailable', { ready: reasons.length === 0, reasons }));
+        done();
       })
-      .catch((err: unknown) => failed(deps, res, 'http-readyz', err));
+      .catch((err: unknown) => {
+        failed(deps, res, 'http-readyz', err);
+        done();
+      });
   });
-  route('/metrics', 'http-metrics', (res) => {
+  route('get', '/metrics', 'http-metrics', (res, done) => {
     const body = deps.metrics.render(); // before anything is written: a failure can still answer 500
-    res.writeStatus('200 OK').writeHeader('content-type', 'text/plain; version=0.0.4').end(body);
+    res.writeStatus('200 OK').writeHeader('content-type', 'text/plain; version=0.0.4').end(body, true);
+    done();
   });
-  app.any('/*', (res) => {
-    try {
-      json(res, '404 Not Found', { error: 'Not found', code: 'NOT_FOUND' });
-    } catch (err) {
-      failed(deps, res, 'http-404', err);
-    }
+  route('any', '/*', 'http-404', (res, done) => {
+    json(res, '404 Not Found', { error: 'Not found', code: 'NOT_FOUND' });
+    done();
   });
 }

@@ -26,6 +26,8 @@ afterAll(async () => {
 
 interface Health { pending: { sockets: number; mode: 'socket' | 'upgrade'; max: number; maxPerAddress: number } }
 const health = async (): Promise<Health> => (await (await fetch(`${gw.http}/healthz`)).json()) as Health;
+// Read in-process: an HTTP request to /healthz is itself a pending socket where the filter counts sockets.
+const pendingNow = (): number => gw.pending.size;
 
 /** An upgrade from a given source address; resolves 'open', an HTTP status, or 'closed' (dropped before any answer). */
 function upgrade(localAddress: string, sub: string): { result: Promise<string>; ws: WebSocket } {
@@ -56,11 +58,11 @@ describe('pending sockets', () => {
     try {
       // five from 127.0.0.2 are held in authentication; the next ones from there are refused at once
       for (let i = 0; i < 5; i++) held.push(upgrade('127.0.0.2', `a${i}`));
-      await until(async () => (await health()).pending.sockets === 5);
+      await until(() => pendingNow() === 5);
       for (let i = 0; i < 3; i++) expect(await upgrade('127.0.0.2', `a-over${i}`).result).toBe(over);
       // another address has its own allowance, up to the total of 8
       for (let i = 0; i < 3; i++) held.push(upgrade('127.0.0.3', `b${i}`));
-      await until(async () => (await health()).pending.sockets === 8);
+      await until(() => pendingNow() === 8);
       expect(await upgrade('127.0.0.4', 'c-over').result).toBe(over);
       expect(gw.metrics.pendingRefused.get('address')).toBeGreaterThanOrEqual(3);
       expect(gw.metrics.pendingRefused.get('total')).toBeGreaterThanOrEqual(1);
@@ -69,7 +71,7 @@ describe('pending sockets', () => {
     }
     // the held ones complete once Redis answers, and free their places
     expect(await Promise.all(held.map((h) => h.result))).toEqual(Array(8).fill('open'));
-    await until(async () => (await health()).pending.sockets === 0);
+    await until(() => pendingNow() === 0);
     const { client } = await connect(gw.url, hs({ sub: 'after' }), { localAddress: '127.0.0.2' });
     await client.close();
     for (const h of held) h.ws.close();
@@ -91,11 +93,11 @@ describe('pending sockets', () => {
       if (gw.gateway.pendingMode === 'socket') {
         // the filter counts them: 5 held, 15 closed at once; another address still gets in
         await until(() => closedEarly.filter(Boolean).length === 15);
-        expect((await health()).pending.sockets).toBe(5);
+        expect(pendingNow()).toBe(5);
       } else {
         // documented limit of builds without a filter: uWS shows JS nothing before the headers are
         // complete, so these are bounded only by uWS's 10 s HTTP timeout and the descriptor limit
-        await until(async () => closedEarly.filter(Boolean).length === 0 && (await health()).pending.sockets === 0);
+        await until(() => closedEarly.filter(Boolean).length === 0 && pendingNow() === 0);
       }
       const { client } = await connect(gw.url, hs({ sub: 'legit' }));
       expect((await client.request({ type: 'ping' })).type).toBe('ack');
@@ -103,6 +105,6 @@ describe('pending sockets', () => {
     } finally {
       for (const s of sockets) s.destroy();
     }
-    await until(async () => (await health()).pending.sockets === 0);
+    await until(() => pendingNow() === 0);
   });
 });
