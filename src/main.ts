@@ -28,6 +28,7 @@ import { createRedis } from './stores/redis/client.js';
 import { RedisPresenceStore } from './stores/redis/presence.js';
 import { RedisRegistryStore } from './stores/redis/registry.js';
 import { RedisRevocationStore } from './stores/redis/revocation.js';
+import { RedisRevocationMirror } from './stores/redis/revocation-mirror.js';
 
 /**
  * This process's soft open-file limit (Linux /proc/self/limits; 65536 elsewhere). Each socket is
@@ -78,6 +79,8 @@ interface Stores {
   /** Resolves when the backing store is reachable (at once for memory). */
   ready: Promise<void>;
   revocations: RevocationStore;
+  /** The Redis revocation mirror, when that mode is on. */
+  mirror?: RedisRevocationMirror;
   registry: RegistryStore;
   presence: PresenceStore;
   bus: Bus;
@@ -112,8 +115,16 @@ function redisStores(config: Config, url: string, logger: Logger): Stores {
     if (lastError) logger.info('redis connection restored');
     lastError = '';
   });
+  let mirror: RedisRevocationMirror | undefined;
+  if (config.revocationMode === 'mirror') {
+    // a connection of its own: it is put in subscriber mode, and subscribes again itself after a reconnect
+    const tracking = createRedis({ url, name: `wsgate:${config.nodeId}:revocations`, autoResubscribe: false });
+    tracking.on('error', onError);
+    mirror = new RedisRevocationMirror(redis, tracking, config.revokedPrefix, config.revocationTimeoutMs, Date.now, (err) => logger.warn({ err: String(err) }, 'revocation mirror: resyncing'));
+  }
   return {
-    revocations: new RedisRevocationStore(redis, config.revokedPrefix, config.revocationTimeoutMs),
+    revocations: mirror ?? new RedisRevocationStore(redis, config.revokedPrefix, config.revocationTimeoutMs),
+    mirror,
     registry: new RedisRegistryStore(redis, config.keyPrefix, config.registryTtlSec),
     presence: new RedisPresenceStore(redis, config.keyPrefix, config.presenceTtlSec),
     bus: new RedisBus(redis, sub, `${config.keyPrefix}bus`),
@@ -128,6 +139,7 @@ function redisStores(config: Config, url: string, logger: Logger): Stores {
       }
     },
     close: async () => {
+      mirror?.close();
       sub.disconnect();
       // QUIT waits for an answer: only ask a connected server, else a shutdown during an outage hangs.
       if (redis.status === 'ready') await redis.quit().catch(() => redis.disconnect());
@@ -211,6 +223,14 @@ export async function start(config: Config, options: StartOptions = {}): Promise
     },
   );
   const gateway = new Gateway({ config, uws, app, authenticator, hub, metrics, faults, pending });
+  // A revocation reaches the open sockets that carry the token (mirror mode, embedded store).
+  stores.revocations.onRevoked((jti) => {
+    try {
+      hub.revoked(jti);
+    } catch (err) {
+      faults.report('revoked', err);
+    }
+  });
   const startedAt = Date.now();
   registerRoutes({
     app,
@@ -247,6 +267,8 @@ export async function start(config: Config, options: StartOptions = {}): Promise
     presence_local_rooms: presence.roomCount,
     expiry_scheduled: hub.scheduled,
     revocation_lookups: stores.revocations.lookups,
+    revocation_mirror_ready: stores.mirror?.isReady ? 1 : 0,
+    revocation_mirror_entries: stores.mirror?.size ?? 0,
     revocation_round_trips: stores.revocations.roundTrips,
   });
 

@@ -1,6 +1,8 @@
 // The seed's authentication middleware, at the upgrade: extract -> verify -> revocation ->
 // user context, or a typed refusal. No uWS, no Redis: the verifier and the RevocationStore
-// port are passed in. Answers synchronously when it can refuse without I/O.
+// port are passed in. Answers synchronously when it can: a refusal without I/O, or a token verified
+// with a local key whose revocation the store knows now (server/gateway.ts then upgrades inside the
+// upgrade handler).
 import { Refusal, type RefusalKind } from '../errors/codes.js';
 import type { Metrics } from '../observability/metrics.js';
 import { StoreUnavailable, type RevocationStore } from '../stores/ports.js';
@@ -41,6 +43,8 @@ export class Authenticator {
 
   /** The seed's `revoked:<jti>` lookup; when Redis cannot answer: fail-closed unless configured to fail open. */
   private async revocation(jti: string): Promise<'ok' | 'revoked' | 'unavailable'> {
+    const now = this.revocations.isRevokedNow(jti);
+    if (now !== undefined) return now ? 'revoked' : 'ok';
     try {
       return (await this.revocations.isRevoked(jti)) ? 'revoked' : 'ok';
     } catch (e) {
@@ -74,11 +78,16 @@ export class Authenticator {
     return this.checkRevocation(verified, source);
   }
 
-  async checkRevocation(claims: Claims, source: TokenSource): Promise<AuthOutcome> {
-    const r = await this.revocation(claims.jti);
-    if (r === 'revoked') return this.refuse(Refusal.TOKEN_REVOKED);
-    if (r === 'unavailable') return this.refuse(Refusal.UNAVAILABLE);
-    return { ok: true, claims, source };
+  /** Synchronous when the store knows the answer now (a local mirror, the embedded store). */
+  checkRevocation(claims: Claims, source: TokenSource): AuthOutcome | Promise<AuthOutcome> {
+    const now = this.revocations.isRevokedNow(claims.jti);
+    if (now === true) return this.refuse(Refusal.TOKEN_REVOKED);
+    if (now === false) return { ok: true, claims, source };
+    return this.revocation(claims.jti).then((r) => {
+      if (r === 'revoked') return this.refuse(Refusal.TOKEN_REVOKED);
+      if (r === 'unavailable') return this.refuse(Refusal.UNAVAILABLE);
+      return { ok: true, claims, source };
+    });
   }
 
   /**

@@ -42,6 +42,7 @@ export interface Config {
   readonly revokedPrefix: string;
   readonly revocationTimeoutMs: number;
   readonly revocationFailOpen: boolean;
+  readonly revocationMode: 'mirror' | 'lookup';
   readonly refusalMode: RefusalMode;
   readonly registryFlushMs: number;
   readonly registryTtlSec: number;
@@ -116,6 +117,7 @@ export const OPTIONS: readonly Option[] = [
   { key: 'revokedPrefix', env: 'WSGATE_REVOKED_PREFIX', kind: { type: 'string' }, def: 'revoked:', help: 'Key prefix of revoked token ids: a token is revoked while <prefix><jti> exists.' },
   { key: 'revocationTimeoutMs', env: 'WSGATE_REVOCATION_TIMEOUT_MS', kind: int(1, 60_000), def: '500', help: 'Timeout of a revocation lookup.' },
   { key: 'revocationFailOpen', env: 'WSGATE_REVOCATION_FAIL_OPEN', kind: { type: 'bool' }, def: 'false', help: 'When Redis cannot answer, accept the token (true) instead of refusing with 503 (false).' },
+  { key: 'revocationMode', env: 'WSGATE_REVOCATION_MODE', kind: { type: 'enum', values: ['mirror', 'lookup'] }, def: 'mirror', help: 'With Redis: mirror keeps a local copy of the revoked keys, kept exact by Redis client tracking (Redis >= 6): upgrades are decided without a round trip, and a revocation closes open sockets carrying the token (4003); one entry of memory per revoked token. lookup reads <prefix><jti> per upgrade (one MGET per event-loop turn) and checks open sockets only at refresh.' },
   { key: 'refusalMode', env: 'WSGATE_REFUSAL_MODE', kind: { type: 'enum', values: ['http', 'close'] }, def: 'http', help: 'How a refused upgrade is answered: an HTTP status with a JSON body (http), or an accepted socket closed at once with a 4xxx code (close; browsers can read it).' },
   { key: 'registryFlushMs', env: 'WSGATE_REGISTRY_FLUSH_MS', kind: int(10, 60_000), def: '1000', help: 'Interval of the batched connection-registry writes.' },
   { key: 'registryTtlSec', env: 'WSGATE_REGISTRY_TTL_SEC', kind: int(1, 3600), def: '30', help: 'A node\'s registry entries vanish this long after its last heartbeat (crash safety).' },

@@ -136,6 +136,19 @@ export class Hub<S> {
     this.registry.remove(s.id);
   }
 
+  /**
+   * A token id was revoked (the store saw `<prefix><jti>` appear): every socket of this node that
+   * carries it is closed with 4003 Token revoked. Returns how many.
+   */
+  revoked(jti: string): number {
+    const hit = this.sessions.withJti(jti);
+    for (const s of hit) {
+      this.deps.metrics.revokedCloses++;
+      this.outbox.end(s, Close.TOKEN_REVOKED);
+    }
+    return hit.length;
+  }
+
   /** A failure while handling this session's socket: that socket is closed with 1011, nothing else. */
   fail(s: Session<S>, where: string, err: unknown): void {
     this.outbox.fail(s, where, err);

@@ -36,7 +36,7 @@ export class TokenRefresh<S> {
           });
         }
         if (r.sub !== s.userId || r.tenantId !== s.tenantId) return this.outbox.replyError(s, id, ReplyError.USER_MISMATCH, true);
-        s.jti = r.jti;
+        this.sessions.rekey(s, r.jti);
         s.exp = r.exp;
         s.permissions = r.permissions;
         s.perms = compilePermissions(r.permissions);

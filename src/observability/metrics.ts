@@ -22,6 +22,8 @@ export class Metrics {
   rateLimitCloses = 0;
   tokenRefreshes = 0;
   tokenExpiredCloses = 0;
+  /** open sockets closed with 4003 because their token was revoked */
+  revokedCloses = 0;
   flushFailures = 0;
   /** where -> failures contained there (a socket closed with 1011, an upgrade answered 500, a timer tick skipped) */
   readonly internalErrors = new Map<string, number>();
@@ -72,6 +74,7 @@ export class Metrics {
     counter('rate_limit_closes_total', 'Connections closed with 4502 for flooding.', this.rateLimitCloses);
     counter('token_refreshes_total', 'Successful token refreshes.', this.tokenRefreshes);
     counter('token_expired_closes_total', 'Connections closed at token expiry.', this.tokenExpiredCloses);
+    counter('revoked_closes_total', 'Open connections closed with 4003 because their token was revoked.', this.revokedCloses);
     counter('store_flush_failures_total', 'Registry/presence flushes that failed (retried).', this.flushFailures);
     labelled('internal_errors_total', 'Failures contained inside the gateway, by where they happened (each closed one socket with 1011, answered one upgrade with 500, or skipped one timer tick).', 'where', this.internalErrors);
     labelled('frames_rejected_total', 'Frames the decoder refused (BAD_REQUEST / UNKNOWN_TYPE), by reason.', 'reason', this.framesRejected);

@@ -12,10 +12,22 @@ export class StoreUnavailable extends Error {
 
 /** `<prefix><jti>` exists while a token is revoked: the seed's layout, shared with the auth service. */
 export interface RevocationStore {
+  /**
+   * The answer now, when the store can give it without waiting (a local mirror, the embedded
+   * store); undefined when only isRevoked can tell. An upgrade answered here is decided
+   * synchronously, inside uWS's upgrade handler.
+   */
+  isRevokedNow(jti: string): boolean | undefined;
   /** Concurrent calls share round trips. Rejects with StoreUnavailable on failure or timeout. */
   isRevoked(jti: string): Promise<boolean>;
   /** Revokes a token id for `ttlSec` seconds (normally the token's remaining lifetime). */
   revoke(jti: string, ttlSec: number): Promise<void>;
+  /**
+   * Registers the one handler told of each token id revoked from now on, by anyone (the auth
+   * service's plain SET included), so that open sockets carrying it can be closed. Stores that
+   * cannot learn of revocations (the Redis lookup mode) never call it.
+   */
+  onRevoked(handler: (jti: string) => void): void;
   /** Lookups asked for, and round trips they took (0 for the embedded store). */
   readonly lookups: number;
   readonly roundTrips: number;

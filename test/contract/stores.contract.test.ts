@@ -13,6 +13,7 @@ import { createRedis } from '../../src/stores/redis/client.js';
 import { RedisPresenceStore } from '../../src/stores/redis/presence.js';
 import { RedisRegistryStore } from '../../src/stores/redis/registry.js';
 import { RedisRevocationStore } from '../../src/stores/redis/revocation.js';
+import { RedisRevocationMirror } from '../../src/stores/redis/revocation-mirror.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
 import { until } from '../helpers/wait.js';
 
@@ -37,6 +38,10 @@ async function client(): Promise<Redis> {
 interface Impl {
   name: string;
   revocation: () => Promise<RevocationStore>;
+  /** Writes a revocation the way the seed's auth service does (a plain SET), where the store has a backing server. */
+  revokeFromOutside?: (store: RevocationStore, jti: string, ttlSec: number) => Promise<void>;
+  /** The store learns of revocations by itself (onRevoked is called). */
+  pushes: boolean;
   /** Two handles on one backing store (two nodes of one deployment). */
   registry: (ttlSec: number) => Promise<[RegistryStore, RegistryStore]>;
   presence: (ttlSec: number) => Promise<[PresenceStore, PresenceStore]>;
@@ -46,9 +51,11 @@ interface Impl {
 }
 
 const memoryBacking: { wipe?: () => void } = {};
+const mirrors = new Map<RedisRevocationMirror, string>();
 const impls: Impl[] = [
   {
     name: 'memory',
+    pushes: true,
     revocation: async () => new MemoryRevocationStore(),
     registry: async (ttl) => {
       const s = new MemoryRegistryStore(ttl);
@@ -68,6 +75,7 @@ const impls: Impl[] = [
   },
   {
     name: 'redis',
+    pushes: false,
     revocation: async () => new RedisRevocationStore(await client(), `revoked-${randomUUID()}:`, 1000),
     registry: async (ttl) => {
       const p = `c-${randomUUID()}:`;
@@ -86,6 +94,25 @@ const impls: Impl[] = [
       };
       return [new RedisBus(await client(), sub(), ch), new RedisBus(await client(), sub(), ch)];
     },
+    wipe: async () => void (await redis.client.flushall()),
+  },
+  {
+    // The Redis revocation mirror (WSGATE_REVOCATION_MODE=mirror); the other ports are the Redis ones.
+    name: 'redis-mirror',
+    pushes: true,
+    revocation: async () => {
+      const prefix = `revoked-${randomUUID()}:`;
+      const tracking = createRedis({ url: redis.url, name: 'mirror', autoResubscribe: false });
+      clients.push(tracking);
+      const m = new RedisRevocationMirror(await client(), tracking, prefix, 1000);
+      mirrors.set(m, prefix);
+      await until(() => m.isReady);
+      return m;
+    },
+    revokeFromOutside: async (store, jti, ttlSec) => void (await redis.client.set(`${mirrors.get(store as RedisRevocationMirror)}${jti}`, '1', 'EX', ttlSec)),
+    registry: async (ttl) => impls[1]!.registry(ttl),
+    presence: async (ttl) => impls[1]!.presence(ttl),
+    bus: async () => impls[1]!.bus(),
     wipe: async () => void (await redis.client.flushall()),
   },
 ];
@@ -107,6 +134,32 @@ for (const impl of impls) {
       expect(await s.isRevoked('j1')).toBe(true);
       expect(await s.isRevoked('j2')).toBe(false);
       await until(async () => !(await s.isRevoked('j1')), 3000);
+    });
+
+    it('isRevokedNow answers at once where the store can (never a wrong answer: true, false, or undefined = ask isRevoked)', async () => {
+      const s = await impl.revocation();
+      await s.revoke('now-1', 60);
+      const a = s.isRevokedNow('now-1');
+      const b = s.isRevokedNow('now-2');
+      expect(a === true || a === undefined).toBe(true);
+      expect(b === false || b === undefined).toBe(true);
+      if (impl.pushes) expect([a, b]).toEqual([true, false]);
+    });
+
+    it(impl.pushes ? 'learns of revocations written by others and tells onRevoked' : 'does not push revocations (lookup mode)', async () => {
+      const s = await impl.revocation();
+      const told: string[] = [];
+      s.onRevoked((jti) => told.push(jti));
+      if (impl.revokeFromOutside) await impl.revokeFromOutside(s, 'outside-1', 60);
+      else await s.revoke('outside-1', 60);
+      if (!impl.pushes) {
+        expect(await s.isRevoked('outside-1')).toBe(true);
+        expect(told).toEqual([]);
+        return;
+      }
+      await until(() => told.includes('outside-1'));
+      expect(s.isRevokedNow('outside-1')).toBe(true);
+      expect(await s.isRevoked('outside-1')).toBe(true);
     });
 
     it('answers many concurrent lookups correctly', async () => {

@@ -104,14 +104,15 @@ describe('Redis restarted empty', () => {
 
 describe('aborted upgrades', () => {
   it('10k upgrades aborted mid-authentication: no crash, nothing registered, still serving', async () => {
-    const gw = await startGateway({ WSGATE_REDIS_URL: redis.url, WSGATE_REVOCATION_TIMEOUT_MS: '5000' });
+    // lookup mode: its upgrades wait for Redis, so a stalled Redis holds them mid-authentication
+    const gw = await startGateway({ WSGATE_REVOCATION_MODE: 'lookup', WSGATE_REDIS_URL: redis.url, WSGATE_REVOCATION_TIMEOUT_MS: '5000' });
     try {
       const token = hs({ sub: 'aborter' });
       const request = Buffer.from(`GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nAuthorization: Bearer ${token}\r\n\r\n`);
       let aborted = 0;
       for (let batch = 0; batch < 10; batch++) {
         // Stall the lookups so that every upgrade is mid-authentication when its client leaves.
-        await redis.client.call('CLIENT', 'PAUSE', '10000', 'ALL');
+        process.kill(redis.pid()!, 'SIGSTOP');
         await Promise.all(
           Array.from(
             { length: 1000 },
@@ -130,7 +131,7 @@ describe('aborted upgrades', () => {
               }),
           ),
         );
-        await redis.client.call('CLIENT', 'UNPAUSE');
+        process.kill(redis.pid()!, 'SIGCONT');
       }
       expect(aborted).toBe(10_000);
       // A client that resets before the server read its request never reaches the upgrade

@@ -16,7 +16,8 @@ let redis: TestRedis;
 let gw: TestGateway;
 beforeAll(async () => {
   redis = await startRedis();
-  gw = await startGateway({ WSGATE_REDIS_URL: redis.url, WSGATE_MAX_PENDING_PER_ADDRESS: '5', WSGATE_MAX_PENDING_UPGRADES: '8', WSGATE_REVOCATION_TIMEOUT_MS: '10000' });
+  // lookup mode: its upgrades wait for Redis, so a stalled Redis holds them in authentication
+  gw = await startGateway({ WSGATE_REVOCATION_MODE: 'lookup', WSGATE_REDIS_URL: redis.url, WSGATE_MAX_PENDING_PER_ADDRESS: '5', WSGATE_MAX_PENDING_UPGRADES: '8', WSGATE_REVOCATION_TIMEOUT_MS: '10000' });
 });
 afterAll(async () => {
   process.kill(redis.pid()!, 'SIGCONT');

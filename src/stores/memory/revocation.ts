@@ -8,19 +8,30 @@ export class MemoryRevocationStore implements RevocationStore {
 
   constructor(private readonly now: () => number = Date.now) {}
 
-  isRevoked(jti: string): Promise<boolean> {
+  private handler: ((jti: string) => void) | undefined;
+
+  isRevokedNow(jti: string): boolean {
     this.lookups++;
     const until = this.revoked.get(jti);
-    if (until === undefined) return Promise.resolve(false);
+    if (until === undefined) return false;
     if (until <= this.now()) {
       this.revoked.delete(jti);
-      return Promise.resolve(false);
+      return false;
     }
-    return Promise.resolve(true);
+    return true;
+  }
+
+  isRevoked(jti: string): Promise<boolean> {
+    return Promise.resolve(this.isRevokedNow(jti));
   }
 
   revoke(jti: string, ttlSec: number): Promise<void> {
     this.revoked.set(jti, this.now() + ttlSec * 1000);
+    this.handler?.(jti);
     return Promise.resolve();
+  }
+
+  onRevoked(handler: (jti: string) => void): void {
+    this.handler = handler;
   }
 }

@@ -24,6 +24,14 @@ export class RedisRevocationStore implements RevocationStore {
     private readonly timeoutMs: number,
   ) {}
 
+  /** The lookup mode never knows without asking Redis. */
+  isRevokedNow(): undefined {
+    return undefined;
+  }
+
+  /** The lookup mode does not learn of revocations: sockets are checked at the upgrade and at refresh only. */
+  onRevoked(): void {}
+
   isRevoked(jti: string): Promise<boolean> {
     this.lookups++;
     return new Promise<boolean>((resolve, reject) => {

@@ -1,0 +1,269 @@
+// Revocations as a local mirror of the `<prefix><jti>` keys, kept exact by Redis itself (docs/REDIS.md
+// #revocation-mirror). The seed's layout is unchanged: the auth service still writes `revoked:<jti>`
+// with a plain SET; nothing else changes on its side.
+//
+//   1. A subscriber connection of its own SUBSCRIBEs to __redis__:invalidate.
+//   2. The command connection turns on CLIENT TRACKING ... REDIRECT <subscriber> BCAST PREFIX <prefix>:
+//      from then on every write, delete or expiry of a key with the prefix, by anyone, is pushed to
+//      the subscriber (Redis >= 6; no server configuration, unlike keyspace notifications).
+//   3. SCAN MATCH <prefix>* loads the keys that exist, with their PTTL; keys invalidated while the
+//      scan runs are read again after it. Then the mirror is ready.
+//   4. Each invalidation is answered by a PTTL of its keys (batched per tick): the mirror follows, and
+//      a key that now exists is reported to onRevoked (open sockets with that jti are closed).
+// Any reconnect of either connection, or a flush (a null invalidation), starts over at 1. A
+// heartbeat PINGs both connections every second: one that does not answer within the lookup
+// timeout (a partition that TCP has not noticed) makes the mirror not ready until a PING answers
+// again, and then it starts over.
+//
+// Why: an upgrade's revocation check becomes a Map lookup, so the upgrade is decided synchronously
+// inside uWS's upgrade handler. That saves the Redis round trip, the promise and the cork of an
+// asynchronous upgrade (the upgrade path's CPU), and it cannot meet uWebSockets #1928, which closes
+// asynchronously upgraded sockets inside res.cork (docs/UWS-1928.md). The cost is memory: one entry
+// per currently revoked token (about 100 bytes each), and a SCAN at start and after each reconnect.
+// While the mirror is not ready, lookups go to Redis as in the lookup mode (one MGET per tick).
+import type { Redis } from 'ioredis';
+import { StoreUnavailable, type RevocationStore } from '../ports.js';
+import { RedisRevocationStore } from './revocation.js';
+
+const INVALIDATE = '__redis__:invalidate';
+
+export class RedisRevocationMirror implements RevocationStore {
+  /** jti -> ms when the key expires (Infinity: no TTL) */
+  private revoked = new Map<string, number>();
+  private ready = false;
+  /** bumps on every (re)start of the sync: a sync that finds a newer generation stops */
+  private generation = 0;
+  /** keys invalidated while a sync runs (re-read at its end) */
+  private invalidatedDuringSync: Set<string> | undefined;
+  /** keys to re-read at the next tick */
+  private toCheck = new Set<string>();
+  private checkScheduled = false;
+  private handler: ((jti: string) => void) | undefined;
+  private readonly lookup: RedisRevocationStore;
+  private closed = false;
+  /** the subscriber's client id while it is subscribed (a subscribed connection cannot ask) */
+  private subId: number | undefined;
+  private readonly heartbeat: NodeJS.Timeout;
+  private beating = false;
+  syncs = 0;
+  syncFailures = 0;
+  invalidations = 0;
+
+  constructor(
+    private readonly redis: Redis,
+    /** a connection for this mirror only (it is put in subscriber mode) */
+    private readonly sub: Redis,
+    private readonly prefix: string,
+    timeoutMs: number,
+    private readonly now: () => number = Date.now,
+    private readonly onError: (err: unknown) => void = () => undefined,
+  ) {
+    this.lookup = new RedisRevocationStore(redis, prefix, timeoutMs);
+    sub.on('messageBuffer', (channel: Buffer, message: Buffer[] | null) => {
+      if (channel.toString() === INVALIDATE) this.invalidated(message);
+    });
+    const restart = (): void => void this.sync();
+    this.heartbeat = setInterval(() => void this.beat(timeoutMs), 1000);
+    this.heartbeat.unref();
+    redis.on('ready', restart);
+    sub.on('ready', restart);
+    redis.on('close', () => this.lost());
+    sub.on('close', () => {
+      this.subId = undefined;
+      this.lost();
+    });
+    if (redis.status === 'ready' && sub.status === 'ready') restart();
+  }
+
+  get lookups(): number {
+    return this.lookup.lookups;
+  }
+
+  get roundTrips(): number {
+    return this.lookup.roundTrips;
+  }
+
+  /** Entries in the mirror (revoked tokens known now). */
+  get size(): number {
+    return this.revoked.size;
+  }
+
+  get isReady(): boolean {
+    return this.ready;
+  }
+
+  isRevokedNow(jti: string): boolean | undefined {
+    if (!this.ready) return undefined;
+    this.lookup.lookups++;
+    const until = this.revoked.get(jti);
+    if (until === undefined) return false;
+    if (until > this.now()) return true;
+    this.revoked.delete(jti);
+    return false;
+  }
+
+  isRevoked(jti: string): Promise<boolean> {
+    const known = this.isRevokedNow(jti);
+    if (known !== undefined) return Promise.resolve(known);
+    return this.lookup.isRevoked(jti);
+  }
+
+  /** Writes the key; this node's mirror knows at once (the invalidation confirms it a moment later). */
+  async revoke(jti: string, ttlSec: number): Promise<void> {
+    await this.lookup.revoke(jti, ttlSec);
+    if (this.ready) this.revoked.set(jti, this.now() + Math.max(1, Math.ceil(ttlSec)) * 1000);
+  }
+
+  onRevoked(handler: (jti: string) => void): void {
+    this.handler = handler;
+  }
+
+  close(): void {
+    this.closed = true;
+    this.ready = false;
+    clearInterval(this.heartbeat);
+    this.sub.disconnect();
+  }
+
+  private async beat(timeoutMs: number): Promise<void> {
+    if (this.beating || this.closed || this.redis.status !== 'ready' || this.sub.status !== 'ready') return;
+    this.beating = true;
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        Promise.all([this.redis.ping(), this.sub.ping()]),
+        new Promise((_, reject) => (timer = setTimeout(() => reject(new StoreUnavailable('revocation mirror: no PING answer')), timeoutMs))),
+      ]);
+      if (!this.ready && this.invalidatedDuringSync === undefined) void this.sync();
+    } catch (err) {
+      if (this.ready) this.onError(err);
+      this.lost();
+    } finally {
+      clearTimeout(timer);
+      this.beating = false;
+    }
+  }
+
+  private lost(): void {
+    this.ready = false;
+    this.generation++;
+  }
+
+  /** Steps 1-3 above; on failure, the next 'ready' of a connection starts over. */
+  private async sync(): Promise<void> {
+    if (this.closed || this.redis.status !== 'ready' || this.sub.status !== 'ready') return;
+    const gen = ++this.generation;
+    this.ready = false;
+    this.syncs++;
+    const pending = new Set<string>();
+    this.invalidatedDuringSync = pending;
+    try {
+      if (this.subId === undefined) {
+        const id = Number(await this.sub.client('ID'));
+        await this.sub.subscribe(INVALIDATE);
+        this.subId = id;
+      }
+      const id = this.subId;
+      // OFF first: a tracking left on from before (a redirect to an old subscriber) is replaced
+      await this.redis.call('CLIENT', 'TRACKING', 'OFF');
+      await this.redis.call('CLIENT', 'TRACKING', 'ON', 'REDIRECT', String(id), 'BCAST', 'PREFIX', this.prefix);
+      const next = new Map<string, number>();
+      let cursor = '0';
+      do {
+        const [c, keys] = (await this.redis.scan(cursor, 'MATCH', `${this.escaped()}*`, 'COUNT', 1000)) as [string, string[]];
+        if (gen !== this.generation) return;
+        cursor = c;
+        await this.read(keys, next);
+      } while (cursor !== '0');
+      if (gen !== this.generation) return;
+      // keys changed while the scan ran: read them again, into the new map
+      while (pending.size > 0) {
+        const keys = [...pending];
+        pending.clear();
+        await this.read(keys, next);
+        if (gen !== this.generation) return;
+      }
+      this.revoked = next;
+      this.ready = true;
+    } catch (err) {
+      if (gen === this.generation) {
+        this.syncFailures++;
+        this.onError(err);
+      }
+    } finally {
+      // this sync's collection of invalidations ends with it (a newer sync has its own)
+      if (this.invalidatedDuringSync === pending) this.invalidatedDuringSync = undefined;
+    }
+  }
+
+  /** SCAN's MATCH is a glob: the prefix's own glob characters are escaped. */
+  private escaped(): string {
+    return this.prefix.replace(/[*?[\]\\]/g, '\\$&');
+  }
+
+  /** PTTL of each key (one pipeline) into `into`: exists -> revoked until its expiry, else removed. Returns the jtis now revoked. */
+  private async read(keys: readonly string[], into: Map<string, number>): Promise<string[]> {
+    if (keys.length === 0) return [];
+    const p = this.redis.pipeline();
+    for (const k of keys) p.pttl(k);
+    const res = await p.exec();
+    if (!res) throw new StoreUnavailable('revocation mirror: pipeline aborted');
+    const now = this.now();
+    const revoked: string[] = [];
+    keys.forEach((key, i) => {
+      const [err, ttl] = res[i]!;
+      if (err) throw err;
+      const jti = key.slice(this.prefix.length);
+      const ms = Number(ttl);
+      if (ms === -2) into.delete(jti);
+      else {
+        into.set(jti, ms === -1 ? Infinity : now + ms);
+        revoked.push(jti);
+      }
+    });
+    return revoked;
+  }
+
+  private invalidated(message: Buffer[] | null): void {
+    this.invalidations++;
+    if (message === null) {
+      // FLUSHDB/FLUSHALL, or Redis dropped tracking state: start over
+      void this.sync();
+      return;
+    }
+    for (const b of message) {
+      const key = b.toString();
+      if (!key.startsWith(this.prefix)) continue;
+      if (this.invalidatedDuringSync) this.invalidatedDuringSync.add(key);
+      else this.toCheck.add(key);
+    }
+    if (this.toCheck.size > 0 && !this.checkScheduled) {
+      this.checkScheduled = true;
+      setImmediate(() => void this.check());
+    }
+  }
+
+  /** Step 4: re-reads the invalidated keys, updates the mirror, reports new revocations. */
+  private async check(): Promise<void> {
+    this.checkScheduled = false;
+    const keys = [...this.toCheck];
+    this.toCheck.clear();
+    const gen = this.generation;
+    try {
+      const revoked = await this.read(keys, this.revoked);
+      if (gen !== this.generation) return;
+      for (const jti of revoked) {
+        try {
+          this.handler?.(jti);
+        } catch (err) {
+          this.onError(err);
+        }
+      }
+    } catch (err) {
+      // could not read them: the mirror cannot be trusted until a new sync
+      this.onError(err);
+      this.lost();
+      void this.sync();
+    }
+  }
+}
