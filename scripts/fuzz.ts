@@ -38,6 +38,9 @@ export function summary(r: FuzzResult, families?: readonly string[]): string {
     const top = Object.entries(o).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${v}`).join(', ');
     out.push(`  ${fam.padEnd(15)} ${String(n).padStart(8)}  ${top}`);
   }
+  out.push('', 'cases by kind (encoding:family:target for frames):');
+  const kinds = Object.entries(r.kinds).sort((a, b) => a[0].localeCompare(b[0]));
+  for (let i = 0; i < kinds.length; i += 4) out.push(`  ${kinds.slice(i, i + 4).map(([k, v]) => `${k} ${v}`.padEnd(38)).join(' ')}`.trimEnd());
   if (r.failureCount > 0) {
     out.push('', `failures (${r.failureCount}) by family/kind, with the first case that showed it:`);
     out.push(table(Object.entries(r.failureKinds).sort().map(([k, v]) => [`  ${k}`, String(v), `first: case ${r.firstFound[k]}`])));
@@ -50,7 +53,7 @@ export function summary(r: FuzzResult, families?: readonly string[]): string {
     }
   }
   for (const c of r.crashes) {
-    out.push('', `CRASH x${c.count}: ${c.signature}`, `  exit ${c.exit.code ?? c.exit.signal} after ${c.atCases} cases; suspects ${c.suspects.join(', ')}`);
+    out.push('', `CRASH x${c.count}: ${c.signature}${c.culprit ? ` (first found by case ${c.culprit.index})` : ''}`, `  exit ${c.exit.code ?? c.exit.signal} after ${c.atCases} cases; suspects ${c.suspects.join(', ')}`);
     if (c.culprit) out.push(`  culprit: seed ${r.seed} case ${c.culprit.index} (${c.culprit.family}, ${c.culprit.caseKind})`, `    input: ${c.culprit.input}`);
     if (c.triage) out.push(`  triage: ${c.triage}`);
     if (c.minimized) out.push(`  minimized (${c.minimized.shrinks} shrinks): ${c.minimized.input}`);

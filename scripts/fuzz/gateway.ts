@@ -76,7 +76,8 @@ export class GatewayProcess {
       if (r.status === 200) return true;
       if (this.alive) this.healthFailures.push(`status ${r.status}`);
     } catch (e) {
-      if (this.alive && !this.stopping) this.healthFailures.push(`error ${(e as Error).message}`);
+      // a process on its way out (a crash, counted as such) refuses connections first
+      if (!(await this.diedWithin(1000)) && !this.stopping) this.healthFailures.push(`error ${(e as Error).message}`);
     }
     return false;
   }
@@ -164,6 +165,8 @@ export function crashSignature(tail: string): string {
   const lines = tail.split('\n');
   const i = lines.findIndex((l) => /^[A-Za-z]*(Error|Exception)\b.*:/.test(l) || /^Uncaught/.test(l));
   if (i < 0) return lines.filter((l) => l.trim() !== '').slice(-1)[0]?.slice(0, 160) ?? 'no output';
-  const at = lines.slice(i + 1).find((l) => l.trim().startsWith('at '))?.trim().replace(/file:\/\/\S*\/(node_modules|dist)\//, '$1/') ?? '';
-  return `${lines[i]!.slice(0, 120)} ${at}`.trim();
+  // the same bug at another depth or with another value is the same crash: no line:column, no numbers
+  const at = lines.slice(i + 1).find((l) => l.trim().startsWith('at '))?.trim().replace(/file:\/\/\S*\/(node_modules|dist)\//, '$1/').replace(/:\d+:\d+\)?$/, ')') ?? '';
+  const what = lines[i]!.replace(/-?\d{4,}/g, 'N').slice(0, 120);
+  return `${what} ${at}`.trim();
 }

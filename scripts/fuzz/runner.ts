@@ -325,7 +325,8 @@ export class Fuzzer {
       r.healthFailures.push(...g.healthFailures.slice(0, 10).map((h) => `gateway ${g.gen}: ${h}`));
     }
     if (o.triage ?? true) for (const c of r.crashes) await this.triage(c, log, o.minimizeMs ?? 0);
-    for (const c of r.crashes) if (c.culprit) found(`crash: ${c.signature}`, c.culprit.index);
+    // a crash is first found by its culprit (the suspects' smallest index was a placeholder)
+    for (const c of r.crashes) if (c.culprit) r.firstFound[`crash: ${c.signature}`] = c.culprit.index;
     return r;
   }
 
