@@ -7,7 +7,7 @@
 // --seed and its index.
 import fc from 'fast-check';
 import { encodeJs, jsLevelBytes, jstr, lit, type Js, type StrStyle } from './json.js';
-import { encodeMp, ext, int, mpLevelBytes, str, wtf8, type ArrFmt, type BinFmt, type DeepShape, type ExtFmt, type IntFmt, type MapFmt, type Mp, type StrFmt } from './msgpack.js';
+import { encodeMp, ext, int, mpLevelBytes, mpLies, str, wtf8, type ArrFmt, type BinFmt, type DeepShape, type ExtFmt, type IntFmt, type MapFmt, type Mp, type StrFmt } from './msgpack.js';
 
 export type Arb<T> = fc.Arbitrary<T>;
 
@@ -344,6 +344,8 @@ export interface Encoding<N> {
   /** what only this encoding has: extension types, or number literals */
   readonly exotic: Arb<N>;
   encode(n: N): Buffer;
+  /** true when `n` may swallow or expose the bytes after it (then the frame's id is unknowable) */
+  lies(n: N): boolean;
 }
 
 export const MSGPACK: Encoding<Mp> = {
@@ -359,6 +361,7 @@ export const MSGPACK: Encoding<Mp> = {
   deep: (maxBytes) => mpDeep(maxBytes),
   exotic: mpExt(mpTree),
   encode: encodeMp,
+  lies: mpLies,
 };
 
 export const JSON_TEXT: Encoding<Js> = {
@@ -374,6 +377,7 @@ export const JSON_TEXT: Encoding<Js> = {
   deep: (maxBytes) => jsDeep(maxBytes),
   exotic: jsNumber,
   encode: encodeJs,
+  lies: () => false,
 };
 
 export const REQUEST_TYPES = ['publish', 'join', 'leave', 'presence', 'ping', 'token:refresh'] as const;
@@ -444,7 +448,8 @@ export function requestFrame<N>(enc: Encoding<N>, opts: RequestOptions): Arb<Req
         if (i >= 0) fields[i] = [t, p];
         else fields.push([t, p]);
       }
-      let idKnown = t !== 'id';
+      // a payload as the id, or as a key (which may decode as "id"), makes the reply's ref unknowable
+      let idKnown = t !== 'id' && t !== 'key' && !enc.lies(p);
       if (mut === 'drop' && dropField !== t) {
         const j = fields.findIndex(([f]) => f === dropField);
         if (j >= 0) fields.splice(j, 1);

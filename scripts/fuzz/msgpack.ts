@@ -196,6 +196,28 @@ export function mpLevelBytes(shape: DeepShape): number {
   return shape === 'array' ? 1 : shape === 'map' ? 3 : 2;
 }
 
+// msgpackr extensions that read past their own data (the next value, or a record's values) or
+// move the read position (bundled strings)
+const READS_ON = new Set([0x62, 0x65, 0x69, 0x72, 0x73, 0x78]);
+const FIXED_SIZE: Record<string, number> = { fe1: 1, fe2: 2, fe4: 4, fe8: 8, fe16: 16 };
+
+/**
+ * True when the bytes may not read back as the items written: a length field that disagrees
+ * with the data, raw bytes, or an extension that reads beyond itself. What follows such an item
+ * (say, the next key of a request) may be read as something else.
+ */
+export function mpLies(m: Mp): boolean {
+  switch (m.k) {
+    case 'str': case 'bin': return m.declared !== undefined;
+    case 'arr': return m.declared !== undefined || m.items.some(mpLies);
+    case 'map': return m.declared !== undefined || m.entries.some(([k, v]) => mpLies(k) || mpLies(v));
+    case 'ext': return m.declared !== undefined || READS_ON.has(m.type) || (FIXED_SIZE[m.fmt] !== undefined && FIXED_SIZE[m.fmt] !== m.data.length) || (m.tail !== undefined && mpLies(m.tail));
+    case 'deep': return mpLies(m.leaf);
+    case 'raw': return true;
+    default: return false;
+  }
+}
+
 // ---- small constructors (minimal encodings), used by the generators and the focused tests
 
 export const nil: Mp = { k: 'nil' };
