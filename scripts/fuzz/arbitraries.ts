@@ -491,10 +491,6 @@ export function timeClaim(base: number): Arb<unknown> {
   );
 }
 
-export interface EdgeClaims {
-  readonly claims: Record<string, unknown>;
-}
-
 /** Claim sets whose every field may be an edge case (sign them with the gateway's secret). */
 export function edgeClaims(base = now()): Arb<Record<string, unknown>> {
   return fc

@@ -4,7 +4,7 @@
 // can shrink it (--minimize) from the same seed.
 import fc from 'fast-check';
 import {
-  JSON_TEXT, MSGPACK, edgeClaims, edgeString, identifierClaim, jsDeep, jsTree, mpDeep, mpExt, mpTree, permissionPair, requestFrame, roomLike, tenantPair, transport, validRoom,
+  JSON_TEXT, MSGPACK, edgeClaims, edgeString, identifierClaim, jsTree, mpExt, mpTree, permissionPair, requestFrame, roomLike, tenantPair, transport, validRoom,
   type Arb, type Encoding, type PermissionPair, type RequestFrame, type TenantPair, type Transport,
 } from './arbitraries.js';
 import { isUtf8 } from './json.js';
@@ -216,4 +216,3 @@ export function frameTraits(f: FrameCase, maxPayload: number): { oversize: boole
   return { oversize: f.bytes.length > maxPayload, invalidUtf8: !f.binary && !isUtf8(f.bytes), wrongKind: f.binary !== (f.encoding === 'msgpack') };
 }
 
-export { jsDeep, mpDeep };

@@ -52,11 +52,11 @@ export function permits(permissions: readonly string[], action: Action, room: st
 export const REPLY_CODES = new Set(['BAD_REQUEST', 'UNKNOWN_TYPE', 'FORBIDDEN', 'BAD_ROOM', 'TOO_MANY_ROOMS', 'PAYLOAD_TOO_LARGE', 'USER_MISMATCH', 'INVALID_TOKEN', 'RATE_LIMITED', 'UNAVAILABLE']);
 
 /**
- * Close codes one request frame may cause (docs/PROTOCOL.md#close-codes): 4401 wrong frame kind,
- * 4006 after INVALID_TOKEN, 1007 a text frame that is not UTF-8, 1011 internal error of that
- * socket only (the gateway contains a failure to one socket). 1006/1009 only for frames over the
- * payload limit, and (uWS drops the connection without a close frame) for invalid UTF-8 text.
+ * Close codes any request may end in instead of its reply (docs/PROTOCOL.md#close-codes): 1011,
+ * an internal error contained to that socket. Only for some frames: 4401 (the wrong frame kind),
+ * 1006/1009 (over the payload limit), 1007 or 1006 (text that is not UTF-8: uWS drops the
+ * connection without a close frame); 4006 only after an INVALID_TOKEN reply.
  */
-export const FRAME_CLOSES = new Set([4401, 4006, 1007, 1011]);
+export const FRAME_CLOSES = new Set([1011]);
 export const OVERSIZE_CLOSES = new Set([1006, 1009]);
 export const INVALID_UTF8_CLOSES = new Set([1007, 1006]);

@@ -5,7 +5,7 @@
 // so. Tenant isolation: a publish or a presence query of one tenant never shows another's user.
 import type { ClaimsCase, FrameCase, IsolationCase, PermissionCase, TransportCase } from './cases.js';
 import { frameTraits } from './cases.js';
-import { encodeFor, isReply, type Event, type Msg, type OpenSpec, type Opened, type Sock } from './client.js';
+import { encodeFor, isReply, type Event, type OpenSpec, type Opened, type Sock } from './client.js';
 import { FRAME_CLOSES, INVALID_UTF8_CLOSES, OVERSIZE_CLOSES, REPLY_CODES, permits, roomIsValid, type Action } from './model.js';
 
 export interface Finding {
@@ -132,8 +132,8 @@ export async function runFrame(ctx: Ctx, c: FrameCase): Promise<Verdict> {
     return v;
   }
   if (e.kind === 'close') {
-    const allowed = t.oversize ? OVERSIZE_CLOSES : t.invalidUtf8 ? INVALID_UTF8_CLOSES : FRAME_CLOSES;
-    if (allowed.has(e.code) && !(e.code === 4401 && !t.wrongKind)) {
+    const allowed = new Set([...FRAME_CLOSES, ...(t.oversize ? OVERSIZE_CLOSES : []), ...(t.invalidUtf8 ? INVALID_UTF8_CLOSES : []), ...(t.wrongKind ? [4401] : [])]);
+    if (allowed.has(e.code)) {
       if (e.code === 1011) v.warnings.push({ kind: 'internal-error-1011', detail: 'the gateway contained an internal error to this socket' });
       // uWS drops these frames before any JavaScript runs; should the process die anyway, the
       // crash watcher counts this case among the suspects (it finished just before the exit)
@@ -173,10 +173,15 @@ async function probe(ctx: Ctx, v: Verdict, sock: Sock, perms: readonly string[],
 const parses = (p: string): boolean => roomIsValid(p.slice(p.indexOf(':') + 1).replace(/\*\*?/g, 'x')) && ['join', 'publish', 'presence', '*'].includes(p.slice(0, p.indexOf(':')));
 
 /** An upgrade refusal: documented statuses only, and a crash is a crash. */
-async function refusal(ctx: Ctx, v: Verdict, o: Extract<Opened, { ok: false }>, allowed: readonly number[], what: string): Promise<void> {
+async function refusal(ctx: Ctx, v: Verdict, o: Extract<Opened, { ok: false }>, allowed: readonly number[], what: string, token?: string): Promise<void> {
   v.outcome = `refused ${o.status}${o.code ? ` ${o.code}` : ''}${o.closeCode ? ` close ${o.closeCode}` : ''}`;
   if (o.status === -1) {
     v.outcome = 'client-refused';
+    return;
+  }
+  // uWS refuses headers over its limit itself (docs/SECURITY.md, known limits): 431, or a reset when far over
+  if (token !== undefined && token.length > 16_384 && (o.status === 431 || o.status === 0)) {
+    v.outcome = `refused ${o.status === 0 ? 'reset' : 431} (token over 16 KiB)`;
     return;
   }
   if (allowed.includes(o.status)) return;
@@ -193,14 +198,16 @@ export async function runPermission(ctx: Ctx, c: PermissionCase): Promise<Verdic
   try {
     const { victim, primer, probes } = c.pair;
     if (primer) {
-      const p = await ctx.open({ protocols: ['wsgate.v1.json'], headers: { authorization: `Bearer ${ctx.sign({ sub: `pp-${ctx.index}`, tenant_id: 'perm', jti: `pp-${ctx.index}-${Math.random()}`, exp: Math.floor(Date.now() / 1000) + 3600, permissions: primer })}` } });
+      const pt = ctx.sign({ sub: `pp-${ctx.index}`, tenant_id: 'perm', jti: `pp-${ctx.index}-${Math.random()}`, exp: Math.floor(Date.now() / 1000) + 3600, permissions: primer });
+      const p = await ctx.open({ protocols: ['wsgate.v1.json'], headers: { authorization: `Bearer ${pt}` } });
       if (p.ok) socks.push(p.sock);
-      else await refusal(ctx, v, p, [401], 'primer');
+      else await refusal(ctx, v, p, [401], 'primer', pt);
       if (v.died) return v;
     }
-    const o = await ctx.open({ protocols: [ctx.index % 2 === 0 ? 'wsgate.v1.json' : 'wsgate.v1.msgpack'], headers: { authorization: `Bearer ${ctx.sign({ sub: `pv-${ctx.index}`, tenant_id: 'perm', jti: `pv-${ctx.index}-${Math.random()}`, exp: Math.floor(Date.now() / 1000) + 3600, permissions: victim })}` } });
+    const vt = ctx.sign({ sub: `pv-${ctx.index}`, tenant_id: 'perm', jti: `pv-${ctx.index}-${Math.random()}`, exp: Math.floor(Date.now() / 1000) + 3600, permissions: victim });
+    const o = await ctx.open({ protocols: [ctx.index % 2 === 0 ? 'wsgate.v1.json' : 'wsgate.v1.msgpack'], headers: { authorization: `Bearer ${vt}` } });
     if (!o.ok) {
-      await refusal(ctx, v, o, [401], 'victim');
+      await refusal(ctx, v, o, [401], 'victim', vt);
       // refusing claims is allowed, except a list whose every entry follows the grammar
       if (o.status === 401 && victim.length <= 1000 && victim.every(parses)) v.failures.push({ kind: 'valid-token-refused', detail: `permissions ${show(victim)}` });
       return v;
@@ -230,12 +237,7 @@ export async function runClaims(ctx: Ctx, c: ClaimsCase): Promise<Verdict> {
   }
   const o = await ctx.open({ protocols: [c.protocol], headers: { authorization: `Bearer ${token}` } });
   if (!o.ok) {
-    // uWS refuses headers over its limit itself (docs/SECURITY.md, known limits): 431, or a reset when far over
-    if (token.length > 16_384 && (o.status === 431 || o.status === 0)) {
-      v.outcome = `refused ${o.status === 0 ? 'reset' : 431} (token of ${token.length} bytes)`;
-      return v;
-    }
-    await refusal(ctx, v, o, [401], 'upgrade');
+    await refusal(ctx, v, o, [401], 'upgrade', token);
     return v;
   }
   const sock = o.sock;
@@ -331,9 +333,10 @@ export async function runIsolation(ctx: Ctx, c: IsolationCase): Promise<Verdict>
   const socks: Sock[] = [];
   try {
     for (let i = 0; i < 2; i++) {
-      const o = await ctx.open({ protocols: [i === 0 ? 'wsgate.v1.json' : 'wsgate.v1.msgpack'], headers: { authorization: `Bearer ${ctx.sign({ sub: subs[i], tenant_id: tenants[i], jti: `${subs[i]}-${Math.random()}`, exp, permissions: ['*:**'] })}` } });
+      const tok = ctx.sign({ sub: subs[i], tenant_id: tenants[i], jti: `${subs[i]}-${Math.random()}`, exp, permissions: ['*:**'] });
+      const o = await ctx.open({ protocols: [i === 0 ? 'wsgate.v1.json' : 'wsgate.v1.msgpack'], headers: { authorization: `Bearer ${tok}` } });
       if (!o.ok) {
-        await refusal(ctx, v, o, [401], `tenant ${show(tenants[i])}`);
+        await refusal(ctx, v, o, [401], `tenant ${show(tenants[i])}`, tok);
         return v;
       }
       if (wellFormed(tenants[i]) && o.connected.tenant !== tenants[i]) v.failures.push({ kind: 'identity-mismatch', detail: `tenant ${show(tenants[i])}, connected.tenant ${show(o.connected.tenant)}` });
@@ -384,4 +387,3 @@ export async function runIsolation(ctx: Ctx, c: IsolationCase): Promise<Verdict>
   }
 }
 
-export type { Msg };

@@ -366,13 +366,11 @@ export class Fuzzer {
     const arb = this.maker.arb(family);
     const deadline = Date.now() + ms;
     let gw = await GatewayProcess.start({ ...this.gopts, healthEveryMs: 0 }, 2000);
-    let shrinks = 0;
     const kills = async (body: CaseBody): Promise<boolean> => {
       if (Date.now() > deadline) return false;
       if (!gw.alive) gw = await GatewayProcess.start({ ...this.gopts, healthEveryMs: 0 }, 2000);
       await this.runAlone(gw, index, body);
       if (!(await gw.diedWithin(500))) return false;
-      shrinks++;
       return crashSignature(gw.exit?.tail ?? '') === signature;
     };
     try {
@@ -383,7 +381,6 @@ export class Fuzzer {
       return { input: describeInput(ce), shrinks: out.numShrinks };
     } finally {
       await gw.stop();
-      void shrinks;
     }
   }
 }

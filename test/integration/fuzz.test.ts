@@ -174,7 +174,7 @@ describe('tenant collisions', () => {
   ];
   for (const store of ['Redis', 'memory'] as const) {
     describe(`${store} store`, () => {
-      const t = new Target(() => (store === 'Redis' ? { WSGATE_REDIS_URL: redis.url } : {}));
+      const t = new Target((): Record<string, string> => (store === 'Redis' ? { WSGATE_REDIS_URL: redis.url } : {}));
       afterAll(() => t.stop());
       it.each(pairs)('%s: no publish and no presence crosses', async (_name, tenants, rooms) => {
         const r = await t.run({ type: 'isolation', kind: 'focused', pair: { tenants, rooms, trick: 'focused' } });
