@@ -7,6 +7,7 @@ import fc from 'fast-check';
 import { Unpackr } from 'msgpackr';
 import { describe, expect, it } from 'vitest';
 import { isClaimString } from '../../src/auth/claims.js';
+import { MSGPACK, JSON_TEXT, edgeString, mpDeep, permissionList, requestFrame } from '../helpers/arbitraries.js';
 import { keyOf, keyOf2, partsOf } from '../../src/keys/keys.js';
 import { JsonWalker, MsgpackScanner } from '../../src/protocol/bounds.js';
 import { Decoder } from '../../src/protocol/codec.js';
@@ -217,6 +218,63 @@ describe('bounded decoding', () => {
         expect(d).not.toBe('wrong-frame-type');
       }),
       { numRuns: 10_000 },
+    );
+  });
+});
+
+// The fuzzer's generators (test/helpers/arbitraries.ts): byte-level MessagePack and JSON of every
+// family, lying lengths, every extension type, deep trees, Unicode edge strings, permission lists.
+describe('against the fuzzer\'s generators', () => {
+  const decoder = new Decoder({ maxDepth: 32, maxItems: 10_000 });
+  const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true, int64AsType: 'number' });
+
+  it('request frames of every MessagePack family: the decoder never throws; only plain MessagePack reaches msgpackr, and it reads it whole', () => {
+    const scanner = new MsgpackScanner({ maxDepth: 32, maxItems: 10_000 });
+    fc.assert(
+      fc.property(fc.oneof(requestFrame(MSGPACK, { payload: MSGPACK.tree }), requestFrame(MSGPACK, { payload: MSGPACK.exotic }), requestFrame(MSGPACK, { payload: mpDeep(8000) })), (f) => {
+        const bytes = f.bytes;
+        expect(() => decoder.decode('msgpack', bytes, true)).not.toThrow();
+        if (scanner.scan(bytes).ok) expect(() => unpackr.unpack(bytes)).not.toThrow();
+      }),
+      { numRuns: 5000 },
+    );
+  });
+
+  it('JSON request frames of every family: the decoder never throws', () => {
+    fc.assert(
+      fc.property(fc.oneof(requestFrame(JSON_TEXT, { payload: JSON_TEXT.tree }), requestFrame(JSON_TEXT, { payload: JSON_TEXT.exotic }), requestFrame(JSON_TEXT, { payload: JSON_TEXT.deep(8000) })), (f) => {
+        expect(() => decoder.decode('json', f.bytes, false)).not.toThrow();
+      }),
+      { numRuns: 5000 },
+    );
+  });
+
+  it('claim strings: accepted exactly when well-formed, 1 to 256 characters and free of control characters', () => {
+    fc.assert(
+      fc.property(edgeString(400), (s) => {
+        const expected = s.length > 0 && s.length <= 256 && s.isWellFormed() && !/[\u0000-\u001f\u007f-\u009f]/.test(s);
+        expect(isClaimString(s)).toBe(expected);
+      }),
+      { numRuns: 5000 },
+    );
+  });
+
+  it('keyOf is injective over Unicode edge strings too', () => {
+    fc.assert(
+      fc.property(fc.array(edgeString(40), { maxLength: 3 }), fc.array(edgeString(40), { maxLength: 3 }), (a, b) => {
+        expect(keyOf(...a) === keyOf(...b)).toBe(JSON.stringify(a) === JSON.stringify(b));
+      }),
+      { numRuns: 3000 },
+    );
+  });
+
+  it('permission lists with separator tricks match as the grammar says', () => {
+    fc.assert(
+      fc.property(permissionList, permissionList, roomName, fc.constantFrom('join', 'publish', 'presence') as fc.Arbitrary<'join' | 'publish' | 'presence'>, (l1, l2, room, action) => {
+        compilePermissions(l2);
+        expect(compilePermissions(l1).can(action, room)).toBe(refCan(l1, action, room));
+      }),
+      { numRuns: 3000 },
     );
   });
 });
