@@ -18,6 +18,7 @@ const examples: Array<[string, string, ClientRequest | ServerMessage]> = [
   ['error', 'server → client, reply error', { type: 'error', ref: 5, code: 'USER_MISMATCH', message: 'User mismatch' }],
   ['message', 'server → client, push', { type: 'message', room: 'chat/42', data: { text: 'hi' }, from: 'bob', ts: 1767225000123 }],
   ['presence', 'server → client, push', { type: 'presence', room: 'chat/42', joined: ['carol'], left: [] }],
+  ['presence (counts)', 'server → client, push', { type: 'presence', room: 'chat/42', joined: [], left: [], counts: { joined: 120, left: 3 } }],
   ['token:expiring', 'server → client, push', { type: 'token:expiring', exp: 1767225600, in: 60 }],
 ];
 

@@ -204,6 +204,7 @@ export async function start(config: Config, options: StartOptions = {}): Promise
       expiryGraceMs: config.jwtClockToleranceSec * 1000,
       expirySweepMs: config.expirySweepMs,
       presenceNotify: config.presenceNotify,
+      presenceNotifyMaxNames: config.presenceNotifyMaxNames,
       rate: { rate: config.rateLimit, burst: config.rateBurst, rateBytes: config.rateLimitBytes, burstBytes: config.rateBurstBytes },
       frame: { maxDepth: config.maxFrameDepth, maxItems: config.maxFrameItems },
       maxConnections: budget.maxConnections,

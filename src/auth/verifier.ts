@@ -4,6 +4,7 @@ import { createPublicKey } from 'node:crypto';
 import { createVerifier, TokenError } from 'fast-jwt';
 import type { Algorithm } from '../config/config.js';
 import { toClaims as checkClaims, type Claims } from './claims.js';
+import { TokenCache } from './token-cache.js';
 
 export type { Claims } from './claims.js';
 
@@ -87,13 +88,12 @@ const tryNext = (e: VerifyError): boolean => e.reason === 'signature' || e.reaso
 type SyncVerify = (token: string) => unknown;
 type AsyncVerify = (token: string) => Promise<unknown>;
 
-export function createTokenVerifier(opts: VerifierOptions): TokenVerifier {
-  const stats: CacheStats = { hits: 0, lookups: 0 };
+export function createTokenVerifier(opts: VerifierOptions, now: () => number = Date.now): TokenVerifier {
   const rules = { maxTtlSec: opts.maxTtlSec, clockToleranceSec: opts.clockToleranceSec };
   // Claim rules beyond fast-jwt's (auth/claims.ts): run on every verification, cache hits included,
   // because "now" moves (exp's distance, iat).
   const toClaims = (payload: unknown): Claims => {
-    const c = checkClaims(payload, Date.now() / 1000, rules);
+    const c = checkClaims(payload, now() / 1000, rules);
     if (c === undefined) throw new VerifyError('claims');
     return c;
   };
@@ -103,38 +103,19 @@ export function createTokenVerifier(opts: VerifierOptions): TokenVerifier {
     // or a token without the claim would pass (found by test/integration/attacks.test.ts).
     requiredClaims: ['sub', 'tenant_id', 'jti', 'exp', ...(opts.issuer ? ['iss'] : []), ...(opts.audience ? ['aud'] : [])],
     clockTolerance: toleranceMs,
-    cache: opts.cacheSize > 0 ? opts.cacheSize : false,
-    cacheTTL: opts.cacheTtlMs,
-    // Errors are never cached: a flood of bad tokens must not evict good ones, and a kid that
-    // was unknown a moment ago may be known after the next JWKS refresh.
-    errorCacheTTL: () => -(toleranceMs + 1),
+    // our own cache stands in front (auth/token-cache.ts): fast-jwt's hashes every token with SHA-256
+    cache: false,
     ...(opts.issuer ? { allowedIss: [...opts.issuer] } : {}),
     ...(opts.audience ? { allowedAud: [...opts.audience] } : {}),
   };
 
-  // fast-jwt does not count its cache hits; wrap the LRU's get to count them. A hit is what
-  // fast-jwt itself takes as one: an entry whose validity window contains now.
-  const countHits = (v: { cache?: { get(k: string): unknown } | null }): void => {
-    const cache = v.cache;
-    if (!cache) return;
-    const get = cache.get.bind(cache);
-    cache.get = (k: string) => {
-      const entry = get(k) as [unknown, number, number] | undefined;
-      stats.lookups++;
-      if (entry !== undefined && entry[0] !== undefined) {
-        const now = Date.now();
-        if (now >= entry[1] && now <= entry[2]) stats.hits++;
-      }
-      return entry;
-    };
-  };
+  const cache = opts.cacheSize > 0 ? new TokenCache(opts.cacheSize, opts.cacheTtlMs, toleranceMs) : undefined;
 
   const sync: SyncVerify[] = [];
   const hsAlgs = allowed(HS, opts.algorithms);
   if (hsAlgs.length > 0) {
     for (const secret of opts.secrets) {
       const v = createVerifier({ ...common, key: secret, algorithms: hsAlgs as never });
-      countHits(v as never);
       sync.push(v as SyncVerify);
     }
   }
@@ -142,7 +123,6 @@ export function createTokenVerifier(opts: VerifierOptions): TokenVerifier {
     const algs = allowed(publicKeyAlgorithms(pem), opts.algorithms);
     if (algs.length === 0) continue;
     const v = createVerifier({ ...common, key: pem, algorithms: algs as never });
-    countHits(v as never);
     sync.push(v as SyncVerify);
   }
   let jwksVerify: AsyncVerify | undefined;
@@ -156,7 +136,6 @@ export function createTokenVerifier(opts: VerifierOptions): TokenVerifier {
         key: async (decoded: { header: { kid?: unknown; alg?: unknown } }) =>
           fetchKey(typeof decoded.header.kid === 'string' ? decoded.header.kid : undefined, String(decoded.header.alg)),
       });
-      countHits(v as never);
       jwksVerify = v as AsyncVerify;
     }
   }
@@ -178,20 +157,32 @@ export function createTokenVerifier(opts: VerifierOptions): TokenVerifier {
   };
 
   const verifyJwks = async (token: string): Promise<Claims> => {
+    let claims: Claims;
     try {
-      return toClaims(await jwksVerify!(token));
+      claims = toClaims(await jwksVerify!(token));
     } catch (e) {
       throw mapError(e);
     }
+    cache?.set(token, claims, now());
+    return claims;
   };
 
+  const stats: CacheStats = cache ?? { hits: 0, lookups: 0 };
   return {
     cache: stats,
     verify(token: string): Claims | Promise<Claims> {
       if (token.length > opts.maxTokenLength) throw new VerifyError('too-long');
+      if (cache) {
+        const t = now();
+        const hit = cache.get(token, t);
+        if (hit !== undefined) return hit;
+      }
       if (sync.length > 0) {
         const r = verifySync(token);
-        if (!(r instanceof VerifyError)) return r;
+        if (!(r instanceof VerifyError)) {
+          cache?.set(token, r, now());
+          return r;
+        }
         if (!jwksVerify || !tryNext(r)) throw r;
       }
       return verifyJwks(token);

@@ -49,6 +49,7 @@ export interface Config {
   readonly presenceFlushMs: number;
   readonly presenceTtlSec: number;
   readonly presenceNotify: boolean;
+  readonly presenceNotifyMaxNames: number;
   readonly maxPayloadBytes: number;
   readonly maxBackpressureBytes: number;
   readonly idleTimeoutSec: number;
@@ -124,6 +125,7 @@ export const OPTIONS: readonly Option[] = [
   { key: 'presenceFlushMs', env: 'WSGATE_PRESENCE_FLUSH_MS', kind: int(10, 60_000), def: '1000', help: 'Interval of the batched presence writes (one pipeline per interval).' },
   { key: 'presenceTtlSec', env: 'WSGATE_PRESENCE_TTL_SEC', kind: int(1, 3600), def: '30', help: 'A node\'s presence entries vanish this long after its last heartbeat.' },
   { key: 'presenceNotify', env: 'WSGATE_PRESENCE_NOTIFY', kind: { type: 'bool' }, def: 'true', help: 'Push batched join/leave notifications to room members.' },
+  { key: 'presenceNotifyMaxNames', env: 'WSGATE_PRESENCE_NOTIFY_MAX_NAMES', kind: int(0, 10_000), def: '32', help: 'Users one presence notification names; a room with more joins and leaves in one flush gets counts instead ({counts: {joined, left}}), so what a member receives per flush does not grow with the room.' },
   { key: 'presenceMaxPending', env: 'WSGATE_PRESENCE_MAX_PENDING', kind: int(1, 10_000_000), def: '50000', help: 'Rooms with presence changes buffered while Redis cannot be written. Beyond it the buffer is dropped and the node rewrites its whole presence once Redis answers (notifications of that period are not sent).' },
   { key: 'registryMaxPending', env: 'WSGATE_REGISTRY_MAX_PENDING', kind: int(1, 10_000_000), def: '100000', help: 'Connection-registry changes buffered while Redis cannot be written. Beyond it the buffer is dropped and the node rewrites its whole registry once Redis answers.' },
   { key: 'maxPayloadBytes', env: 'WSGATE_MAX_PAYLOAD_BYTES', kind: int(1024, 16 * 1024 * 1024), def: '65536', help: 'Largest inbound frame; uWS drops a connection that sends a larger one without a close frame (the client sees 1006 on both builds; counted in wsgate_protocol_drops_total).' },

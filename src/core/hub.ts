@@ -34,6 +34,8 @@ export type { SocketPort, Faults } from './ports.js';
 
 export interface HubOptions extends SessionLimits, RoomLimits, LifetimeOptions {
   readonly presenceNotify: boolean;
+  /** names one presence notification may carry; more transitions in a flush: counts only */
+  readonly presenceNotifyMaxNames: number;
   readonly rate: RateLimits;
   readonly frame: FrameLimits;
 }
@@ -70,7 +72,7 @@ export class Hub<S> {
     this.lifetime = new Lifetime(opts, port, this.outbox, deps.metrics, now);
     const refresh = new TokenRefresh(deps.authenticator, this.sessions, this.outbox, this.rooms, this.lifetime, this.registry, deps.metrics);
     this.requests = new Requests(new Decoder(opts.frame), limiter, this.outbox, this.rooms, refresh, deps.metrics, now);
-    this.notices = new PresenceNotices(deps.presence, fanOut, opts.presenceNotify);
+    this.notices = new PresenceNotices(deps.presence, fanOut, opts.presenceNotify, opts.presenceNotifyMaxNames);
     this.nodeId = opts.nodeId;
   }
 

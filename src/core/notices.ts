@@ -1,5 +1,9 @@
 // Presence notifications: after each presence flush, the join/leave transitions it wrote are
-// pushed to the rooms' members (here and, through the fan-out, on other nodes).
+// pushed to the rooms' members (here and, through the fan-out, on other nodes): one message per
+// changed room per flush. A message names at most `maxNames` users; a flush with more transitions
+// in a room sends counts instead, so that what every member receives per flush is bounded by a
+// constant, not by the room's size (a 5,000-member room filling up within one flush used to send
+// every member a 5,000-name list: bytes growing with the square of the room size).
 import type { PresenceChange, PresenceTracker } from '../presence/tracker.js';
 import { encodeJson, encodeMsgpack } from '../protocol/codec.js';
 import type { ServerMessage } from '../protocol/messages.js';
@@ -11,6 +15,7 @@ export class PresenceNotices<S> {
     private readonly tracker: PresenceTracker,
     private readonly fanOut: FanOut<S>,
     private readonly enabled: boolean,
+    private readonly maxNames: number,
   ) {}
 
   /** One presence flush, then the notifications of what it wrote. */
@@ -20,7 +25,11 @@ export class PresenceNotices<S> {
   }
 
   private notify(c: PresenceChange): void {
-    const msg: ServerMessage = { type: 'presence', room: roomOf(c.room), joined: c.joined, left: c.left };
+    const room = roomOf(c.room);
+    const msg: ServerMessage =
+      c.joined.length + c.left.length > this.maxNames
+        ? { type: 'presence', room, joined: [], left: [], counts: { joined: c.joined.length, left: c.left.length } }
+        : { type: 'presence', room, joined: c.joined, left: c.left };
     this.fanOut.toRoom(c.room, encodeMsgpack(msg), encodeJson(msg), undefined);
   }
 }

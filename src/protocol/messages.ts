@@ -84,7 +84,7 @@ export interface PresenceMessage {
   joined: readonly string[];
   /** users who became absent since the last notification (empty when `counts` is set) */
   left: readonly string[];
-  /** set instead of the lists in rooms above WSGATE_PRESENCE_NOTIFY_MAX_MEMBERS: how many joined and left */
+  /** set instead of the lists when more than WSGATE_PRESENCE_NOTIFY_MAX_NAMES users joined and left in one flush: how many */
   counts?: { joined: number; left: number };
 }
 

@@ -4,6 +4,7 @@ import { Client, connect } from '../helpers/client.js';
 import { startGateway, type TestGateway } from '../helpers/gateway.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
 import { hs, now } from '../helpers/tokens.js';
+import { until } from '../helpers/wait.js';
 
 let redis: TestRedis;
 let gw: TestGateway;
@@ -59,6 +60,8 @@ describe('token:refresh', () => {
   ] as const) {
     it(`${name}: Invalid token, then closed with 4006`, async () => {
       await redis.client.set('revoked:refresh-revoked', '1', 'EX', 60);
+      // the revocation mirror learns of the SET within milliseconds (docs/REDIS.md#revocation-mirror)
+      await until(() => gw.revocations.isRevokedNow('refresh-revoked') === true);
       const c = await open({ sub: 'alice' }, true);
       expect(await c.request({ type: 'token:refresh', token: token() })).toMatchObject({ type: 'error', code: 'INVALID_TOKEN', message: 'Invalid token' });
       expect(await c.closed).toEqual({ code: 4006, reason: 'Invalid token' });

@@ -74,6 +74,7 @@ function setup(over: Partial<HubOptions> = {}) {
     maxRooms: 5, maxRoomNameLength: 64, maxPublishBytes: 1024, lookupTimeoutMs: 100,
     tokenExpiringSec: 60, expiryGraceMs: 5000, expirySweepMs: 1000, maxBackpressureBytes: 1000,
     presenceNotify: true,
+    presenceNotifyMaxNames: 3,
     rate: { rate: 10, burst: 5, rateBytes: 0, burstBytes: 1 << 20 },
     frame: { maxDepth: 8, maxItems: 100 },
     ...over,
@@ -229,6 +230,24 @@ describe('Hub over a fake SocketPort', () => {
     const { connect, hub } = setup({ maxConnectionsPerUser: 1 });
     connect('1:b', 'a');
     expect(hub.admit({ sub: 'b', tenantId: 'a1:', jti: 'j', exp: 0, permissions: [] })).toBeUndefined();
+  });
+
+  it('presence notifications: one per changed room per flush, with names up to the bound, counts beyond it', async () => {
+    const { connect, send, hub } = setup();
+    const watcher = connect('watcher');
+    send(watcher.s, { id: 1, type: 'join', rooms: ['big'] });
+    await hub.flushPresence();
+    const before = watcher.sock.sent.length;
+    for (const u of ['u1', 'u2']) send(connect(u).s, { id: 1, type: 'join', rooms: ['big'] });
+    await hub.flushPresence();
+    expect(watcher.sock.sent.slice(before)).toEqual([{ type: 'presence', room: 'big', joined: ['u1', 'u2'], left: [] }]);
+    for (let i = 3; i <= 10; i++) send(connect(`u${i}`).s, { id: 1, type: 'join', rooms: ['big'] });
+    await hub.flushPresence();
+    expect(watcher.sock.sent.at(-1)).toEqual({ type: 'presence', room: 'big', joined: [], left: [], counts: { joined: 8, left: 0 } });
+    // and the presence request stays exact
+    send(watcher.s, { id: 9, type: 'presence', room: 'big' });
+    await until(() => watcher.sock.sent.some((m) => m.ref === 9));
+    expect((watcher.sock.sent.at(-1)!.result as { users: string[] }).users).toHaveLength(11);
   });
 
   it('a presence query whose store never answers is answered UNAVAILABLE after the lookup timeout', async () => {

@@ -1,0 +1,59 @@
+// The verified-token cache: token string -> the claims it verified to. Pure (the caller passes the time).
+//
+// Why our own and not fast-jwt's: fast-jwt keys its LRU by a SHA-256 of the token, computed on every
+// lookup (twice on a miss) and keeps the decoded payload besides. Measured here (HS256, 50k unique
+// tokens): fast-jwt verify without a cache 6.3 µs, with its cache 12.0 µs on a first sighting and
+// 2.6 µs on a hit; this cache 7.0 µs on a first sighting (verify + insert) and 0.1-0.5 µs on a hit.
+// The key is the whole token (a Map hashes it natively): a shorter or non-cryptographic key could be
+// made to collide and hand one token another's claims.
+//
+// Entries hold the Claims object the session holds anyway (no copy). Eviction is first-in first-out
+// (O(1), no reordering on hits). An entry lives at most `ttlMs`, and never past its token's exp plus
+// the clock tolerance. Only tokens that verified are cached: failures never are, so a flood of bad
+// tokens cannot evict good ones.
+import type { Claims } from './claims.js';
+
+interface Entry {
+  readonly claims: Claims;
+  /** ms after which the entry is stale */
+  readonly until: number;
+}
+
+export class TokenCache {
+  private readonly entries = new Map<string, Entry>();
+  hits = 0;
+  lookups = 0;
+
+  constructor(
+    private readonly maxEntries: number,
+    private readonly ttlMs: number,
+    private readonly toleranceMs: number,
+  ) {}
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  get(token: string, now: number): Claims | undefined {
+    this.lookups++;
+    const e = this.entries.get(token);
+    if (e === undefined) return undefined;
+    if (e.until <= now) {
+      this.entries.delete(token);
+      return undefined;
+    }
+    this.hits++;
+    return e.claims;
+  }
+
+  set(token: string, claims: Claims, now: number): void {
+    const until = Math.min(now + this.ttlMs, claims.exp * 1000 + this.toleranceMs);
+    if (until <= now) return;
+    if (this.entries.size >= this.maxEntries && !this.entries.has(token)) {
+      // the oldest entry goes (Map iteration follows insertion order)
+      const oldest = this.entries.keys().next();
+      if (!oldest.done) this.entries.delete(oldest.value);
+    }
+    this.entries.set(token, { claims, until });
+  }
+}

@@ -1,0 +1,66 @@
+import { describe, expect, it } from 'vitest';
+import { TokenCache } from '../../src/auth/token-cache.js';
+import { createTokenVerifier } from '../../src/auth/verifier.js';
+import { hs, SECRET } from '../helpers/tokens.js';
+import { until } from '../helpers/wait.js';
+
+const claims = (exp: number) => ({ sub: 's', tenantId: 't', jti: 'j', exp, permissions: [] });
+
+describe('TokenCache', () => {
+  it('returns what was set until its TTL or the token\'s exp + tolerance, whichever comes first', () => {
+    const c = new TokenCache(10, 60_000, 5_000);
+    c.set('a', claims(100), 0); // exp 100 s: until min(60 s, 105 s)
+    c.set('b', claims(10), 0); // exp 10 s + 5 s tolerance
+    c.set('c', claims(-10), 0); // already past exp + tolerance: not cached
+    expect(c.size).toBe(2);
+    expect(c.get('a', 59_999)).toBeDefined();
+    expect(c.get('a', 60_000)).toBeUndefined();
+    expect(c.get('b', 14_999)).toBeDefined();
+    expect(c.get('b', 15_000)).toBeUndefined();
+    expect(c.size).toBe(0); // stale entries go when met
+    expect(c.hits).toBe(2);
+    expect(c.lookups).toBe(4);
+  });
+
+  it('evicts the oldest entry when full; a hit does not reorder', () => {
+    const c = new TokenCache(2, 60_000, 0);
+    c.set('a', claims(1000), 0);
+    c.set('b', claims(1000), 0);
+    expect(c.get('a', 1)).toBeDefined();
+    c.set('c', claims(1000), 0);
+    expect(c.get('a', 1)).toBeUndefined();
+    expect(c.get('b', 1)).toBeDefined();
+    expect(c.get('c', 1)).toBeDefined();
+  });
+});
+
+describe('the verifier with its cache', () => {
+  const t = Date.now();
+  const verifier = createTokenVerifier({ secrets: [SECRET], publicKeys: [], jwks: undefined, algorithms: undefined, issuer: undefined, audience: undefined, clockToleranceSec: 0, cacheSize: 100, cacheTtlMs: 600_000, maxTokenLength: 16384, maxTtlSec: 86400 });
+
+  it('a hit returns the same claims object; only successes are cached', () => {
+    const token = hs({ sub: 'cached', exp: Math.floor(t / 1000) + 60 });
+    const first = verifier.verify(token);
+    expect(verifier.verify(token)).toBe(first);
+    expect(verifier.cache.hits).toBe(1);
+    const bad = hs({ sub: 'bad' }, 'another-secret-that-is-long-enough-0123456789');
+    for (let i = 0; i < 3; i++) expect(() => verifier.verify(bad)).toThrow();
+    expect(verifier.cache.hits).toBe(1);
+  });
+
+  it('a cached token is refused once it expired (exp + tolerance), as a fresh verification would', async () => {
+    const token = hs({ sub: 'soon', exp: Math.floor(Date.now() / 1000) + 1 });
+    const first = verifier.verify(token);
+    expect(verifier.verify(token)).toBe(first); // cached
+    const expired = (): boolean => {
+      try {
+        verifier.verify(token);
+        return false;
+      } catch {
+        return true;
+      }
+    };
+    await until(expired, 3000);
+    expect(Date.now()).toBeGreaterThanOrEqual((first as { exp: number }).exp * 1000);
+  });
+});
