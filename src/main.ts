@@ -215,7 +215,7 @@ export async function start(config: Config, options: StartOptions = {}): Promise
     uwsPort<SocketData>(app),
     {
       authenticator,
-      registry: (snapshot) => new ConnectionRegistry(stores.registry, config.nodeId, snapshot, config.registryMaxPending),
+      registry: (snapshot, toEntry) => new ConnectionRegistry(stores.registry, config.nodeId, snapshot, config.registryMaxPending, toEntry),
       presence,
       presenceStore: stores.presence,
       bus: stores.bus,

@@ -15,7 +15,7 @@ import type { Metrics } from '../observability/metrics.js';
 import type { PresenceTracker } from '../presence/tracker.js';
 import { Decoder, encode, type FrameLimits } from '../protocol/codec.js';
 import type { Encoding } from '../protocol/messages.js';
-import type { ConnectionRegistry } from '../registry/registry.js';
+import type { ConnectionRegistry, Registrable } from '../registry/registry.js';
 import type { Bus, ConnectionEntry, PresenceStore } from '../stores/ports.js';
 import { FanOut } from './fanout.js';
 import { Lifetime, type LifetimeOptions } from './lifetime.js';
@@ -42,7 +42,7 @@ export interface HubOptions extends SessionLimits, RoomLimits, LifetimeOptions {
 
 export interface HubDeps {
   readonly authenticator: Authenticator;
-  readonly registry: (snapshot: () => ConnectionEntry[]) => ConnectionRegistry;
+  readonly registry: (snapshot: () => ConnectionEntry[], toEntry: (s: Registrable) => ConnectionEntry) => ConnectionRegistry<Registrable>;
   readonly presence: PresenceTracker;
   readonly presenceStore: PresenceStore;
   readonly bus: Bus;
@@ -52,7 +52,7 @@ export interface HubDeps {
 }
 
 export class Hub<S> {
-  readonly registry: ConnectionRegistry;
+  readonly registry: ConnectionRegistry<Registrable>;
   private readonly sessions: Sessions<S>;
   private readonly outbox: Outbox<S>;
   private readonly rooms: RoomRequests<S>;
@@ -65,7 +65,8 @@ export class Hub<S> {
     const now = deps.now ?? Date.now;
     const limiter = new RateLimiter(opts.rate);
     this.sessions = new Sessions<S>(opts, limiter, now);
-    this.registry = deps.registry(() => this.sessions.entries());
+    // the registry holds sessions, and builds their entries at flush time
+    this.registry = deps.registry(() => this.sessions.entries(), (s) => this.sessions.entry(s as Session<S>));
     this.outbox = new Outbox(port, deps.metrics, deps.faults);
     const fanOut = new FanOut(port, deps.bus, opts.nodeId, deps.faults, deps.metrics);
     this.rooms = new RoomRequests(opts, port, this.outbox, fanOut, deps.presence, deps.presenceStore, deps.metrics, now);
@@ -119,7 +120,7 @@ export class Hub<S> {
   open(s: Session<S>, socket: S, connectedSent = false): void {
     this.sessions.open(s, socket);
     this.deps.metrics.connectionsOpen++;
-    this.registry.add(this.sessions.entry(s));
+    this.registry.add(s);
     this.lifetime.schedule(s);
     if (connectedSent) this.deps.metrics.messagesOut++;
     else this.outbox.sendFrame(s, this.connectedFrame(s));

@@ -4,7 +4,7 @@ import type { Authenticator } from '../auth/authenticate.js';
 import { Close, ReplyError } from '../errors/codes.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { RequestId } from '../protocol/messages.js';
-import type { ConnectionRegistry } from '../registry/registry.js';
+import type { ConnectionRegistry, Registrable } from '../registry/registry.js';
 import { compilePermissions } from '../rooms/permissions.js';
 import { roomOf } from '../rooms/rooms.js';
 import type { Lifetime } from './lifetime.js';
@@ -20,7 +20,7 @@ export class TokenRefresh<S> {
     private readonly outbox: Outbox<S>,
     private readonly rooms: RoomRequests<S>,
     private readonly lifetime: Lifetime<S>,
-    private readonly registry: ConnectionRegistry,
+    private readonly registry: ConnectionRegistry<Registrable>,
     private readonly metrics: Metrics,
   ) {}
 
@@ -42,7 +42,7 @@ export class TokenRefresh<S> {
         s.perms = compilePermissions(r.permissions);
         s.warned = false;
         this.lifetime.schedule(s);
-        this.registry.add(this.sessions.entry(s));
+        this.registry.add(s);
         this.metrics.tokenRefreshes++;
         this.outbox.corked(s, () => {
           const left: string[] = [];

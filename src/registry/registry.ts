@@ -6,9 +6,18 @@
 // entries it is dropped and the next successful flush rewrites the node's whole registry.
 import type { ConnectionEntry, RegistryStore } from '../stores/ports.js';
 
-export class ConnectionRegistry {
-  /** connId -> entry to write, or null to delete. */
-  private pending = new Map<string, ConnectionEntry | null>();
+/**
+ * What the registry is told of: anything with an id that can be turned into an entry at flush time
+ * (the core passes its sessions, so that an open allocates no entry object: the entries are built
+ * once per flush, for the connections still pending).
+ */
+export interface Registrable {
+  readonly id: string;
+}
+
+export class ConnectionRegistry<T extends Registrable = ConnectionEntry & Registrable> {
+  /** connId -> what to write, or null to delete. */
+  private pending = new Map<string, T | null>();
   /** connIds whose add has been handed to the store (so a removal must be written). */
   private readonly sent = new Set<string>();
   private flushing: Promise<void> | undefined;
@@ -25,11 +34,14 @@ export class ConnectionRegistry {
     /** Every live connection of this node, for a resync after the store lost its state. */
     private readonly snapshot: () => ConnectionEntry[],
     private readonly maxPending = Infinity,
+    /** the entry of a pending item, built at flush */
+    private readonly toEntry: (t: T) => ConnectionEntry = (t) => t as unknown as ConnectionEntry,
   ) {}
 
-  add(entry: ConnectionEntry): void {
+  /** A connection opened, or its entry changed (a refresh): written at the next flush. */
+  add(item: T): void {
     if (this.needFull) return; // the full rewrite will carry it
-    this.pending.set(entry.connId, entry);
+    this.pending.set(item.id, item);
     this.bound();
   }
 
@@ -69,7 +81,7 @@ export class ConnectionRegistry {
     } else {
       for (const [id, e] of batch) {
         if (e) {
-          upserts.push(e);
+          upserts.push(this.toEntry(e));
           this.sent.add(id);
         } else {
           removals.push(id);

@@ -81,7 +81,7 @@ function setup(over: Partial<HubOptions> = {}) {
   };
   const hub = new Hub<FakeSocket>(opts, port, {
     authenticator,
-    registry: (snap) => new ConnectionRegistry(new MemoryRegistryStore(30), 'n1', snap),
+    registry: (snap, toEntry) => new ConnectionRegistry(new MemoryRegistryStore(30), 'n1', snap, Infinity, toEntry),
     presence: new PresenceTracker(presenceStore, 'n1', 10),
     presenceStore,
     bus: new MemoryBus(),

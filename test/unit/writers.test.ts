@@ -8,7 +8,7 @@ import { MemoryPresenceStore } from '../../src/stores/memory/presence.js';
 import { MemoryRegistryStore } from '../../src/stores/memory/registry.js';
 import type { ApplyResult, ConnectionEntry, PresenceBatch, PresenceStore, RegistryBatch, RegistryStore } from '../../src/stores/ports.js';
 
-const e = (id: string): ConnectionEntry => ({ connId: id, nodeId: 'n', userId: 'u', tenantId: 't', since: 1, exp: 2 });
+const e = (id: string): ConnectionEntry & { id: string } => ({ id, connId: id, nodeId: 'n', userId: 'u', tenantId: 't', since: 1, exp: 2 });
 
 class Flaky<B> {
   batches: B[] = [];
