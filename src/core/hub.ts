@@ -103,7 +103,12 @@ export class Hub<S> {
    * with a string frame, see docs/UWS-1928.md).
    */
   connectedFrame(s: Session<S>): Buffer {
-    const frame = encode(s.encoding, {
+    const frame = this.connected(s);
+    return typeof frame === 'string' ? Buffer.from(frame) : frame;
+  }
+
+  private connected(s: Session<S>): Buffer | string {
+    return encode(s.encoding, {
       type: 'connected',
       connectionId: s.id,
       user: s.userId,
@@ -113,7 +118,6 @@ export class Hub<S> {
       node: this.nodeId,
       protocol: s.protocol ?? (s.encoding === 'msgpack' ? 'wsgate.v1.msgpack' : 'wsgate.v1.json'),
     });
-    return typeof frame === 'string' ? Buffer.from(frame) : frame;
   }
 
   /** The socket is open. `connectedSent`: the gateway already sent connectedFrame(s) with the 101. */
@@ -123,7 +127,7 @@ export class Hub<S> {
     this.registry.add(s);
     this.lifetime.schedule(s);
     if (connectedSent) this.deps.metrics.messagesOut++;
-    else this.outbox.sendFrame(s, this.connectedFrame(s));
+    else this.outbox.sendFrame(s, this.connected(s));
   }
 
   message(s: Session<S>, frame: ArrayBuffer, isBinary: boolean): void {

@@ -46,7 +46,7 @@ export class TokenRefresh<S> {
         this.metrics.tokenRefreshes++;
         this.outbox.corked(s, () => {
           const left: string[] = [];
-          for (const key of [...s.rooms]) {
+          for (const key of [...(s.rooms ?? [])]) {
             const room = roomOf(key);
             if (s.perms.can('join', room)) continue;
             this.rooms.leaveRoom(s, key);

@@ -37,17 +37,18 @@ export class RoomRequests<S> {
 
   join(s: Session<S>, id: RequestId, rooms: readonly string[]): void {
     // All or nothing: every room is checked before any is joined.
+    const mine = (s.rooms ??= new Set());
     let adding = 0;
     for (const room of rooms) {
       if (!validRoom(room, this.limits.maxRoomNameLength)) return this.outbox.replyError(s, id, ReplyError.BAD_ROOM);
       if (!s.perms.can('join', room)) return this.outbox.replyError(s, id, ReplyError.FORBIDDEN);
-      if (!s.rooms.has(roomKey(s.tenantId, room))) adding++;
+      if (!mine.has(roomKey(s.tenantId, room))) adding++;
     }
-    if (s.rooms.size + adding > this.limits.maxRooms) return this.outbox.replyError(s, id, ReplyError.TOO_MANY_ROOMS);
+    if (mine.size + adding > this.limits.maxRooms) return this.outbox.replyError(s, id, ReplyError.TOO_MANY_ROOMS);
     for (const room of rooms) {
       const key = roomKey(s.tenantId, room);
-      if (s.rooms.has(key)) continue;
-      s.rooms.add(key);
+      if (mine.has(key)) continue;
+      mine.add(key);
       this.port.subscribe(s.socket!, topicOf(key, s.encoding));
       this.tracker.join(key, s.userId);
     }
@@ -56,15 +57,16 @@ export class RoomRequests<S> {
 
   /** Leaves one room (by key): unsubscribes and tells the tracker. */
   leaveRoom(s: Session<S>, key: string): void {
-    s.rooms.delete(key);
+    s.rooms?.delete(key);
     if (s.socket !== undefined) this.port.unsubscribe(s.socket, topicOf(key, s.encoding));
     this.tracker.leave(key, s.userId);
   }
 
   /** Every room of a closing session (its socket is gone: uWS unsubscribes it by itself). */
   leaveAll(s: Session<S>): void {
+    if (s.rooms === undefined) return;
     for (const key of s.rooms) this.tracker.leave(key, s.userId);
-    s.rooms.clear();
+    s.rooms = undefined;
   }
 
   leave(s: Session<S>, id: RequestId, rooms: readonly string[]): void {
@@ -74,7 +76,7 @@ export class RoomRequests<S> {
     const left: string[] = [];
     for (const room of rooms) {
       const key = roomKey(s.tenantId, room);
-      if (!s.rooms.has(key)) continue;
+      if (s.rooms?.has(key) !== true) continue;
       this.leaveRoom(s, key);
       left.push(room);
     }

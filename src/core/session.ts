@@ -20,8 +20,8 @@ export interface Session<S = unknown> extends Scheduled, Bucket {
   perms: Permissions;
   /** set at open, cleared at close */
   socket: S | undefined;
-  /** room keys (tenant-qualified); core/rooms.ts */
-  readonly rooms: Set<string>;
+  /** room keys (tenant-qualified), created at the first join (most connections of a storm never join); core/rooms.ts */
+  rooms: Set<string> | undefined;
   /** token:expiring sent for the current exp; core/lifetime.ts */
   warned: boolean;
   closed: boolean;

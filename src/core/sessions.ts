@@ -78,7 +78,7 @@ export class Sessions<S> implements Iterable<Session<S>> {
       permissions: claims.permissions,
       perms: compilePermissions(claims.permissions),
       socket: undefined,
-      rooms: new Set(),
+      rooms: undefined,
       warned: false,
       closed: false,
       wheelBucket: -1,

@@ -139,14 +139,24 @@ export class Decoder {
   }
 }
 
+export interface Negotiated {
+  readonly encoding: Encoding;
+  /** our subprotocol as offered, or undefined when the client offered none (msgpack by default) */
+  readonly protocol: string | undefined;
+}
+// three possible answers, built once (one per upgrade otherwise)
+const MSGPACK_CHOSEN: Negotiated = Object.freeze({ encoding: 'msgpack', protocol: SUBPROTOCOL.msgpack });
+const JSON_CHOSEN: Negotiated = Object.freeze({ encoding: 'json', protocol: SUBPROTOCOL.json });
+const DEFAULT_CHOSEN: Negotiated = Object.freeze({ encoding: 'msgpack', protocol: undefined });
+
 /** Chooses our subprotocol from the client's offer; bearer.* entries are never chosen. */
-export function negotiate(offered: readonly string[]): { encoding: Encoding; protocol: string | undefined } | undefined {
+export function negotiate(offered: readonly string[]): Negotiated | undefined {
   let sawOther = false;
   for (const p of offered) {
-    if (p === SUBPROTOCOL.msgpack) return { encoding: 'msgpack', protocol: p };
-    if (p === SUBPROTOCOL.json) return { encoding: 'json', protocol: p };
+    if (p === SUBPROTOCOL.msgpack) return MSGPACK_CHOSEN;
+    if (p === SUBPROTOCOL.json) return JSON_CHOSEN;
     if (!p.startsWith('bearer.')) sawOther = true;
   }
   if (sawOther) return undefined; // offered subprotocols, none of them ours
-  return { encoding: 'msgpack', protocol: undefined };
+  return DEFAULT_CHOSEN;
 }

@@ -204,23 +204,17 @@ export class Gateway {
     const protocol = chosen?.protocol ?? '';
     const upgrading: Upgrading = { res, key, extensions, context, protocol };
 
-    // The socket's pending count: taken at accept by the filter ('socket' mode), or here ('upgrade').
-    const address = text(res.getRemoteAddressAsText());
-    upgrading.address = address;
-    upgrading.counted = this.pendingMode === 'socket';
+    // The socket's pending count: taken at accept by the filter ('socket' mode: released here,
+    // once the upgrade is decided), or below for an upgrade that must wait ('upgrade' mode: an
+    // upgrade decided synchronously is never pending).
+    if (this.pendingMode === 'socket') {
+      upgrading.address = text(res.getRemoteAddressAsText());
+      upgrading.counted = true;
+    }
     if (this.draining) return this.refuse(upgrading, Refusal.UNAVAILABLE);
     if (!chosen) {
       metrics.count(metrics.refusals, Refusal.BAD_SUBPROTOCOL.code);
       return this.refuse(upgrading, Refusal.BAD_SUBPROTOCOL);
-    }
-    if (this.pendingMode === 'upgrade') {
-      const verdict = pending.enter(address);
-      if (verdict !== 'ok') {
-        metrics.count(metrics.pendingRefused, verdict);
-        metrics.count(metrics.refusals, Refusal.UNAVAILABLE.code);
-        return this.refuse(upgrading, Refusal.UNAVAILABLE);
-      }
-      upgrading.counted = true;
     }
     const done = (): void => this.release(upgrading);
     let outcome: AuthOutcome | Promise<AuthOutcome>;
@@ -231,6 +225,18 @@ export class Gateway {
       throw err;
     }
     if (!(outcome instanceof Promise)) return void this.finish(upgrading, outcome, chosen, false);
+    if (this.pendingMode === 'upgrade') {
+      const address = text(res.getRemoteAddressAsText());
+      const verdict = pending.enter(address);
+      if (verdict !== 'ok') {
+        outcome.catch(() => undefined); // its answer is not wanted any more
+        metrics.count(metrics.pendingRefused, verdict);
+        metrics.count(metrics.refusals, Refusal.UNAVAILABLE.code);
+        return this.refuse(upgrading, Refusal.UNAVAILABLE);
+      }
+      upgrading.address = address;
+      upgrading.counted = true;
+    }
 
     let aborted = false;
     res.onAborted(() => {
