@@ -42,7 +42,7 @@ export interface HubOptions extends SessionLimits, RoomLimits, LifetimeOptions {
 
 export interface HubDeps {
   readonly authenticator: Authenticator;
-  readonly registry: (snapshot: () => ConnectionEntry[], toEntry: (s: Registrable) => ConnectionEntry) => ConnectionRegistry<Registrable>;
+  readonly registry: (snapshot: () => Iterable<Registrable>, toEntry: (s: Registrable) => ConnectionEntry) => ConnectionRegistry<Registrable>;
   readonly presence: PresenceTracker;
   readonly presenceStore: PresenceStore;
   readonly bus: Bus;
@@ -66,7 +66,7 @@ export class Hub<S> {
     const limiter = new RateLimiter(opts.rate);
     this.sessions = new Sessions<S>(opts, limiter, now);
     // the registry holds sessions, and builds their entries at flush time
-    this.registry = deps.registry(() => this.sessions.entries(), (s) => this.sessions.entry(s as Session<S>));
+    this.registry = deps.registry(() => this.sessions, (s) => this.sessions.entry(s as Session<S>));
     this.outbox = new Outbox(port, deps.metrics, deps.faults);
     const fanOut = new FanOut(port, deps.bus, opts.nodeId, deps.faults, deps.metrics);
     this.rooms = new RoomRequests(opts, port, this.outbox, fanOut, deps.presence, deps.presenceStore, deps.metrics, now);
@@ -140,7 +140,7 @@ export class Hub<S> {
     this.deps.metrics.connectionsClosed++;
     this.lifetime.cancel(s);
     this.rooms.leaveAll(s);
-    this.registry.remove(s.id);
+    this.registry.remove(s);
   }
 
   /**

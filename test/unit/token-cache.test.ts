@@ -64,3 +64,14 @@ describe('the verifier with its cache', () => {
     expect(Date.now()).toBeGreaterThanOrEqual((first as { exp: number }).exp * 1000);
   });
 });
+
+describe('TokenCache keys', () => {
+  it('a token that copies another\'s last characters is a miss, never the other\'s claims', () => {
+    const c = new TokenCache(10, 60_000, 0);
+    const victim = 'h'.repeat(200) + 'SIGNATURE-END-0123456789abcdefghij';
+    const forged = 'x'.repeat(200) + 'SIGNATURE-END-0123456789abcdefghij';
+    c.set(victim, { sub: 'victim', tenantId: 't', jti: 'j', exp: 1000, permissions: [] }, 0);
+    expect(c.get(forged, 1)).toBeUndefined();
+    expect(c.get(victim, 1)?.sub).toBe('victim');
+  });
+});

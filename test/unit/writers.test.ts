@@ -8,7 +8,13 @@ import { MemoryPresenceStore } from '../../src/stores/memory/presence.js';
 import { MemoryRegistryStore } from '../../src/stores/memory/registry.js';
 import type { ApplyResult, ConnectionEntry, PresenceBatch, PresenceStore, RegistryBatch, RegistryStore } from '../../src/stores/ports.js';
 
-const e = (id: string): ConnectionEntry & { id: string } => ({ id, connId: id, nodeId: 'n', userId: 'u', tenantId: 't', since: 1, exp: 2 });
+// one object per id: the registry knows connections by identity
+const made = new Map<string, ConnectionEntry & { id: string }>();
+const e = (id: string): ConnectionEntry & { id: string } => {
+  let x = made.get(id);
+  if (!x) made.set(id, (x = { id, connId: id, nodeId: 'n', userId: 'u', tenantId: 't', since: 1, exp: 2 }));
+  return x;
+};
 
 class Flaky<B> {
   batches: B[] = [];
@@ -30,7 +36,7 @@ describe('ConnectionRegistry (batched writer)', () => {
     await reg.flush();
     expect(store.batches[0]).toEqual({ upserts: [e('a')], removals: [], full: true });
     reg.add(e('b'));
-    reg.remove('a');
+    reg.remove(e('a'));
     await reg.flush();
     expect(store.batches[1]).toEqual({ upserts: [e('b')], removals: ['a'], full: false });
   });
@@ -40,7 +46,7 @@ describe('ConnectionRegistry (batched writer)', () => {
     const reg = new ConnectionRegistry(store as unknown as RegistryStore, 'n', () => []);
     await reg.flush();
     reg.add(e('x'));
-    reg.remove('x');
+    reg.remove(e('x'));
     await reg.flush();
     expect(store.batches[1]).toEqual({ upserts: [], removals: [], full: false });
   });
@@ -53,7 +59,7 @@ describe('ConnectionRegistry (batched writer)', () => {
     reg.add(e('b'));
     store.fail = true;
     await expect(reg.flush()).rejects.toThrow('down');
-    reg.remove('b');
+    reg.remove(e('b'));
     store.fail = false;
     await reg.flush();
     const last = store.batches.at(-1)!;
@@ -74,7 +80,7 @@ describe('ConnectionRegistry (batched writer)', () => {
 
   it('works end to end on the memory store', async () => {
     const store = new MemoryRegistryStore(30);
-    const live: ConnectionEntry[] = [];
+    const live: Array<ConnectionEntry & { id: string }> = [];
     const reg = new ConnectionRegistry(store, 'n', () => live);
     await reg.flush();
     live.push(e('a'));
@@ -82,7 +88,7 @@ describe('ConnectionRegistry (batched writer)', () => {
     await reg.flush();
     expect((await store.list()).map((x) => x.connId)).toEqual(['a']);
     live.pop();
-    reg.remove('a');
+    reg.remove(e('a'));
     await reg.flush();
     expect(await store.list()).toEqual([]);
   });
@@ -212,7 +218,7 @@ describe('bounded buffers (Redis away)', () => {
 
   it('registry: past maxPending changes the buffer collapses into one full rewrite', async () => {
     const store = new Flaky<RegistryBatch>();
-    const live: ConnectionEntry[] = [];
+    const live: Array<ConnectionEntry & { id: string }> = [];
     const reg = new ConnectionRegistry(store as unknown as RegistryStore, 'n', () => live, 5);
     await reg.flush();
     store.fail = true;
