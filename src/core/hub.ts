@@ -25,6 +25,7 @@ import type { Faults, SocketPort } from './ports.js';
 import { RateLimiter, type RateLimits } from './ratelimit.js';
 import { TokenRefresh } from './refresh.js';
 import { Requests } from './requests.js';
+import { PresenceQueries } from './presence-queries.js';
 import { RoomRequests, type RoomLimits } from './rooms.js';
 import type { Session } from './session.js';
 import { Sessions, type SessionLimits } from './sessions.js';
@@ -32,7 +33,15 @@ import { Sessions, type SessionLimits } from './sessions.js';
 export type { Session } from './session.js';
 export type { SocketPort, Faults } from './ports.js';
 
+// Presence queries (core/presence-queries.ts): one store read per room serves the room's queries for
+// 250 ms; at most 256 rooms are read at once per node; 10,000 answers are kept.
+const PRESENCE_CACHE_MS = 250;
+const PRESENCE_READS_MAX = 256;
+const PRESENCE_CACHED_MAX = 10_000;
+
 export interface HubOptions extends SessionLimits, RoomLimits, LifetimeOptions {
+  /** how long a presence query may wait for the store */
+  readonly lookupTimeoutMs: number;
   readonly presenceNotify: boolean;
   /** names one presence notification may carry; more transitions in a flush: counts only */
   readonly presenceNotifyMaxNames: number;
@@ -69,7 +78,8 @@ export class Hub<S> {
     this.registry = deps.registry(() => this.sessions, (s) => this.sessions.entry(s as Session<S>));
     this.outbox = new Outbox(port, deps.metrics, deps.faults);
     const fanOut = new FanOut(port, deps.bus, opts.nodeId, deps.faults, deps.metrics);
-    this.rooms = new RoomRequests(opts, port, this.outbox, fanOut, deps.presence, deps.presenceStore, deps.metrics, now);
+    const queries = new PresenceQueries(deps.presenceStore, deps.presence, opts.nodeId, { lookupTimeoutMs: opts.lookupTimeoutMs, cacheMs: PRESENCE_CACHE_MS, maxRooms: PRESENCE_READS_MAX, maxCached: PRESENCE_CACHED_MAX }, now);
+    this.rooms = new RoomRequests(opts, port, this.outbox, fanOut, deps.presence, queries, deps.metrics, now);
     this.lifetime = new Lifetime(opts, port, this.outbox, deps.metrics, now);
     const refresh = new TokenRefresh(deps.authenticator, this.sessions, this.outbox, this.rooms, this.lifetime, this.registry, deps.metrics);
     this.requests = new Requests(new Decoder(opts.frame), limiter, this.outbox, this.rooms, refresh, deps.metrics, now);

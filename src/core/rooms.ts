@@ -7,20 +7,20 @@ import type { PresenceTracker } from '../presence/tracker.js';
 import { encodeJson, encodeMsgpack } from '../protocol/codec.js';
 import type { RequestId, ServerMessage } from '../protocol/messages.js';
 import { roomKey, topicOf, validRoom } from '../rooms/rooms.js';
-import type { PresenceStore } from '../stores/ports.js';
 import type { FanOut } from './fanout.js';
 import type { Outbox } from './outbox.js';
 import type { SocketPort } from './ports.js';
+import type { PresenceQueries } from './presence-queries.js';
 import type { Session } from './session.js';
-import { withTimeout } from './timeout.js';
+
+/** Presence requests one session may have waiting for the store; more are answered RATE_LIMITED. */
+export const PRESENCE_WAITING_PER_SESSION = 4;
 
 export interface RoomLimits {
   readonly maxRooms: number;
   readonly maxRoomNameLength: number;
   /** bytes of a publish frame as received */
   readonly maxPublishBytes: number;
-  /** how long a presence query may wait for the store */
-  readonly lookupTimeoutMs: number;
 }
 
 export class RoomRequests<S> {
@@ -30,7 +30,7 @@ export class RoomRequests<S> {
     private readonly outbox: Outbox<S>,
     private readonly fanOut: FanOut<S>,
     private readonly tracker: PresenceTracker,
-    private readonly presenceStore: PresenceStore,
+    private readonly queries: PresenceQueries,
     private readonly metrics: Metrics,
     private readonly now: () => number,
   ) {}
@@ -100,12 +100,20 @@ export class RoomRequests<S> {
   presence(s: Session<S>, id: RequestId, room: string): void {
     if (!validRoom(room, this.limits.maxRoomNameLength)) return this.outbox.replyError(s, id, ReplyError.BAD_ROOM);
     if (!s.perms.can('presence', room)) return this.outbox.replyError(s, id, ReplyError.FORBIDDEN);
-    withTimeout(this.presenceStore.members(roomKey(s.tenantId, room)), this.limits.lookupTimeoutMs, 'presence query')
+    if (s.presenceWaiting >= PRESENCE_WAITING_PER_SESSION) {
+      this.metrics.rateLimited++;
+      return this.outbox.replyError(s, id, ReplyError.RATE_LIMITED);
+    }
+    s.presenceWaiting++;
+    this.queries
+      .members(roomKey(s.tenantId, room))
       .then(
         (users) => {
+          s.presenceWaiting--;
           if (!s.closed) this.outbox.ack<'presence'>(s, id, { room, users }, true);
         },
         () => {
+          s.presenceWaiting--;
           if (!s.closed) this.outbox.replyError(s, id, ReplyError.UNAVAILABLE, true);
         },
       )

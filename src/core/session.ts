@@ -25,4 +25,6 @@ export interface Session<S = unknown> extends Scheduled, Bucket {
   /** token:expiring sent for the current exp; core/lifetime.ts */
   warned: boolean;
   closed: boolean;
+  /** presence requests waiting for the store; core/rooms.ts */
+  presenceWaiting: number;
 }

@@ -81,6 +81,7 @@ export class Sessions<S> implements Iterable<Session<S>> {
       rooms: undefined,
       warned: false,
       closed: false,
+      presenceWaiting: 0,
       wheelBucket: -1,
       tokens: 0,
       bytes: 0,

@@ -86,8 +86,12 @@ export interface PresenceBatch {
 /** Who is in a room across the deployment. Node liveness by heartbeat; entries vanish a TTL (given to the store) after it stops. */
 export interface PresenceStore {
   apply(nodeId: string, batch: PresenceBatch): Promise<ApplyResult>;
-  /** Distinct users present in a room (tenant-qualified key) on every live node. */
-  members(room: string): Promise<string[]>;
+  /**
+   * Distinct users present in a room (tenant-qualified key) on every live node, sorted; with
+   * `exceptNode`, on every live node but that one (a node adds its own members, which it knows
+   * better than the store: they include the changes it has not flushed yet).
+   */
+  members(room: string, exceptNode?: string): Promise<string[]>;
   removeNode(nodeId: string, rooms: readonly string[]): Promise<void>;
 }
 

@@ -38,6 +38,48 @@ const resume = (): void => void process.kill(redis.pid()!, 'SIGCONT');
 const members = (room: string): Promise<string[]> => redis.client.sunion(...[gw.config.nodeId].map((n) => `${gw.config.keyPrefix}presence:room:${roomKey('acme', room)}:${n}`)).then((u) => u.sort());
 const gauge = (name: string): number => gw.metrics.gauges()[name] ?? NaN;
 
+describe('presence queries are bounded', () => {
+  it('a flood of presence requests on a big room costs Redis at most one read per room per 250 ms, and the node keeps serving', async () => {
+    const members = await Promise.all(Array.from({ length: 200 }, async (_, i) => (await connect(gw.url, hs({ sub: `m${i}` }))).client));
+    for (const m of members) await m.request({ type: 'join', rooms: ['flooded'] });
+    await gw.hub.flushPresence();
+    const flooders = await Promise.all(Array.from({ length: 4 }, async (_, i) => (await connect(gw.url, hs({ sub: `f${i}` }))).client));
+    const sunion0 = await redis.calls('sunion');
+    const t0 = Date.now();
+    let answered = 0;
+    let limited = 0;
+    // 4 sockets, each with 40 requests in flight at once, 5 rounds
+    for (let round = 0; round < 5; round++) {
+      const replies = await Promise.all(flooders.flatMap((f) => Array.from({ length: 40 }, () => f.request({ type: 'presence', room: 'flooded' }))));
+      for (const r of replies) {
+        if (r.type === 'ack') {
+          answered++;
+          expect((r.result as { users: string[] }).users).toHaveLength(200);
+        } else if (r.code === 'RATE_LIMITED') limited++;
+        else throw new Error(`unexpected reply ${JSON.stringify(r)}`);
+      }
+    }
+    const reads = (await redis.calls('sunion')) - sunion0;
+    const elapsed = Date.now() - t0;
+    expect(answered).toBeGreaterThan(0);
+    expect(limited).toBeGreaterThan(0); // at most 4 waiting per socket
+    expect(reads).toBeLessThanOrEqual(Math.ceil(elapsed / 250) + 2);
+    const { client } = await connect(gw.url, hs({ sub: 'newcomer' }));
+    await Promise.all([client.close(), ...members.map((m) => m.close()), ...flooders.map((f) => f.close())]);
+  });
+
+  it('this node\'s own joins and leaves show at once, before any flush', async () => {
+    const a = (await connect(gw.url, hs({ sub: 'early' }))).client;
+    await a.request({ type: 'join', rooms: ['fresh'] });
+    expect((await a.request({ type: 'presence', room: 'fresh' })).result).toEqual({ room: 'fresh', users: ['early'] });
+    const b = (await connect(gw.url, hs({ sub: 'second' }))).client;
+    await b.request({ type: 'join', rooms: ['fresh'] });
+    await b.request({ type: 'leave', rooms: ['fresh'] });
+    expect((await a.request({ type: 'presence', room: 'fresh' })).result).toEqual({ room: 'fresh', users: ['early'] });
+    await Promise.all([a.close(), b.close()]);
+  });
+});
+
 describe('Redis stalled', () => {
   it('a presence query answers UNAVAILABLE within the lookup timeout, not when Redis comes back', async () => {
     const { client } = await connect(gw.url, hs({ sub: 'asker' }));

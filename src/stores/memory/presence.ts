@@ -36,7 +36,7 @@ export class MemoryPresenceStore implements PresenceStore {
     return Promise.resolve({ lost });
   }
 
-  members(room: string): Promise<string[]> {
+  members(room: string, exceptNode?: string): Promise<string[]> {
     const out = new Set<string>();
     const now = this.now();
     for (const [id, node] of this.nodes) {
@@ -44,6 +44,7 @@ export class MemoryPresenceStore implements PresenceStore {
         this.nodes.delete(id);
         continue;
       }
+      if (id === exceptNode) continue;
       const set = node.rooms.get(room);
       if (set) for (const u of set) out.add(u);
     }

@@ -63,8 +63,8 @@ export class RedisPresenceStore implements PresenceStore {
     return { lost: res[0] === null };
   }
 
-  async members(room: string): Promise<string[]> {
-    const nodes = await liveNodes(this.redis, `${this.prefix}presence:nodes`, this.ttlSec);
+  async members(room: string, exceptNode?: string): Promise<string[]> {
+    const nodes = (await liveNodes(this.redis, `${this.prefix}presence:nodes`, this.ttlSec)).filter((n) => n !== exceptNode);
     if (nodes.length === 0) return [];
     const users = await this.redis.sunion(...nodes.map((n) => this.roomNodeKey(room, n)));
     return users.sort();
