@@ -59,4 +59,17 @@ export class RateLimiter {
     }
     return ++b.strikes > burst ? 'close' : 'refused';
   }
+
+  /**
+   * Charges `n` more frame tokens for a request that does the work of several (a join or leave of
+   * n + 1 rooms costs n + 1 tokens in all). Called after charge(), so the bucket is fresh.
+   */
+  chargeMore(b: Bucket, n: number): Verdict {
+    if (this.limits.rate === 0 || n <= 0) return 'ok';
+    if (b.tokens >= n) {
+      b.tokens -= n;
+      return 'ok';
+    }
+    return ++b.strikes > this.limits.burst ? 'close' : 'refused';
+  }
 }

@@ -57,6 +57,18 @@ export class Requests<S> {
   }
 
   private handle(s: Session<S>, req: ClientRequest, frameBytes: number, binary: boolean): void {
+    if (req.type === 'join' || req.type === 'leave') {
+      // one token per room: a frame naming 100 rooms is 100 requests' worth of presence work
+      const v = this.limiter.chargeMore(s, req.rooms.length - 1);
+      if (v !== 'ok') {
+        this.metrics.rateLimited++;
+        if (v === 'close') {
+          this.metrics.rateLimitCloses++;
+          return this.outbox.end(s, Close.RATE_LIMITED);
+        }
+        return this.outbox.replyError(s, req.id, ReplyError.RATE_LIMITED);
+      }
+    }
     switch (req.type) {
       case 'ping':
         return this.outbox.ack<'ping'>(s, req.id, { ts: this.now() });

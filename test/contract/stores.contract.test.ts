@@ -259,6 +259,16 @@ for (const impl of impls) {
       expect(await a.members('r1')).toEqual([]);
     });
 
+    it('a batch of thousands of rooms applies whole (Redis: split into several MULTIs)', async () => {
+      const [a] = await impl.presence(30);
+      const added: Record<string, string[]> = {};
+      for (let i = 0; i < 3000; i++) added[`big${i}`] = [`u${i}`];
+      await a.apply('n1', batch(added));
+      expect(await a.members('big0')).toEqual(['u0']);
+      expect(await a.members('big2999')).toEqual(['u2999']);
+      expect((await a.apply('n1', batch())).lost).toBe(false);
+    });
+
     it('full leaves exactly the listed rooms: rooms the node had and does not list are removed', async () => {
       const [a] = await impl.presence(30);
       await a.apply('n1', batch({ r1: ['alice'], r2: ['bob'], r3: ['carol'] }));

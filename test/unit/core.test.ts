@@ -132,6 +132,16 @@ describe('Hub over a fake SocketPort', () => {
     expect(metrics.framesRejected.get('malformed')).toBe(5); // only the admitted ones were decoded
   });
 
+  it('a join or leave costs one token per room it names', () => {
+    const { connect, send } = setup({ maxRooms: 100 });
+    const a = connect('a');
+    send(a.s, { id: 1, type: 'join', rooms: ['r1', 'r2', 'r3', 'r4'] }); // 4 of the 5 tokens
+    expect(last(a.sock)).toMatchObject({ type: 'ack', ref: 1 });
+    send(a.s, { id: 2, type: 'leave', rooms: ['r1', 'r2'] }); // 1 left: the frame takes it, the second room cannot be paid
+    expect(last(a.sock)).toMatchObject({ type: 'error', ref: 2, code: 'RATE_LIMITED' });
+    expect(a.s.rooms?.size).toBe(4); // nothing left
+  });
+
   it('a refused small frame is answered with its own ref', () => {
     const { connect, send } = setup();
     const a = connect('a');

@@ -5,12 +5,15 @@
 //   <p>presence:room:<roomKey>:<nodeId>   SET     users of the room on that node; EX ttl
 // A room's members are the union of its sets over live nodes, so a user on several nodes
 // counts once, and a dead node's users vanish when its heartbeat is older than the TTL.
-// One apply is one MULTI/EXEC; its size follows the rooms that changed plus a refresh slice. A
-// full rewrite reads the node's room index first (one more round trip) to delete the sets of
-// rooms the node no longer has.
+// One apply is one MULTI/EXEC (pipelined MULTIs of at most 4,096 commands for a big batch, so that
+// Redis serves other clients between them); its size follows the rooms that changed plus a refresh
+// slice. A full rewrite reads the node's room index first (one more round trip) to delete the sets
+// of rooms the node no longer has.
 import type { Redis } from 'ioredis';
 import type { ApplyResult, PresenceBatch, PresenceStore } from '../ports.js';
-import { execOrThrow, liveNodes } from './util.js';
+import { ChunkedMulti, execOrThrow, liveNodes } from './util.js';
+
+const MAX_COMMANDS_PER_MULTI = 4096;
 
 export class RedisPresenceStore implements PresenceStore {
   constructor(
@@ -31,8 +34,8 @@ export class RedisPresenceStore implements PresenceStore {
     const ttl = this.ttlSec;
     const index = this.indexKey(nodeId);
     const stale = batch.full ? (await this.redis.smembers(index)).filter((room) => !batch.full!.has(room)) : [];
-    const m = this.redis.multi();
-    m.set(`${this.prefix}presence:alive:${nodeId}`, '1', 'EX', ttl, 'GET');
+    const m = new ChunkedMulti(this.redis, MAX_COMMANDS_PER_MULTI);
+    m.setExGet(`${this.prefix}presence:alive:${nodeId}`, '1', ttl);
     const touched = new Set<string>();
     if (batch.full) {
       for (const room of stale) m.del(this.roomNodeKey(room, nodeId));
@@ -59,7 +62,7 @@ export class RedisPresenceStore implements PresenceStore {
     for (const room of touched) m.expire(this.roomNodeKey(room, nodeId), ttl);
     m.expire(index, ttl);
     m.zadd(`${this.prefix}presence:nodes`, Date.now(), nodeId);
-    const res = await execOrThrow(m);
+    const res = await m.exec();
     return { lost: res[0] === null };
   }
 
