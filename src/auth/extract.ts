@@ -13,10 +13,14 @@ export interface UpgradeRequest {
   readonly url: string;
   readonly query: string;
   readonly authorization: string;
+  /** every Sec-WebSocket-Protocol header line, joined with ', ' (they are one list, RFC 7230) */
   readonly protocols: string;
+  /** every Cookie header line, joined with '; ' */
   readonly cookie: string;
   readonly origin: string;
   readonly host: string;
+  /** Authorization, Origin or Host appeared twice with different values: refused as a conflict */
+  readonly ambiguous?: boolean;
 }
 
 export interface ExtractOptions {
@@ -62,27 +66,33 @@ function fromProtocols(protocols: readonly string[]): string | undefined | null 
   return token;
 }
 
-function fromQuery(query: string): string | undefined {
+/** The access_token parameter; null when it appears twice with different values (a conflict). */
+function fromQuery(query: string): string | undefined | null {
   if (query === '' || !query.includes('access_token=')) return undefined;
-  const v = new URLSearchParams(query).get('access_token');
-  return v === null || v === '' ? undefined : v;
+  const all = new URLSearchParams(query).getAll('access_token').filter((v) => v !== '');
+  if (all.length === 0) return undefined;
+  return all.every((v) => v === all[0]) ? all[0] : null;
 }
 
-export function cookieValue(header: string, name: string): string | undefined {
+/** The named cookie's value; null when the cookie appears twice with different values (a conflict). */
+export function cookieValue(header: string, name: string): string | undefined | null {
   if (header === '') return undefined;
+  let found: string | undefined;
   for (const part of header.split(';')) {
     const eq = part.indexOf('=');
     if (eq === -1) continue;
     if (part.slice(0, eq).trim() !== name) continue;
-    const raw = part.slice(eq + 1).trim();
+    let v: string;
     try {
-      const v = decodeURIComponent(raw);
-      return v === '' ? undefined : v;
+      v = decodeURIComponent(part.slice(eq + 1).trim());
     } catch {
-      return undefined;
+      continue;
     }
+    if (v === '') continue;
+    if (found === undefined) found = v;
+    else if (v !== found) return null;
   }
-  return undefined;
+  return found;
 }
 
 export function extractToken(req: UpgradeRequest, protocols: readonly string[], opts: ExtractOptions): Extracted {
@@ -94,10 +104,17 @@ export function extractToken(req: UpgradeRequest, protocols: readonly string[], 
     return t === token;
   };
   if (!consider(fromAuthorization(req.authorization), 'header')) return { kind: 'conflict' };
+  if (req.ambiguous === true) return { kind: 'conflict' };
   const fromSubprotocol = fromProtocols(protocols);
   if (fromSubprotocol === null || !consider(fromSubprotocol, 'subprotocol')) return { kind: 'conflict' };
-  if (opts.query && !consider(fromQuery(req.query), 'query')) return { kind: 'conflict' };
-  if (opts.cookie !== undefined && !consider(cookieValue(req.cookie, opts.cookie), 'cookie')) return { kind: 'conflict' };
+  if (opts.query) {
+    const q = fromQuery(req.query);
+    if (q === null || !consider(q, 'query')) return { kind: 'conflict' };
+  }
+  if (opts.cookie !== undefined) {
+    const c = cookieValue(req.cookie, opts.cookie);
+    if (c === null || !consider(c, 'cookie')) return { kind: 'conflict' };
+  }
   if (token === undefined || source === undefined) return { kind: 'none' };
   return { kind: 'token', token, source };
 }

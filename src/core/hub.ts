@@ -144,6 +144,11 @@ export class Hub<S> {
     this.requests.message(s, frame, isBinary);
   }
 
+  /** A ping or pong from the client (`bytes` of payload): charged against the rate limit. */
+  control(s: Session<S>, bytes: number): void {
+    this.requests.control(s, bytes);
+  }
+
   /** The socket is gone (or never opened). */
   close(s: Session<S>): void {
     if (!this.sessions.close(s)) return;

@@ -42,6 +42,21 @@ export class Requests<S> {
     this.handle(s, d.req, frame.byteLength, d.binary);
   }
 
+  /**
+   * A ping or pong from the client: charged like any frame (uWS answers pings by itself, so a ping
+   * flood would otherwise cost bandwidth and CPU for free). Refused ones get no reply; a flood
+   * still ends with 4502.
+   */
+  control(s: Session<S>, bytes: number): void {
+    const verdict = this.limiter.charge(s, bytes, this.now());
+    if (verdict === 'ok') return;
+    this.metrics.rateLimited++;
+    if (verdict === 'close') {
+      this.metrics.rateLimitCloses++;
+      this.outbox.end(s, Close.RATE_LIMITED);
+    }
+  }
+
   private refused(s: Session<S>, frame: ArrayBuffer, isBinary: boolean, close: boolean): void {
     this.metrics.rateLimited++;
     if (close) {

@@ -59,6 +59,44 @@ const REFUSAL_BODY = new Map<RefusalKind, string>(Object.values(Refusal).map((r)
 
 const text = (ab: ArrayBuffer): string => Buffer.from(ab).toString('latin1');
 
+/**
+ * Copies what authentication needs out of the request (it lives on the stack only during the
+ * handler), reading every header line once: getHeader would return the first of repeated lines
+ * only, and a second Authorization, Cookie or Sec-WebSocket-Protocol line carrying another token
+ * would go unseen (a proxy may read another line than the gateway: the docs call for a conflict).
+ */
+function readUpgrade(req: HttpRequest): UpgradeRequest {
+  let authorization = '';
+  let protocols = '';
+  let cookie = '';
+  let origin = '';
+  let host = '';
+  let ambiguous = false;
+  req.forEach((name, value) => {
+    switch (name) {
+      case 'authorization':
+        if (authorization !== '' && authorization !== value) ambiguous = true;
+        authorization ||= value;
+        return;
+      case 'sec-websocket-protocol':
+        protocols = protocols === '' ? value : `${protocols}, ${value}`;
+        return;
+      case 'cookie':
+        cookie = cookie === '' ? value : `${cookie}; ${value}`;
+        return;
+      case 'origin':
+        if (origin !== '' && origin !== value) ambiguous = true;
+        origin ||= value;
+        return;
+      case 'host':
+        if (host !== '' && host !== value) ambiguous = true;
+        host ||= value;
+        return;
+    }
+  });
+  return { url: req.getUrl(), query: req.getQuery() ?? '', authorization, protocols, cookie, origin, host, ambiguous };
+}
+
 export class Gateway {
   private readonly app: TemplatedApp;
   private listenSocket: us_listen_socket | undefined;
@@ -122,6 +160,9 @@ export class Gateway {
           deps.hub.fail(conn, 'message', err);
         }
       },
+      // Pings and pongs are charged like other frames (uWS answers pings itself).
+      ping: (ws, message) => this.control(ws, message),
+      pong: (ws, message) => this.control(ws, message),
       close: (ws, code, message) => {
         if (code === 1006) this.countDrop(message);
         const data = ws.getUserData();
@@ -135,6 +176,16 @@ export class Gateway {
         }
       },
     });
+  }
+
+  private control(ws: WebSocket<SocketData>, message: ArrayBuffer): void {
+    const conn = ws.getUserData().conn;
+    if (conn === undefined) return;
+    try {
+      this.deps.hub.control(conn, message.byteLength + 2);
+    } catch (err) {
+      this.deps.hub.fail(conn, 'control', err);
+    }
   }
 
   /**
@@ -185,15 +236,7 @@ export class Gateway {
    * touch an aborted response, and upgrade or refuse inside cork.
    */
   private upgrade(res: HttpResponse, req: HttpRequest, context: us_socket_context_t): void {
-    const request: UpgradeRequest = {
-      url: req.getUrl(),
-      query: req.getQuery() ?? '',
-      authorization: req.getHeader('authorization'),
-      protocols: req.getHeader('sec-websocket-protocol'),
-      cookie: req.getHeader('cookie'),
-      origin: req.getHeader('origin'),
-      host: req.getHeader('host'),
-    };
+    const request = readUpgrade(req);
     const key = req.getHeader('sec-websocket-key');
     const extensions = req.getHeader('sec-websocket-extensions');
     const { metrics, pending } = this.deps;

@@ -1,6 +1,7 @@
 // The findings of the outside check (issue 8), each tried as a hostile client would, against the
 // built gateway as its own process: the crash oracle is the process itself (it must stay up and
 // healthy), and every bystander must keep being served.
+import { connect as tcpConnect } from 'node:net';
 import { Packr } from 'msgpackr';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -211,5 +212,53 @@ describe('frames uWS drops itself', () => {
     }
     await until(async () => (await metric('protocol_drops_total')) >= 2);
     await stillServing();
+  });
+});
+
+describe('control frames are charged too', () => {
+  it('a ping flood (uWS answers each with a pong) ends with 4502; so does a flood of unsolicited pongs', async () => {
+    for (const kind of ['ping', 'pong'] as const) {
+      const { client } = await connect(limited.url, hs({ sub: `${kind}-flood` }), { json: true });
+      const payload = Buffer.alloc(100, 1);
+      const timer = setInterval(() => {
+        for (let i = 0; i < 50 && client.ws.readyState === WebSocket.OPEN; i++) client.ws[kind](payload);
+      }, 5);
+      try {
+        expect(await client.closed).toEqual({ code: 4502, reason: 'Rate limit exceeded' });
+      } finally {
+        clearInterval(timer);
+      }
+    }
+    await stillServing(limited, limitedBystander);
+  });
+});
+
+describe('repeated header lines (red-team finding F5)', () => {
+  /** A raw upgrade with the given extra header lines; resolves the status line. */
+  const raw = (lines: string[]): Promise<string> =>
+    new Promise((resolve, reject) => {
+      const sock = tcpConnect({ host: '127.0.0.1', port: gw.port });
+      let got = '';
+      sock.on('data', (d: Buffer) => {
+        got += d.toString('latin1');
+        if (got.includes('\r\n')) {
+          resolve(got.slice(0, got.indexOf('\r\n')));
+          sock.destroy();
+        }
+      });
+      sock.on('error', reject);
+      sock.write(['GET /ws HTTP/1.1', 'Host: x', 'Connection: Upgrade', 'Upgrade: websocket', 'Sec-WebSocket-Version: 13', 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==', ...lines, '', ''].join('\r\n'));
+    });
+  const a = hs({ sub: 'first' });
+  const b = hs({ sub: 'second' });
+
+  it('two Authorization lines, two Sec-WebSocket-Protocol lines or two cookies with different tokens are refused; the same token twice is fine', async () => {
+    expect(await raw([`Authorization: Bearer ${a}`, `Authorization: Bearer ${b}`])).toMatch(/ 401 /);
+    expect(await raw([`Sec-WebSocket-Protocol: wsgate.v1.json, bearer.${a}`, `Sec-WebSocket-Protocol: bearer.${b}`])).toMatch(/ 401 /);
+    expect(await raw([`Cookie: wsgate_token=${a}`, `Cookie: wsgate_token=${b}`])).toMatch(/ 401 /);
+    expect(await raw(['Origin: http://x', 'Origin: http://evil.example', `Authorization: Bearer ${a}`])).toMatch(/ 401 /);
+    expect(await raw([`Authorization: Bearer ${a}`, `Authorization: Bearer ${a}`])).toMatch(/ 101 /);
+    // a token on the second protocol line alone is found, not ignored
+    expect(await raw(['Sec-WebSocket-Protocol: wsgate.v1.json', `Sec-WebSocket-Protocol: bearer.${a}`])).toMatch(/ 101 /);
   });
 });

@@ -27,6 +27,12 @@ describe('token extraction', () => {
     // two bearer. entries are two transports too
     expect(run(req({ protocols: 'wsgate.v1.json, bearer.a, bearer.b' }))).toEqual({ kind: 'conflict' });
     expect(run(req({ protocols: 'bearer.a, bearer.a' }))).toEqual({ kind: 'token', token: 'a', source: 'subprotocol' });
+    // repeated query parameters, cookies and header lines
+    expect(run(req({ query: 'access_token=a&access_token=b' }))).toEqual({ kind: 'conflict' });
+    expect(run(req({ query: 'access_token=a&access_token=a' }))).toMatchObject({ kind: 'token', token: 'a' });
+    expect(run(req({ cookie: 'wsgate_token=a; x=1; wsgate_token=b' }))).toEqual({ kind: 'conflict' });
+    expect(run(req({ cookie: 'wsgate_token=a; wsgate_token=a' }))).toMatchObject({ kind: 'token', token: 'a' });
+    expect(run(req({ authorization: 'Bearer a', ambiguous: true }))).toEqual({ kind: 'conflict' });
   });
 
   it('honours disabled transports', () => {
