@@ -89,7 +89,8 @@ const oversized = new WeakSet<Event>();
 /** Sends a well-formed request and waits for the reply that carries its id. */
 export async function request(ctx: Ctx, sock: Sock, msg: Record<string, unknown>): Promise<Event> {
   const id = ++requestIds;
-  const frame = encodeFor(sock, { ...msg, id });
+  // the id first: a frame refused for what follows it is still answered with its ref (docs/PROTOCOL.md)
+  const frame = encodeFor(sock, { id, ...msg });
   sock.send(frame, !sock.json);
   const e = await sock.next((x) => x.kind === 'undecodable' || (x.kind === 'msg' && isReply(x.msg) && x.msg.ref === id), ctx.timeoutMs);
   if (e.kind === 'close' && OVERSIZE_CLOSES.has(e.code) && Buffer.byteLength(frame) > ctx.maxPayload) oversized.add(e);

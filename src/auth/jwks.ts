@@ -83,11 +83,28 @@ export function parseJwks(body: unknown): Map<string, string> {
   return out;
 }
 
-/** The default FetchJson: global fetch with a timeout and a size bound. */
+/** Largest JWKS document read; the read stops (and the fetch is aborted) past it. */
+export const MAX_JWKS_BYTES = 1_000_000;
+
+/** The default FetchJson: global fetch with a timeout and a size bound enforced while reading. */
 export const httpFetchJson: FetchJson = async (url, timeoutMs) => {
-  const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs), headers: { accept: 'application/json' } });
-  if (!res.ok) throw new Error(`JWKS endpoint answered ${res.status}`);
-  const text = await res.text();
-  if (text.length > 1_000_000) throw new Error('JWKS document too large');
-  return JSON.parse(text) as unknown;
+  const abort = new AbortController();
+  const timer = setTimeout(() => abort.abort(new Error('JWKS fetch timed out')), timeoutMs);
+  try {
+    const res = await fetch(url, { signal: abort.signal, headers: { accept: 'application/json' } });
+    if (!res.ok) throw new Error(`JWKS endpoint answered ${res.status}`);
+    const declared = Number(res.headers.get('content-length') ?? NaN);
+    if (declared > MAX_JWKS_BYTES) throw new Error('JWKS document too large');
+    const chunks: Uint8Array[] = [];
+    let size = 0;
+    for await (const chunk of res.body ?? []) {
+      size += (chunk as Uint8Array).byteLength;
+      if (size > MAX_JWKS_BYTES) throw new Error('JWKS document too large');
+      chunks.push(chunk as Uint8Array);
+    }
+    return JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown;
+  } finally {
+    clearTimeout(timer);
+    abort.abort(); // releases the connection if the body was not read to its end
+  }
 };

@@ -129,7 +129,7 @@ export const OPTIONS: readonly Option[] = [
   { key: 'presenceMaxPending', env: 'WSGATE_PRESENCE_MAX_PENDING', kind: int(1, 10_000_000), def: '50000', help: 'Rooms with presence changes buffered while Redis cannot be written. Beyond it the buffer is dropped and the node rewrites its whole presence once Redis answers (notifications of that period are not sent).' },
   { key: 'registryMaxPending', env: 'WSGATE_REGISTRY_MAX_PENDING', kind: int(1, 10_000_000), def: '100000', help: 'Connection-registry changes buffered while Redis cannot be written. Beyond it the buffer is dropped and the node rewrites its whole registry once Redis answers.' },
   { key: 'maxPayloadBytes', env: 'WSGATE_MAX_PAYLOAD_BYTES', kind: int(1024, 16 * 1024 * 1024), def: '65536', help: 'Largest inbound frame; uWS drops a connection that sends a larger one without a close frame (the client sees 1006 on both builds; counted in wsgate_protocol_drops_total).' },
-  { key: 'maxBackpressureBytes', env: 'WSGATE_MAX_BACKPRESSURE_BYTES', kind: int(1024, 1024 * 1024 * 1024), def: '1048576', help: 'Outbound bytes buffered for one socket before it is closed as a slow consumer.' },
+  { key: 'maxBackpressureBytes', env: 'WSGATE_MAX_BACKPRESSURE_BYTES', kind: int(1024, 1024 * 1024 * 1024), def: '262144', help: 'Outbound bytes buffered for one socket: publishes skip a socket over it, and the sweep closes a socket over half of it (4501). With the connection cap it bounds what slow readers can make the node hold.' },
   { key: 'idleTimeoutSec', env: 'WSGATE_IDLE_TIMEOUT_SEC', kind: int(8, 960), def: '120', help: 'Idle sockets are closed after this (uWS sends pings).' },
   { key: 'maxRoomsPerConnection', env: 'WSGATE_MAX_ROOMS', kind: int(1, 100_000), def: '100', help: 'Rooms one connection may be in.' },
   { key: 'maxRoomNameLength', env: 'WSGATE_MAX_ROOM_NAME', kind: int(1, 1024), def: '128', help: 'Longest room name, in bytes.' },
@@ -271,6 +271,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, ar
   if (algs && secrets.length > 0 && !algs.some((a) => a.startsWith('HS'))) problems.push('WSGATE_JWT_ALGORITHMS allows no HS* algorithm, yet WSGATE_JWT_SECRET is set');
   if (algs && (out.jwtPublicKeyFiles as string[]).length + (out.jwksUrl ? 1 : 0) > 0 && !algs.some((a) => !a.startsWith('HS'))) problems.push('WSGATE_JWT_ALGORITHMS allows no public-key algorithm, yet public keys are configured');
   if (typeof out.rateBurstBytes === 'number' && typeof out.maxPayloadBytes === 'number' && out.rateBurstBytes < out.maxPayloadBytes) problems.push('WSGATE_RATE_BURST_BYTES must be at least WSGATE_MAX_PAYLOAD_BYTES (a frame of the largest size must be able to pass)');
+  if (algs && !algs.some((a) => a.startsWith('HS')) && (out.jwtPublicKeyFiles as string[]).length === 0 && !out.jwksUrl) problems.push('WSGATE_JWT_ALGORITHMS allows only public-key algorithms, yet neither WSGATE_JWT_PUBLIC_KEY_FILE nor WSGATE_JWKS_URL is set');
   if (typeof out.keyPrefix === 'string' && out.keyPrefix === out.revokedPrefix) problems.push('WSGATE_KEY_PREFIX and WSGATE_REVOKED_PREFIX must differ');
 
   if (problems.length > 0) throw new ConfigError(problems);

@@ -13,6 +13,9 @@ import type { SocketPort } from './ports.js';
 import type { PresenceQueries } from './presence-queries.js';
 import type { Session } from './session.js';
 
+/** A delivered message (either encoding) may be at most this many times WSGATE_MAX_PUBLISH_BYTES. */
+export const EGRESS_FACTOR = 4;
+
 /** Presence requests one session may have waiting for the store; more are answered RATE_LIMITED. */
 export const PRESENCE_WAITING_PER_SESSION = 4;
 
@@ -38,13 +41,14 @@ export class RoomRequests<S> {
   join(s: Session<S>, id: RequestId, rooms: readonly string[]): void {
     // All or nothing: every room is checked before any is joined.
     const mine = (s.rooms ??= new Set());
-    let adding = 0;
+    const adding = new Set<string>(); // a room named twice in one request is one room
     for (const room of rooms) {
       if (!validRoom(room, this.limits.maxRoomNameLength)) return this.outbox.replyError(s, id, ReplyError.BAD_ROOM);
       if (!s.perms.can('join', room)) return this.outbox.replyError(s, id, ReplyError.FORBIDDEN);
-      if (!mine.has(roomKey(s.tenantId, room))) adding++;
+      const key = roomKey(s.tenantId, room);
+      if (!mine.has(key)) adding.add(key);
     }
-    if (mine.size + adding > this.limits.maxRooms) return this.outbox.replyError(s, id, ReplyError.TOO_MANY_ROOMS);
+    if (mine.size + adding.size > this.limits.maxRooms) return this.outbox.replyError(s, id, ReplyError.TOO_MANY_ROOMS);
     for (const room of rooms) {
       const key = roomKey(s.tenantId, room);
       if (mine.has(key)) continue;
@@ -92,7 +96,13 @@ export class RoomRequests<S> {
     const msg: ServerMessage = { type: 'message', room, data, from: s.userId, ts };
     // Encoded once per encoding for every subscriber, here and on other nodes. The decoder bounded
     // `data`'s depth and size, so neither encoder can overflow the stack.
-    this.fanOut.toRoom(roomKey(s.tenantId, room), encodeMsgpack(msg), encodeJson(msg, binary), echo ? undefined : s.socket);
+    const bin = encodeMsgpack(msg);
+    const json = encodeJson(msg, binary);
+    // What a subscriber receives is bounded too: re-encoding can grow a frame (bin becomes base64,
+    // a control character a 6-character escape: up to 6x); beyond 4x the limit it is refused.
+    const egressMax = this.limits.maxPublishBytes * EGRESS_FACTOR;
+    if (bin.length > egressMax || json.length > egressMax) return this.outbox.replyError(s, id, ReplyError.PAYLOAD_TOO_LARGE);
+    this.fanOut.toRoom(roomKey(s.tenantId, room), bin, json, echo ? undefined : s.socket);
     this.metrics.publishes++;
     this.outbox.ack<'publish'>(s, id, { ts });
   }

@@ -9,7 +9,13 @@
 //
 // walkJson does the same for a value JSON.parse returned (V8's JSON.parse itself is iterative; the
 // re-encoding of a deep value is what overflowed the stack).
+import { isUtf8 } from 'node:buffer';
 import type { RequestId } from './messages.js';
+
+// The key `__proto__`: msgpackr renames it, JSON.parse keeps it, and some MessagePack libraries
+// refuse to decode a map that has it: refused in both encodings, so every subscriber can read
+// what it is sent.
+const PROTO_KEY = Buffer.from('__proto__');
 
 export interface FrameLimits {
   /** Containers nested in one frame; the request map itself is level 1. */
@@ -18,7 +24,7 @@ export interface FrameLimits {
   readonly maxItems: number;
 }
 
-export type BoundsFailure = 'malformed' | 'extension' | 'key-type' | 'depth' | 'items';
+export type BoundsFailure = 'malformed' | 'extension' | 'key-type' | 'depth' | 'items' | 'unicode';
 
 export type ScanResult =
   | { readonly ok: true; /** the frame holds bin values */ readonly binary: boolean }
@@ -145,6 +151,16 @@ export class MsgpackScanner {
         }
       } else {
         if (pos + head + size > len) return fail('malformed');
+        if (isString && size > 0) {
+          // every string is UTF-8, so that it reaches JSON subscribers as the same characters
+          // (ASCII, the common case, is checked here without a view of the bytes)
+          const start = pos + head;
+          const end = start + size;
+          let i = start;
+          while (i < end && b[i]! < 0x80) i++;
+          if (i < end && !isUtf8(b.subarray(start, end))) return fail('unicode');
+          if (atKey && size === 9 && PROTO_KEY.equals(b.subarray(start, end))) return fail('key-type');
+        }
         if (readingId && isString && size > 0 && size <= 64) id = decodeUtf8(b, pos + head, size);
         else if (readingId && t >= 0xcc && t <= 0xd3 && t !== 0xcf && t !== 0xd3) id = readInt(b, pos, t);
         if (atKey && depth === 1 && size === 2 && b[pos + head] === 0x69 && b[pos + head + 1] === 0x64) idNext = true;
@@ -187,7 +203,7 @@ export class JsonWalker {
 
   constructor(private readonly limits: FrameLimits) {}
 
-  check(root: unknown): 'depth' | 'items' | undefined {
+  check(root: unknown): 'depth' | 'items' | 'unicode' | 'key-type' | undefined {
     const { maxDepth, maxItems } = this.limits;
     const stack = this.stack;
     const depths = this.depths;
@@ -196,11 +212,16 @@ export class JsonWalker {
     let items = 0;
     stack.push(root);
     depths.push(0);
-    let failure: 'depth' | 'items' | undefined;
+    let failure: 'depth' | 'items' | 'unicode' | 'key-type' | undefined;
     while (stack.length > 0) {
       const v = stack.pop();
       const d = depths.pop()!;
       if (++items > maxItems) { failure = 'items'; break; }
+      // JSON's \u escapes can spell a lone surrogate, which no UTF-8 encoder can carry to a MessagePack subscriber
+      if (typeof v === 'string') {
+        if (!v.isWellFormed()) { failure = 'unicode'; break; }
+        continue;
+      }
       if (v === null || typeof v !== 'object') continue;
       if (d + 1 > maxDepth) { failure = 'depth'; break; }
       if (Array.isArray(v)) {
@@ -212,6 +233,8 @@ export class JsonWalker {
       } else {
         for (const k in v) {
           if (++items > maxItems) { failure = 'items'; break; }
+          if (k === '__proto__') { failure = 'key-type'; break; }
+          if (!k.isWellFormed()) { failure = 'unicode'; break; }
           stack.push((v as Record<string, unknown>)[k]);
           depths.push(d + 1);
         }

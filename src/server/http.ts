@@ -33,7 +33,7 @@ function failed(deps: HttpDeps, res: HttpResponse, where: string, err: unknown):
 
 export function registerRoutes(deps: HttpDeps): void {
   const { app } = deps;
-  const route = (method: 'get' | 'any', path: string, where: string, handler: (res: HttpResponse, done: () => void) => void): void => {
+  const route = (method: 'get' | 'head' | 'any', path: string, where: string, handler: (res: HttpResponse, done: () => void) => void): void => {
     app[method](path, (res) => {
       const address = Buffer.from(res.getRemoteAddressAsText()).toString('latin1'); // not readable once aborted
       let released = false;
@@ -53,6 +53,30 @@ export function registerRoutes(deps: HttpDeps): void {
   route('get', '/healthz', 'http-healthz', (res, done) => {
     json(res, '200 OK', deps.health());
     done();
+  });
+  // HEAD: the status only (probes that do not read bodies)
+  route('head', '/healthz', 'http-healthz', (res, done) => {
+    res.writeStatus('200 OK').endWithoutBody(undefined, true);
+    done();
+  });
+  route('head', '/readyz', 'http-readyz', (res, done) => {
+    let aborted = false;
+    res.onAborted(() => {
+      aborted = true;
+      done();
+    });
+    deps
+      .notReady()
+      .catch((e: unknown) => [String(e)])
+      .then((reasons) => {
+        if (aborted) return;
+        res.cork(() => res.writeStatus(reasons.length === 0 ? '200 OK' : '503 Service Unavailable').endWithoutBody(undefined, true));
+        done();
+      })
+      .catch((err: unknown) => {
+        failed(deps, res, 'http-readyz', err);
+        done();
+      });
   });
   route('get', '/readyz', 'http-readyz', (res, done) => {
     let aborted = false;

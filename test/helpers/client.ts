@@ -71,7 +71,7 @@ export class Client {
   /** Sends a request and resolves with its one reply (ack, token:refreshed or error). */
   request(msg: Record<string, unknown>): Promise<Msg> {
     const id = this.nextId++;
-    this.send({ ...msg, id });
+    this.send({ id, ...msg }); // the id first, as docs/PROTOCOL.md advises
     return this.next((m) => m.ref === id);
   }
 

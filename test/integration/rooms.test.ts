@@ -49,6 +49,16 @@ describe('join, publish, leave', () => {
   });
 });
 
+describe('join counts rooms, not names', () => {
+  it('a room named twice in one join is one room against the limit', async () => {
+    const c = await user('twice');
+    expect((await c.request({ type: 'join', rooms: ['x/1', 'x/2'] })).type).toBe('ack');
+    expect(await c.request({ type: 'join', rooms: ['x/3', 'x/3'] })).toMatchObject({ type: 'ack', result: { rooms: ['x/3', 'x/3'] } });
+    expect(await c.request({ type: 'join', rooms: ['x/4'] })).toMatchObject({ code: 'TOO_MANY_ROOMS' });
+    await c.close();
+  });
+});
+
 describe('tenant isolation', () => {
   it('the same room name in two tenants is two rooms: no messages, no presence across', async () => {
     const acme = await user('alice', 'acme');
@@ -108,6 +118,17 @@ describe('permissions and limits: reply errors, connection stays open', () => {
     await c.request({ type: 'join', rooms: ['ok/1', 'no/1'] });
     expect((await c.request({ type: 'leave', rooms: ['ok/1'] })).result).toEqual({ rooms: [] });
     await c.close();
+  });
+
+  it('a publish whose re-encoding for the other subprotocol would grow past 4x the limit is refused', async () => {
+    const mp = await user('grower');
+    const reader = await user('reader-json', 'acme', ['*:**'], true);
+    await reader.request({ type: 'join', rooms: ['grow'] });
+    // 400 control characters: ~440 bytes of MessagePack, ~2,500 of JSON (each one a 6-character escape)
+    expect(await mp.request({ type: 'publish', room: 'grow', data: '\u0001'.repeat(400) })).toMatchObject({ type: 'error', code: 'PAYLOAD_TOO_LARGE' });
+    expect((await mp.request({ type: 'publish', room: 'grow', data: '\u0001'.repeat(50) })).type).toBe('ack');
+    expect(((await reader.type('message')).data as string).length).toBe(50);
+    await Promise.all([mp.close(), reader.close()]);
   });
 
   it('BAD_ROOM, TOO_MANY_ROOMS and PAYLOAD_TOO_LARGE', async () => {

@@ -163,6 +163,22 @@ describe('strict, bounded decoding', () => {
     expect(dm(Buffer.concat([good, Buffer.from([0xc0])]))).toMatchObject({ ok: false, reason: 'malformed' });
   });
 
+  it('every string must be Unicode that survives the other encoding; the key __proto__ is refused', () => {
+    // MessagePack strings that are not UTF-8
+    expect(dm(publishWith(new Uint8Array([0xa2, 0xff, 0xfe]), 5))).toMatchObject({ ok: false, ref: 5, reason: 'unicode' });
+    expect(dm(publishWith(new Uint8Array([0xa3, 0xed, 0xa0, 0x80]), 5))).toMatchObject({ ok: false, reason: 'unicode' }); // an encoded surrogate
+    expect(dm(publishWith(Buffer.from([0xa6, ...Buffer.from('héllo')]), 5))).toMatchObject({ ok: true });
+    // JSON escapes that spell lone surrogates, in values and in keys
+    expect(dj('{"id":6,"type":"publish","room":"r","data":"a\\ud800b"}')).toMatchObject({ ok: false, ref: 6, reason: 'unicode' });
+    expect(dj('{"id":6,"type":"publish","room":"r","data":{"\\udc00":1}}')).toMatchObject({ ok: false, ref: 6, reason: 'unicode' });
+    expect(dj('{"id":6,"type":"publish","room":"r","data":"\\ud83d\\ude00"}')).toMatchObject({ ok: true });
+    // __proto__ as a key, in both encodings
+    expect(dj('{"id":7,"type":"publish","room":"r","data":{"__proto__":{"x":1}}}')).toMatchObject({ ok: false, ref: 7, reason: 'key-type' });
+    expect(dm(publishWith(new Uint8Array([0x81, 0xa9, ...Buffer.from('__proto__'), 0x01]), 7))).toMatchObject({ ok: false, ref: 7, reason: 'key-type' });
+    // duplicate keys: the last one wins, in both encodings
+    expect(dj('{"id":8,"type":"ping","type":"presence","room":"r"}')).toMatchObject({ ok: true, req: { type: 'presence' } });
+  });
+
   it('declared lengths larger than the frame cost nothing and are malformed', () => {
     for (const head of [[0xdd, 0xff, 0xff, 0xff, 0xff], [0xdf, 0xff, 0xff, 0xff, 0xff], [0xdb, 0x7f, 0xff, 0xff, 0xff], [0xc6, 0xff, 0xff, 0xff, 0xff], [0xdc, 0xff, 0xff], [0xde, 0xff, 0xff], [0xc9, 0xff, 0xff, 0xff, 0xff, 0x01]]) {
       expect(dm(new Uint8Array(head))).toMatchObject({ ok: false });

@@ -31,6 +31,13 @@ describe('config', () => {
     expect(c.redisUrl).toBe('redis://localhost:6380/2');
   });
 
+  it('refuses algorithms no configured key can verify (instead of failing at start with a stack trace)', () => {
+    expect(() => loadConfig({ WSGATE_JWT_ALGORITHMS: 'RS256' })).toThrow(ConfigError);
+    expect(() => loadConfig({ WSGATE_JWT_ALGORITHMS: 'RS256', WSGATE_JWKS_URL: 'https://keys.example/jwks' })).not.toThrow();
+    expect(() => loadConfig({ WSGATE_JWT_ALGORITHMS: 'RS256', WSGATE_JWT_SECRET: SECRET })).toThrow(/no public-key algorithm|only public-key/);
+    expect(() => loadConfig({ WSGATE_RATE_BURST_BYTES: '2048', WSGATE_MAX_PAYLOAD_BYTES: '4096', WSGATE_JWT_SECRET: SECRET })).toThrow(/WSGATE_RATE_BURST_BYTES/);
+  });
+
   it('reports every invalid value together', () => {
     let err: ConfigError | undefined;
     try {

@@ -64,3 +64,34 @@ describe('origin check', () => {
     expect(originAllowed('null', 'gw.example', undefined, 'cookie')).toBe(false);
   });
 });
+
+describe('JWKS fetch', () => {
+  it('stops reading a document past 1 MB, whatever its Content-Length says', async () => {
+    const { createServer } = await import('node:http');
+    const { httpFetchJson, MAX_JWKS_BYTES } = await import('../../src/auth/jwks.js');
+    let written = 0;
+    const server = createServer((_req, res) => {
+      res.setHeader('content-type', 'application/json');
+      // no Content-Length: a stream of 64 KiB chunks that would go on for 80 MB
+      const chunk = Buffer.alloc(65_536, 0x20);
+      const more = (): void => {
+        while (written < 80_000_000) {
+          written += chunk.length;
+          if (!res.write(chunk)) return void res.once('drain', more);
+        }
+        res.end();
+      };
+      res.on('close', () => (written = Infinity));
+      more();
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    try {
+      const port = (server.address() as { port: number }).port;
+      await expect(httpFetchJson(`http://127.0.0.1:${port}/jwks.json`, 5000)).rejects.toThrow('too large');
+      expect(MAX_JWKS_BYTES).toBe(1_000_000);
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
+  });
+});
