@@ -5,7 +5,7 @@
 //   rooms.ts      join, leave, publish, presence query
 //   refresh.ts    token:refresh
 //   fanout.ts     local publish plus the Bus envelope
-//   lifetime.ts   token expiry and slow consumers
+//   lifetime.ts   token expiry and slow consumers (one sweep)
 //   notices.ts    presence notifications
 // It knows no uWS and no Redis: sockets are reached through a SocketPort, stores through their ports.
 import type { Authenticator } from '../auth/authenticate.js';
@@ -69,6 +69,8 @@ export class Hub<S> {
   private readonly requests: Requests<S>;
   private readonly notices: PresenceNotices<S>;
   private readonly nodeId: string;
+  /** token ids revoked during this event-loop turn (closed together by revoked()) */
+  private revokedNow = new Set<string>();
 
   constructor(opts: HubOptions, port: SocketPort<S>, private readonly deps: HubDeps) {
     const now = deps.now ?? Date.now;
@@ -81,7 +83,7 @@ export class Hub<S> {
     const queries = new PresenceQueries(deps.presenceStore, deps.presence, opts.nodeId, { lookupTimeoutMs: opts.lookupTimeoutMs, cacheMs: PRESENCE_CACHE_MS, maxRooms: PRESENCE_READS_MAX, maxCached: PRESENCE_CACHED_MAX }, now);
     this.rooms = new RoomRequests(opts, port, this.outbox, fanOut, deps.presence, queries, deps.metrics, now);
     this.lifetime = new Lifetime(opts, port, this.outbox, deps.metrics, now);
-    const refresh = new TokenRefresh(deps.authenticator, this.sessions, this.outbox, this.rooms, this.lifetime, this.registry, deps.metrics);
+    const refresh = new TokenRefresh(deps.authenticator, this.sessions, this.outbox, this.rooms, this.registry, deps.metrics);
     this.requests = new Requests(new Decoder(opts.frame), limiter, this.outbox, this.rooms, refresh, deps.metrics, now);
     this.notices = new PresenceNotices(deps.presence, fanOut, opts.presenceNotify, opts.presenceNotifyMaxNames);
     this.nodeId = opts.nodeId;
@@ -89,10 +91,6 @@ export class Hub<S> {
 
   get size(): number {
     return this.sessions.size;
-  }
-
-  get scheduled(): number {
-    return this.lifetime.scheduled;
   }
 
   /** The connection caps, checked right before an upgrade; undefined = admitted. */
@@ -135,7 +133,6 @@ export class Hub<S> {
     this.sessions.open(s, socket);
     this.deps.metrics.connectionsOpen++;
     this.registry.add(s);
-    this.lifetime.schedule(s);
     if (connectedSent) this.deps.metrics.messagesOut++;
     else this.outbox.sendFrame(s, this.connected(s));
   }
@@ -153,22 +150,30 @@ export class Hub<S> {
   close(s: Session<S>): void {
     if (!this.sessions.close(s)) return;
     this.deps.metrics.connectionsClosed++;
-    this.lifetime.cancel(s);
     this.rooms.leaveAll(s);
     this.registry.remove(s);
   }
 
   /**
    * A token id was revoked (the store saw `<prefix><jti>` appear): every socket of this node that
-   * carries it is closed with 4003 Token revoked. Returns how many.
+   * carries it is closed with 4003 Token revoked. Revocations of one event-loop turn are closed
+   * together, with one scan of the sessions.
    */
-  revoked(jti: string): number {
-    const hit = this.sessions.withJti(jti);
-    for (const s of hit) {
-      this.deps.metrics.revokedCloses++;
-      this.outbox.end(s, Close.TOKEN_REVOKED);
-    }
-    return hit.length;
+  revoked(jti: string): void {
+    this.revokedNow.add(jti);
+    if (this.revokedNow.size > 1) return;
+    setImmediate(() => {
+      const jtis = this.revokedNow;
+      this.revokedNow = new Set();
+      try {
+        for (const s of this.sessions.withJti(jtis)) {
+          this.deps.metrics.revokedCloses++;
+          this.outbox.end(s, Close.TOKEN_REVOKED);
+        }
+      } catch (err) {
+        this.deps.faults.report('revoked', err);
+      }
+    });
   }
 
   /** A failure while handling this session's socket: that socket is closed with 1011, nothing else. */

@@ -1,8 +1,10 @@
 // A session's lifetime after the upgrade: token expiry (token:expiring, then close 4007 at exp +
-// clock tolerance) on a coarse wheel, and slow consumers (close 4501), both on one sweep timer.
+// clock tolerance) and slow consumers (close 4501), both checked by one sweep over the live
+// sessions every WSGATE_EXPIRY_SWEEP_MS. The sweep already visits every session for its buffered
+// amount, so expiry costs one comparison there and nothing at open or close (an expiry wheel of
+// per-bucket sets cost a set insertion at every open and a removal at every close).
 import { Close } from '../errors/codes.js';
 import type { Metrics } from '../observability/metrics.js';
-import { ExpiryWheel } from './expiry.js';
 import type { Outbox } from './outbox.js';
 import type { SocketPort } from './ports.js';
 import type { Session } from './session.js';
@@ -11,78 +13,48 @@ export interface LifetimeOptions {
   readonly tokenExpiringSec: number;
   /** the clock tolerance: a token is closed at exp + this */
   readonly expiryGraceMs: number;
-  readonly expirySweepMs: number;
   readonly maxBackpressureBytes: number;
 }
 
 export class Lifetime<S> {
-  private readonly wheel: ExpiryWheel<Session<S>>;
-
   constructor(
     private readonly opts: LifetimeOptions,
     private readonly port: SocketPort<S>,
     private readonly outbox: Outbox<S>,
     private readonly metrics: Metrics,
     private readonly now: () => number,
-  ) {
-    this.wheel = new ExpiryWheel(opts.expirySweepMs, now());
-  }
-
-  get scheduled(): number {
-    return this.wheel.size;
-  }
-
-  /** (Re)schedules the session's next expiry event: the warning, or the close once warned. */
-  schedule(s: Session<S>): void {
-    const expMs = s.exp * 1000;
-    const o = this.opts;
-    this.wheel.schedule(s, s.warned || o.tokenExpiringSec === 0 ? expMs + o.expiryGraceMs : expMs - o.tokenExpiringSec * 1000);
-  }
-
-  cancel(s: Session<S>): void {
-    this.wheel.cancel(s);
-  }
+  ) {}
 
   /**
-   * One sweep: slow consumers first (more than half the backpressure limit still buffered: closed
-   * with 4501 before uWS has to drop anything; one native call per socket, a few ms per 100k
-   * sockets), then the expiry wheel: warnings, and closes at exp + tolerance.
+   * One sweep: slow consumers (more than half the backpressure limit still buffered: closed with
+   * 4501 before uWS has to drop anything; one native call per socket, a few ms per 100k sockets),
+   * then expiry: the warning WSGATE_TOKEN_EXPIRING_SEC before exp, the close at exp + tolerance.
+   * Each session is contained: a failure on one closes that one (1011), the sweep goes on.
    */
   sweep(sessions: Iterable<Session<S>>): void {
     const now = this.now();
     const slow = this.opts.maxBackpressureBytes / 2;
-    // Each session is contained: a failure on one closes that one (1011), the sweep goes on.
+    const warnBeforeMs = this.opts.tokenExpiringSec * 1000;
+    const graceMs = this.opts.expiryGraceMs;
     for (const s of sessions) {
       try {
-        if (s.socket !== undefined && this.port.buffered(s.socket) > slow) {
+        if (s.socket === undefined) continue;
+        if (this.port.buffered(s.socket) > slow) {
           this.metrics.slowConsumerCloses++;
           this.outbox.end(s, Close.SLOW_CONSUMER);
+          continue;
+        }
+        const expMs = s.exp * 1000;
+        if (now >= expMs + graceMs) {
+          this.metrics.tokenExpiredCloses++;
+          this.outbox.end(s, Close.TOKEN_EXPIRED);
+        } else if (!s.warned && warnBeforeMs > 0 && now >= expMs - warnBeforeMs) {
+          s.warned = true;
+          this.outbox.sendLater(s, { type: 'token:expiring', exp: s.exp, in: Math.max(0, Math.round((expMs - now) / 1000)) });
         }
       } catch (err) {
         this.outbox.fail(s, 'sweep', err);
       }
     }
-    for (const s of this.wheel.due(now)) {
-      try {
-        this.expire(s, now);
-      } catch (err) {
-        this.outbox.fail(s, 'sweep', err);
-      }
-    }
-  }
-
-  private expire(s: Session<S>, now: number): void {
-    if (s.closed || s.socket === undefined) return;
-    const closeAt = s.exp * 1000 + this.opts.expiryGraceMs;
-    if (now >= closeAt) {
-      this.metrics.tokenExpiredCloses++;
-      this.outbox.end(s, Close.TOKEN_EXPIRED);
-      return;
-    }
-    if (!s.warned) {
-      s.warned = true;
-      this.outbox.sendLater(s, { type: 'token:expiring', exp: s.exp, in: Math.max(0, Math.round((s.exp * 1000 - now) / 1000)) });
-    }
-    this.wheel.schedule(s, closeAt);
   }
 }

@@ -1,5 +1,5 @@
 // The seed's token:refresh, and beyond: same user and tenant, revocation, rooms the new
-// permissions no longer allow are left, the expiry is rescheduled.
+// permissions no longer allow are left; the new exp governs the next expiry sweeps.
 import type { Authenticator } from '../auth/authenticate.js';
 import { Close, ReplyError } from '../errors/codes.js';
 import type { Metrics } from '../observability/metrics.js';
@@ -7,7 +7,6 @@ import type { RequestId } from '../protocol/messages.js';
 import type { ConnectionRegistry, Registrable } from '../registry/registry.js';
 import { compilePermissions } from '../rooms/permissions.js';
 import { roomOf } from '../rooms/rooms.js';
-import type { Lifetime } from './lifetime.js';
 import type { Outbox } from './outbox.js';
 import type { RoomRequests } from './rooms.js';
 import type { Session } from './session.js';
@@ -19,7 +18,6 @@ export class TokenRefresh<S> {
     private readonly sessions: Sessions<S>,
     private readonly outbox: Outbox<S>,
     private readonly rooms: RoomRequests<S>,
-    private readonly lifetime: Lifetime<S>,
     private readonly registry: ConnectionRegistry<Registrable>,
     private readonly metrics: Metrics,
   ) {}
@@ -36,12 +34,11 @@ export class TokenRefresh<S> {
           });
         }
         if (r.sub !== s.userId || r.tenantId !== s.tenantId) return this.outbox.replyError(s, id, ReplyError.USER_MISMATCH, true);
-        this.sessions.rekey(s, r.jti);
+        s.jti = r.jti;
         s.exp = r.exp;
         s.permissions = r.permissions;
         s.perms = compilePermissions(r.permissions);
-        s.warned = false;
-        this.lifetime.schedule(s);
+        s.warned = false; // a token:expiring for the new exp, in time
         this.registry.add(s);
         this.metrics.tokenRefreshes++;
         this.outbox.corked(s, () => {

