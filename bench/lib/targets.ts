@@ -82,6 +82,8 @@ function startProcess(target: Target, opts: TargetOptions): Promise<RunningProce
   };
   // WSGATE_BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the servers only.
   const nodeArgs = (process.env.WSGATE_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  // WSGATE_BENCH_WSGATE_NODE_ARGS: node flags for wsgate only (to measure a flag's effect against unchanged baselines)
+  if (target === 'wsgate') nodeArgs.push(...(process.env.WSGATE_BENCH_WSGATE_NODE_ARGS ?? '').split(' ').filter(Boolean));
   const proc: ChildProcess = spawnNode(script, [], env, ['ignore', 'pipe', 'pipe'], nodeArgs);
   const output: string[] = [];
   const info: Record<string, unknown> = {};

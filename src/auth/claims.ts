@@ -12,6 +12,8 @@
 //                         of the same alphabet as above (an entry that is not a valid pattern
 //                         grants nothing, see rooms/permissions.ts)
 
+import { keyOf } from '../keys/keys.js';
+
 /** The user context attached to a socket, from verified claims. */
 export interface Claims {
   readonly sub: string;
@@ -40,6 +42,22 @@ export function isClaimString(v: unknown): v is string {
 
 const EMPTY: readonly string[] = Object.freeze([]);
 
+// Permission lists are interned: tokens of one role carry the same list, and each session (and each
+// cached token) would otherwise hold its own copy of the array and its strings. Keyed injectively
+// (keys/keys.ts); bounded, cleared wholesale when full.
+const INTERN_MAX = 1024;
+const interned = new Map<string, readonly string[]>();
+function intern(list: readonly string[]): readonly string[] {
+  if (list.length === 0) return EMPTY;
+  const key = keyOf(...list);
+  let canonical = interned.get(key);
+  if (canonical === undefined) {
+    if (interned.size >= INTERN_MAX) interned.clear();
+    interned.set(key, (canonical = Object.freeze([...list])));
+  }
+  return canonical;
+}
+
 /** Payload -> Claims, or undefined when a rule above is broken. `nowSec`: seconds since epoch. */
 export function toClaims(payload: unknown, nowSec: number, rules: ClaimRules): Claims | undefined {
   if (payload === null || typeof payload !== 'object') return undefined;
@@ -52,7 +70,7 @@ export function toClaims(payload: unknown, nowSec: number, rules: ClaimRules): C
   if (permissions !== undefined) {
     if (!Array.isArray(permissions) || permissions.length > MAX_PERMISSIONS) return undefined;
     for (const x of permissions) if (!isClaimString(x)) return undefined;
-    perms = permissions as string[];
+    perms = intern(permissions as string[]);
   }
   return { sub, tenantId, jti, exp, permissions: perms };
 }

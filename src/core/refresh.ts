@@ -7,6 +7,7 @@ import type { RequestId } from '../protocol/messages.js';
 import type { ConnectionRegistry, Registrable } from '../registry/registry.js';
 import { compilePermissions } from '../rooms/permissions.js';
 import { roomOf } from '../rooms/rooms.js';
+import { roomList } from './room-set.js';
 import type { Outbox } from './outbox.js';
 import type { RoomRequests } from './rooms.js';
 import type { Session } from './session.js';
@@ -43,7 +44,7 @@ export class TokenRefresh<S> {
         this.metrics.tokenRefreshes++;
         this.outbox.corked(s, () => {
           const left: string[] = [];
-          for (const key of [...(s.rooms ?? [])]) {
+          for (const key of roomList(s.rooms)) {
             const room = roomOf(key);
             if (s.perms.can('join', room)) continue;
             this.rooms.leaveRoom(s, key);

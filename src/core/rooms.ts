@@ -11,6 +11,7 @@ import type { FanOut } from './fanout.js';
 import type { Outbox } from './outbox.js';
 import type { SocketPort } from './ports.js';
 import type { PresenceQueries } from './presence-queries.js';
+import { hasRoom, roomCount, roomList, withoutRoom, withRoom } from './room-set.js';
 import type { Session } from './session.js';
 
 /** A delivered message (either encoding) may be at most this many times WSGATE_MAX_PUBLISH_BYTES. */
@@ -40,19 +41,16 @@ export class RoomRequests<S> {
 
   join(s: Session<S>, id: RequestId, rooms: readonly string[]): void {
     // All or nothing: every room is checked before any is joined.
-    const mine = (s.rooms ??= new Set());
     const adding = new Set<string>(); // a room named twice in one request is one room
     for (const room of rooms) {
       if (!validRoom(room, this.limits.maxRoomNameLength)) return this.outbox.replyError(s, id, ReplyError.BAD_ROOM);
       if (!s.perms.can('join', room)) return this.outbox.replyError(s, id, ReplyError.FORBIDDEN);
       const key = roomKey(s.tenantId, room);
-      if (!mine.has(key)) adding.add(key);
+      if (!hasRoom(s.rooms, key)) adding.add(key);
     }
-    if (mine.size + adding.size > this.limits.maxRooms) return this.outbox.replyError(s, id, ReplyError.TOO_MANY_ROOMS);
-    for (const room of rooms) {
-      const key = roomKey(s.tenantId, room);
-      if (mine.has(key)) continue;
-      mine.add(key);
+    if (roomCount(s.rooms) + adding.size > this.limits.maxRooms) return this.outbox.replyError(s, id, ReplyError.TOO_MANY_ROOMS);
+    for (const key of adding) {
+      s.rooms = withRoom(s.rooms, key);
       this.port.subscribe(s.socket!, topicOf(key, s.encoding));
       this.tracker.join(key, s.userId);
     }
@@ -61,15 +59,14 @@ export class RoomRequests<S> {
 
   /** Leaves one room (by key): unsubscribes and tells the tracker. */
   leaveRoom(s: Session<S>, key: string): void {
-    s.rooms?.delete(key);
+    s.rooms = withoutRoom(s.rooms, key);
     if (s.socket !== undefined) this.port.unsubscribe(s.socket, topicOf(key, s.encoding));
     this.tracker.leave(key, s.userId);
   }
 
   /** Every room of a closing session (its socket is gone: uWS unsubscribes it by itself). */
   leaveAll(s: Session<S>): void {
-    if (s.rooms === undefined) return;
-    for (const key of s.rooms) this.tracker.leave(key, s.userId);
+    for (const key of roomList(s.rooms)) this.tracker.leave(key, s.userId);
     s.rooms = undefined;
   }
 
@@ -80,7 +77,7 @@ export class RoomRequests<S> {
     const left: string[] = [];
     for (const room of rooms) {
       const key = roomKey(s.tenantId, room);
-      if (s.rooms?.has(key) !== true) continue;
+      if (!hasRoom(s.rooms, key)) continue;
       this.leaveRoom(s, key);
       left.push(room);
     }

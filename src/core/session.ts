@@ -3,6 +3,7 @@
 import type { Permissions } from '../rooms/permissions.js';
 import type { Encoding } from '../protocol/messages.js';
 import type { Bucket } from './ratelimit.js';
+import type { RoomSet } from './room-set.js';
 export interface Session<S = unknown> extends Bucket {
   readonly id: string;
   readonly encoding: Encoding;
@@ -18,8 +19,8 @@ export interface Session<S = unknown> extends Bucket {
   perms: Permissions;
   /** set at open, cleared at close */
   socket: S | undefined;
-  /** room keys (tenant-qualified), created at the first join (most connections of a storm never join); core/rooms.ts */
-  rooms: Set<string> | undefined;
+  /** room keys (tenant-qualified): none, one, or a Set (core/room-set.ts); core/rooms.ts */
+  rooms: RoomSet;
   /** token:expiring sent for the current exp; core/lifetime.ts */
   warned: boolean;
   closed: boolean;

@@ -61,8 +61,18 @@ function compile(perms: readonly string[]): Permissions {
 // ["join:lobby\npublish:**"] share the compiled form of ["join:lobby", "publish:**"].
 const CACHE_MAX = 1024;
 const cache = new Map<string, Permissions>();
+// Interned lists (auth/claims.ts) are found by identity first, without building a key.
+const byList = new WeakMap<readonly string[], Permissions>();
 
 export function compilePermissions(perms: readonly string[]): Permissions {
+  const known = byList.get(perms);
+  if (known !== undefined) return known;
+  const p = compileKeyed(perms);
+  if (Object.isFrozen(perms)) byList.set(perms, p);
+  return p;
+}
+
+function compileKeyed(perms: readonly string[]): Permissions {
   const key = keyOf(...perms);
   let p = cache.get(key);
   if (!p) {

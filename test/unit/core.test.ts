@@ -5,6 +5,7 @@ import { Authenticator } from '../../src/auth/authenticate.js';
 import { createTokenVerifier } from '../../src/auth/verifier.js';
 import { Hub, type HubOptions, type Session, type SocketPort } from '../../src/core/hub.js';
 import { RateLimiter } from '../../src/core/ratelimit.js';
+import { roomCount } from '../../src/core/room-set.js';
 import { Metrics } from '../../src/observability/metrics.js';
 import { PresenceTracker } from '../../src/presence/tracker.js';
 import { encodeJson } from '../../src/protocol/codec.js';
@@ -139,7 +140,7 @@ describe('Hub over a fake SocketPort', () => {
     expect(last(a.sock)).toMatchObject({ type: 'ack', ref: 1 });
     send(a.s, { id: 2, type: 'leave', rooms: ['r1', 'r2'] }); // 1 left: the frame takes it, the second room cannot be paid
     expect(last(a.sock)).toMatchObject({ type: 'error', ref: 2, code: 'RATE_LIMITED' });
-    expect(a.s.rooms?.size).toBe(4); // nothing left
+    expect(roomCount(a.s.rooms)).toBe(4); // nothing left
   });
 
   it('a refused small frame is answered with its own ref', () => {
@@ -229,7 +230,7 @@ describe('Hub over a fake SocketPort', () => {
     send(a.s, { id: 1, type: 'join', rooms: ['x', 'y'] });
     expect(hub.admit({ sub: 'a', tenantId: 'acme', jti: 'j', exp: 0, permissions: [] })).toMatchObject({ code: 'TOO_MANY_CONNECTIONS' });
     hub.close(a.s);
-    expect(a.s.rooms?.size ?? 0).toBe(0);
+    expect(roomCount(a.s.rooms)).toBe(0);
     expect(hub.size).toBe(0);
     expect(hub.admit({ sub: 'a', tenantId: 'acme', jti: 'j', exp: 0, permissions: [] })).toBeUndefined();
     hub.close(a.s); // twice is harmless
@@ -267,5 +268,23 @@ describe('Hub over a fake SocketPort', () => {
     send(a.s, { id: 7, type: 'presence', room: 'chat' });
     await until(() => a.sock.sent.some((m) => m.ref === 7));
     expect(last(a.sock)).toMatchObject({ type: 'error', code: 'UNAVAILABLE' });
+  });
+});
+
+describe('room sets', () => {
+  it('none, one, then a set, and back', async () => {
+    const { hasRoom, roomCount: count, roomList, withRoom, withoutRoom } = await import('../../src/core/room-set.js');
+    let r = withRoom(undefined, 'a');
+    expect(r).toBe('a');
+    expect(withRoom(r, 'a')).toBe('a');
+    r = withRoom(r, 'b');
+    expect(r).toBeInstanceOf(Set);
+    r = withRoom(r, 'c');
+    expect([count(r), hasRoom(r, 'b'), hasRoom(r, 'z')]).toEqual([3, true, false]);
+    r = withoutRoom(withoutRoom(r, 'b'), 'c');
+    expect(r).toBe('a');
+    expect(roomList(r)).toEqual(['a']);
+    expect(withoutRoom(r, 'x')).toBe('a');
+    expect(withoutRoom(r, 'a')).toBeUndefined();
   });
 });
