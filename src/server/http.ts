@@ -59,7 +59,8 @@ export function registerRoutes(deps: HttpDeps): void {
     res.writeStatus('200 OK').endWithoutBody(undefined, true);
     done();
   });
-  route('head', '/readyz', 'http-readyz', (res, done) => {
+  // readiness waits on the stores: answered once they do (or the client went away)
+  const readyz = (withBody: boolean) => (res: HttpResponse, done: () => void): void => {
     let aborted = false;
     res.onAborted(() => {
       aborted = true;
@@ -70,33 +71,17 @@ export function registerRoutes(deps: HttpDeps): void {
       .catch((e: unknown) => [String(e)])
       .then((reasons) => {
         if (aborted) return;
-        res.cork(() => res.writeStatus(reasons.length === 0 ? '200 OK' : '503 Service Unavailable').endWithoutBody(undefined, true));
+        const status = reasons.length === 0 ? '200 OK' : '503 Service Unavailable';
+        res.cork(() => (withBody ? json(res, status, { ready: reasons.length === 0, reasons }) : res.writeStatus(status).endWithoutBody(undefined, true)));
         done();
       })
       .catch((err: unknown) => {
         failed(deps, res, 'http-readyz', err);
         done();
       });
-  });
-  route('get', '/readyz', 'http-readyz', (res, done) => {
-    let aborted = false;
-    res.onAborted(() => {
-      aborted = true;
-      done();
-    });
-    deps
-      .notReady()
-      .catch((e: unknown) => [String(e)])
-      .then((reasons) => {
-        if (aborted) return;
-        res.cork(() => json(res, reasons.length === 0 ? '200 OK' : '503 Service Unavailable', { ready: reasons.length === 0, reasons }));
-        done();
-      })
-      .catch((err: unknown) => {
-        failed(deps, res, 'http-readyz', err);
-        done();
-      });
-  });
+  };
+  route('get', '/readyz', 'http-readyz', readyz(true));
+  route('head', '/readyz', 'http-readyz', readyz(false));
   route('get', '/metrics', 'http-metrics', (res, done) => {
     const body = deps.metrics.render(); // before anything is written: a failure can still answer 500
     res.writeStatus('200 OK').writeHeader('content-type', 'text/plain; version=0.0.4').end(body, true);

@@ -214,3 +214,13 @@ describe('HTTP endpoints', () => {
     expect(await res.json()).toEqual({ error: 'Not found', code: 'NOT_FOUND' });
   });
 });
+
+describe('HEAD probes', () => {
+  it('HEAD /healthz and /readyz answer the status without a body', async () => {
+    for (const path of ['/healthz', '/readyz']) {
+      const res = await fetch(`${gw.http}${path}`, { method: 'HEAD' });
+      expect(res.status).toBe(200);
+      expect(await res.text()).toBe('');
+    }
+  });
+});
