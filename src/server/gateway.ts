@@ -364,7 +364,14 @@ export class Gateway {
     try {
       res.cork(() => this.answer(res, Refusal.INTERNAL));
     } catch {
-      // already answered, upgraded or aborted: nothing more to say on it
+      // already answered, upgraded or aborted: nothing more to say on it. Should it be none of
+      // those, uWS would abort the process when the handler returns without an answer or an abort
+      // handler: one is attached (it throws when the response is already done, which is fine).
+      try {
+        res.onAborted(() => undefined);
+      } catch {
+        // the response is done
+      }
     }
   }
 

@@ -35,6 +35,9 @@ export function registerRoutes(deps: HttpDeps): void {
   const { app } = deps;
   const route = (method: 'get' | 'head' | 'any', path: string, where: string, handler: (res: HttpResponse, done: () => void) => void): void => {
     app[method](path, (res) => {
+      // uWS aborts the whole process when a handler returns without answering and without an
+      // abort handler: one is attached before anything can fail (a handler that waits replaces it).
+      res.onAborted(() => undefined);
       const address = Buffer.from(res.getRemoteAddressAsText()).toString('latin1'); // not readable once aborted
       let released = false;
       const done = (): void => {
@@ -56,7 +59,7 @@ export function registerRoutes(deps: HttpDeps): void {
   });
   // HEAD: the status only (probes that do not read bodies)
   route('head', '/healthz', 'http-healthz', (res, done) => {
-    res.writeStatus('200 OK').endWithoutBody(undefined, true);
+    res.writeStatus('200 OK').endWithoutBody(0, true);
     done();
   });
   // readiness waits on the stores: answered once they do (or the client went away)
@@ -72,7 +75,7 @@ export function registerRoutes(deps: HttpDeps): void {
       .then((reasons) => {
         if (aborted) return;
         const status = reasons.length === 0 ? '200 OK' : '503 Service Unavailable';
-        res.cork(() => (withBody ? json(res, status, { ready: reasons.length === 0, reasons }) : res.writeStatus(status).endWithoutBody(undefined, true)));
+        res.cork(() => (withBody ? json(res, status, { ready: reasons.length === 0, reasons }) : res.writeStatus(status).endWithoutBody(0, true)));
         done();
       })
       .catch((err: unknown) => {
