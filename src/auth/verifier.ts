@@ -3,7 +3,7 @@
 import { createPublicKey } from 'node:crypto';
 import { createVerifier, TokenError } from 'fast-jwt';
 import type { Algorithm } from '../config/config.js';
-import { toClaims as checkClaims, type Claims } from './claims.js';
+import { toClaims as checkClaims, type ClaimRules, type Claims } from './claims.js';
 
 export type { Claims } from './claims.js';
 
@@ -38,11 +38,17 @@ export interface VerifierOptions {
 
 export interface CacheStats { hits: number; lookups: number }
 
-export interface TokenVerifier {
+export interface TokenVerifier<C = Claims> {
   /** Synchronous when every configured key is local (secrets, PEM); a Promise with JWKS. */
-  verify(token: string): Claims | Promise<Claims>;
+  verify(token: string): C | Promise<C>;
   readonly cache: CacheStats;
 }
+
+/** A verified payload -> the claims a verifier returns, or undefined when they break its grammar. */
+export type ClaimParser<C> = (payload: unknown, nowSec: number, rules: ClaimRules) => C | undefined;
+
+/** What a client token must carry (auth/claims.ts toClaims). */
+const CLIENT_CLAIMS: readonly string[] = ['sub', 'tenant_id', 'jti', 'exp'];
 
 const HS: Algorithm[] = ['HS256', 'HS384', 'HS512'];
 const RSA: Algorithm[] = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512'];
@@ -87,13 +93,20 @@ const tryNext = (e: VerifyError): boolean => e.reason === 'signature' || e.reaso
 type SyncVerify = (token: string) => unknown;
 type AsyncVerify = (token: string) => Promise<unknown>;
 
-export function createTokenVerifier(opts: VerifierOptions): TokenVerifier {
+/**
+ * The verifier of client tokens; with `parse` and `required`, a verifier of other tokens signed by
+ * the same keys (the server API's, auth/claims.ts toApiClaims).
+ */
+export function createTokenVerifier(opts: VerifierOptions): TokenVerifier;
+export function createTokenVerifier<C>(opts: VerifierOptions, parse: ClaimParser<C>, required: readonly string[]): TokenVerifier<C>;
+export function createTokenVerifier<C>(opts: VerifierOptions, parse?: ClaimParser<C>, required: readonly string[] = CLIENT_CLAIMS): TokenVerifier<C> {
   const stats: CacheStats = { hits: 0, lookups: 0 };
   const rules = { maxTtlSec: opts.maxTtlSec, clockToleranceSec: opts.clockToleranceSec };
+  const parseClaims = (parse ?? checkClaims) as ClaimParser<C>;
   // Claim rules beyond fast-jwt's (auth/claims.ts): run on every verification, cache hits included,
   // because "now" moves (exp's distance, iat).
-  const toClaims = (payload: unknown): Claims => {
-    const c = checkClaims(payload, Date.now() / 1000, rules);
+  const toClaims = (payload: unknown): C => {
+    const c = parseClaims(payload, Date.now() / 1000, rules);
     if (c === undefined) throw new VerifyError('claims');
     return c;
   };
@@ -101,7 +114,7 @@ export function createTokenVerifier(opts: VerifierOptions): TokenVerifier {
   const common = {
     // fast-jwt checks iss/aud only when present: a configured issuer or audience must also be required,
     // or a token without the claim would pass (found by test/integration/attacks.test.ts).
-    requiredClaims: ['sub', 'tenant_id', 'jti', 'exp', ...(opts.issuer ? ['iss'] : []), ...(opts.audience ? ['aud'] : [])],
+    requiredClaims: [...required, ...(opts.issuer ? ['iss'] : []), ...(opts.audience ? ['aud'] : [])],
     clockTolerance: toleranceMs,
     cache: opts.cacheSize > 0 ? opts.cacheSize : false,
     cacheTTL: opts.cacheTtlMs,
@@ -164,7 +177,7 @@ export function createTokenVerifier(opts: VerifierOptions): TokenVerifier {
 
   // No error object is built unless a verifier fails: an Error captures a stack trace, which
   // cost ~4% of the upgrade path's CPU when it was allocated up front (profiled connect storm).
-  const verifySync = (token: string): Claims | VerifyError => {
+  const verifySync = (token: string): C | VerifyError => {
     let last: VerifyError | undefined;
     for (const v of sync) {
       try {
@@ -177,7 +190,7 @@ export function createTokenVerifier(opts: VerifierOptions): TokenVerifier {
     return last ?? new VerifyError('signature');
   };
 
-  const verifyJwks = async (token: string): Promise<Claims> => {
+  const verifyJwks = async (token: string): Promise<C> => {
     try {
       return toClaims(await jwksVerify!(token));
     } catch (e) {
@@ -187,7 +200,7 @@ export function createTokenVerifier(opts: VerifierOptions): TokenVerifier {
 
   return {
     cache: stats,
-    verify(token: string): Claims | Promise<Claims> {
+    verify(token: string): C | Promise<C> {
       if (token.length > opts.maxTokenLength) throw new VerifyError('too-long');
       if (sync.length > 0) {
         const r = verifySync(token);

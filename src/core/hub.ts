@@ -5,6 +5,7 @@
 //   rooms.ts      join, leave, publish, presence query
 //   refresh.ts    token:refresh
 //   fanout.ts     local publish plus the Bus envelope
+//   control.ts    the server API's commands on every node: disconnect, revocation, counts
 //   lifetime.ts   token expiry and slow consumers
 //   notices.ts    presence notifications
 // It knows no uWS and no Redis: sockets are reached through a SocketPort, stores through their ports.
@@ -14,9 +15,11 @@ import { Close, type CloseKind, type RefusalKind } from '../errors/codes.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { PresenceTracker } from '../presence/tracker.js';
 import { Decoder, encode, type FrameLimits } from '../protocol/codec.js';
+import type { Answer, Command } from '../protocol/bus.js';
 import type { Encoding } from '../protocol/messages.js';
 import type { ConnectionRegistry } from '../registry/registry.js';
 import type { Bus, ConnectionEntry, PresenceStore } from '../stores/ports.js';
+import { Control, type Gathered, type NodeInfo } from './control.js';
 import { FanOut } from './fanout.js';
 import { Lifetime, type LifetimeOptions } from './lifetime.js';
 import { PresenceNotices } from './notices.js';
@@ -31,6 +34,7 @@ import { Sessions, type SessionLimits } from './sessions.js';
 
 export type { Session } from './session.js';
 export type { SocketPort, Faults } from './ports.js';
+export type { Gathered, NodeInfo } from './control.js';
 
 export interface HubOptions extends SessionLimits, RoomLimits, LifetimeOptions {
   readonly presenceNotify: boolean;
@@ -47,6 +51,8 @@ export interface HubDeps {
   readonly metrics: Metrics;
   readonly faults: Faults;
   readonly now?: () => number;
+  /** what this node says about itself in the server API's node list */
+  readonly info?: () => NodeInfo;
 }
 
 export class Hub<S> {
@@ -57,6 +63,8 @@ export class Hub<S> {
   private readonly lifetime: Lifetime<S>;
   private readonly requests: Requests<S>;
   private readonly notices: PresenceNotices<S>;
+  private readonly control: Control<S>;
+  readonly fanOut: FanOut<S>;
   private readonly nodeId: string;
 
   constructor(opts: HubOptions, port: SocketPort<S>, private readonly deps: HubDeps) {
@@ -66,6 +74,17 @@ export class Hub<S> {
     this.registry = deps.registry(() => this.sessions.entries());
     this.outbox = new Outbox(port, deps.metrics, deps.faults);
     const fanOut = new FanOut(port, deps.bus, opts.nodeId, deps.faults, deps.metrics);
+    this.fanOut = fanOut;
+    this.control = new Control(this.sessions, this.outbox, {
+      bus: deps.bus,
+      nodeId: opts.nodeId,
+      liveNodes: () => this.registry.liveNodes(),
+      timeoutMs: opts.lookupTimeoutMs,
+      info: deps.info ?? (() => ({ draining: false, uptimeSec: 0 })),
+      metrics: deps.metrics,
+      faults: deps.faults,
+    });
+    fanOut.control = (e) => this.control.receive(e);
     this.rooms = new RoomRequests(opts, port, this.outbox, fanOut, deps.presence, deps.presenceStore, deps.metrics, now);
     this.lifetime = new Lifetime(opts, port, this.outbox, deps.metrics, now);
     const refresh = new TokenRefresh(deps.authenticator, this.sessions, this.outbox, this.rooms, this.lifetime, this.registry, deps.metrics);
@@ -141,12 +160,21 @@ export class Hub<S> {
    * carries it is closed with 4003 Token revoked. Returns how many.
    */
   revoked(jti: string): number {
-    const hit = this.sessions.withJti(jti);
-    for (const s of hit) {
-      this.deps.metrics.revokedCloses++;
-      this.outbox.end(s, Close.TOKEN_REVOKED);
-    }
-    return hit.length;
+    return closedBy(this.control.execute({ op: 'revoke-token', jti }));
+  }
+
+  /**
+   * A user was revoked (the store saw `<userPrefix><keyOf(tenant, sub)>` written): every socket of
+   * this node of that user whose token was issued before `before` (or has no iat) is closed with
+   * 4003 Token revoked. Returns how many.
+   */
+  revokedUser(tenantId: string, sub: string, before: number): number {
+    return closedBy(this.control.execute({ op: 'revoke-user', tenant: tenantId, user: sub, before }));
+  }
+
+  /** A server API command, carried out on every node (core/control.ts). */
+  command(c: Command): Promise<Gathered> {
+    return this.control.run(c);
   }
 
   /** A failure while handling this session's socket: that socket is closed with 1011, nothing else. */
@@ -178,3 +206,5 @@ export class Hub<S> {
     await Promise.allSettled([this.registry.clear(), this.deps.presenceStore.removeNode(this.nodeId, this.deps.presence.rooms())]);
   }
 }
+
+const closedBy = (a: Answer): number => (a.op === 'closed' ? a.closed : 0);

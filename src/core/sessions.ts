@@ -1,6 +1,11 @@
 // The table of sessions on this node: ids, the live set, the connection caps and the registry
 // entries. Caps are counted per user (tenant + sub) and per tenant only when such a cap is
-// configured: without one, an upgrade touches no map here.
+// configured. Open sessions are indexed by id, by token id and by tenant and user: revocations,
+// disconnects and counts of the server API (core/control.ts) reach them without a scan.
+//
+// The user index is two maps deep (tenant, then sub), so that no key is built per upgrade; a user
+// with one socket holds the session itself, not a Set. Measured on this machine (scripts/bench-sessions.ts):
+// see the header of that script for the figures behind keeping it always on.
 import type { Claims } from '../auth/claims.js';
 import { Refusal, type RefusalKind } from '../errors/codes.js';
 import { keyOf2 } from '../keys/keys.js';
@@ -17,14 +22,27 @@ export interface SessionLimits {
   readonly maxConnectionsPerTenant: number;
 }
 
+/** One entry per key: the session, or a Set when several share the key (a token on two sockets). */
+type OneOrMore<S> = Session<S> | Set<Session<S>>;
+
+/** A tenant's open sessions on this node. */
+interface TenantSessions<S> {
+  count: number;
+  /** sub -> sessions */
+  readonly users: Map<string, OneOrMore<S>>;
+}
+
 export class Sessions<S> implements Iterable<Session<S>> {
-  private readonly live = new Set<Session<S>>();
+  /** open sessions by id */
+  private readonly live = new Map<string, Session<S>>();
   private seq = 0;
   private readonly idPrefix: string;
   /** sessions created and not yet closed (from the upgrade decision to the close) */
   private admitted = 0;
   /** live sessions by token id: revocations reach the sockets that carry the revoked token */
-  private readonly byJti = new Map<string, Session<S> | Set<Session<S>>>();
+  private readonly byJti = new Map<string, OneOrMore<S>>();
+  /** open sessions by tenant and user */
+  private readonly byTenant = new Map<string, TenantSessions<S>>();
   /** per user (keyOf2(tenant, sub)) and per tenant; undefined when that cap is off */
   private readonly perUser: Map<string, number> | undefined;
   private readonly perTenant: Map<string, number> | undefined;
@@ -44,7 +62,7 @@ export class Sessions<S> implements Iterable<Session<S>> {
   }
 
   [Symbol.iterator](): Iterator<Session<S>> {
-    return this.live[Symbol.iterator]();
+    return this.live.values();
   }
 
   /** The connection caps, checked right before an upgrade; undefined = admitted. */
@@ -75,6 +93,7 @@ export class Sessions<S> implements Iterable<Session<S>> {
       since: now,
       jti: claims.jti,
       exp: claims.exp,
+      iat: claims.iat,
       permissions: claims.permissions,
       perms: compilePermissions(claims.permissions),
       socket: undefined,
@@ -93,39 +112,46 @@ export class Sessions<S> implements Iterable<Session<S>> {
 
   open(s: Session<S>, socket: S): void {
     s.socket = socket;
-    this.live.add(s);
-    this.index(s);
+    this.live.set(s.id, s);
+    add(this.byJti, s.jti, s);
+    let t = this.byTenant.get(s.tenantId);
+    if (t === undefined) this.byTenant.set(s.tenantId, (t = { count: 0, users: new Map() }));
+    t.count++;
+    add(t.users, s.userId, s);
+  }
+
+  /** The open session with this id. */
+  byId(id: string): Session<S> | undefined {
+    return this.live.get(id);
   }
 
   /** The live sessions carrying token id `jti`. */
   withJti(jti: string): Session<S>[] {
-    const e = this.byJti.get(jti);
-    return e === undefined ? [] : e instanceof Set ? [...e] : [e];
+    return list(this.byJti.get(jti));
+  }
+
+  /** The open sessions of one user (tenant + sub). */
+  ofUser(tenantId: string, sub: string): Session<S>[] {
+    return list(this.byTenant.get(tenantId)?.users.get(sub));
+  }
+
+  /** Open sessions of one tenant. */
+  tenantCount(tenantId: string): number {
+    return this.byTenant.get(tenantId)?.count ?? 0;
+  }
+
+  /** Open sessions per tenant (tenants with none are absent). */
+  tenantCounts(): Map<string, number> {
+    const out = new Map<string, number>();
+    for (const [tenant, t] of this.byTenant) out.set(tenant, t.count);
+    return out;
   }
 
   /** The session's token (and so its jti) is about to change (token:refresh). */
   rekey(s: Session<S>, jti: string): void {
-    this.unindex(s);
+    remove(this.byJti, s.jti, s);
     s.jti = jti;
-    if (!s.closed && s.socket !== undefined) this.index(s);
-  }
-
-  // One session per jti is the rule (a Map entry, no Set); a token shared by several connections gets a Set.
-  private index(s: Session<S>): void {
-    const e = this.byJti.get(s.jti);
-    if (e === undefined) this.byJti.set(s.jti, s);
-    else if (e instanceof Set) e.add(s);
-    else if (e !== s) this.byJti.set(s.jti, new Set([e, s]));
-  }
-
-  private unindex(s: Session<S>): void {
-    const e = this.byJti.get(s.jti);
-    if (e === s) this.byJti.delete(s.jti);
-    else if (e instanceof Set) {
-      e.delete(s);
-      if (e.size === 1) this.byJti.set(s.jti, e.values().next().value!);
-      else if (e.size === 0) this.byJti.delete(s.jti);
-    }
+    if (!s.closed && s.socket !== undefined) add(this.byJti, s.jti, s);
   }
 
   /** Marks the session closed; false when it already was. */
@@ -134,7 +160,13 @@ export class Sessions<S> implements Iterable<Session<S>> {
     s.closed = true;
     s.socket = undefined;
     this.count(s.tenantId, s.userId, -1);
-    if (this.live.delete(s)) this.unindex(s);
+    if (this.live.get(s.id) === s) {
+      this.live.delete(s.id);
+      remove(this.byJti, s.jti, s);
+      const t = this.byTenant.get(s.tenantId)!;
+      remove(t.users, s.userId, s);
+      if (--t.count === 0) this.byTenant.delete(s.tenantId);
+    }
     return true;
   }
 
@@ -144,9 +176,31 @@ export class Sessions<S> implements Iterable<Session<S>> {
 
   entries(): ConnectionEntry[] {
     const out: ConnectionEntry[] = [];
-    for (const s of this.live) out.push(this.entry(s));
+    for (const s of this.live.values()) out.push(this.entry(s));
     return out;
   }
+}
+
+// One session per key is the rule (a Map entry, no Set); a key shared by several sessions gets a Set.
+function add<S>(m: Map<string, OneOrMore<S>>, key: string, s: Session<S>): void {
+  const e = m.get(key);
+  if (e === undefined) m.set(key, s);
+  else if (e instanceof Set) e.add(s);
+  else if (e !== s) m.set(key, new Set([e, s]));
+}
+
+function remove<S>(m: Map<string, OneOrMore<S>>, key: string, s: Session<S>): void {
+  const e = m.get(key);
+  if (e === s) m.delete(key);
+  else if (e instanceof Set) {
+    e.delete(s);
+    if (e.size === 1) m.set(key, e.values().next().value!);
+    else if (e.size === 0) m.delete(key);
+  }
+}
+
+function list<S>(e: OneOrMore<S> | undefined): Session<S>[] {
+  return e === undefined ? [] : e instanceof Set ? [...e] : [e];
 }
 
 function bump(m: Map<string, number>, k: string, d: 1 | -1): void {
