@@ -4,7 +4,13 @@
 // answers: it resolves once every live node (the registry's list) has answered, or after
 // `timeoutMs` with the nodes that did not. The commands are idempotent: a caller that got an
 // incomplete answer may send the same again.
+//
+// A revocation reaches a node twice: through the store (the mirror sees the key written, Hub.revoked)
+// and through the command that the server API sends right after writing it. Whichever comes first
+// closes the sockets; the sockets the store's path closed are remembered for a few seconds, so that
+// the command's answer still counts them.
 import { Close, type CloseKind } from '../errors/codes.js';
+import { keyOf } from '../keys/keys.js';
 import type { Metrics } from '../observability/metrics.js';
 import { encodeEnvelope, MAX_STATS_TENANTS, type Answer, type Command, type NodeStats } from '../protocol/bus.js';
 import { revokedByUser, type Bus } from '../stores/ports.js';
@@ -52,10 +58,18 @@ interface Pending {
 
 /** Commands in flight at once; the server API's rate limit keeps far below it. */
 const MAX_PENDING = 1000;
+/** How long the sockets a store-reported revocation closed are remembered, and how many such revocations. */
+const RECENT_MS = 10_000;
+const MAX_RECENT = 10_000;
+
+type Revocation = Extract<Command, { op: 'revoke-token' | 'revoke-user' }>;
+const revocationKey = (c: Revocation): string => (c.op === 'revoke-token' ? keyOf('t', c.jti) : keyOf('u', c.tenant, c.user, String(c.before)));
 
 export class Control<S> {
   private readonly pending = new Map<string, Pending>();
   private seq = 0;
+  /** revocation key -> sockets its store-reported path closed, and when */
+  private readonly recent = new Map<string, { closed: number; at: number }>();
 
   constructor(
     private readonly sessions: Sessions<S>,
@@ -63,8 +77,29 @@ export class Control<S> {
     private readonly deps: ControlDeps,
   ) {}
 
-  /** Runs the command on this node only. */
+  /** A revocation the store reported (Hub.revoked, Hub.revokedUser): carried out here, and its closes remembered for the command that may follow. */
+  revokedByStore(c: Revocation): number {
+    const closed = answered(this.run1(c));
+    if (closed === 0) return 0;
+    const now = Date.now();
+    if (this.recent.size >= MAX_RECENT) {
+      for (const [k, v] of this.recent) if (now - v.at > RECENT_MS || this.recent.size >= MAX_RECENT) this.recent.delete(k);
+    }
+    const key = revocationKey(c);
+    this.recent.set(key, { closed: (this.recent.get(key)?.closed ?? 0) + closed, at: now });
+    return closed;
+  }
+
+  /** Runs the command on this node only (a revocation counts what its store-reported path closed just before). */
   execute(c: Command): Answer {
+    if (c.op !== 'revoke-token' && c.op !== 'revoke-user') return this.run1(c);
+    const key = revocationKey(c);
+    const earlier = this.recent.get(key);
+    this.recent.delete(key);
+    return closed(answered(this.run1(c)) + (earlier !== undefined && Date.now() - earlier.at <= RECENT_MS ? earlier.closed : 0));
+  }
+
+  private run1(c: Command): Answer {
     switch (c.op) {
       case 'disconnect': {
         const s = this.sessions.byId(c.connection);
@@ -171,3 +206,4 @@ export class Control<S> {
 }
 
 const closed = (n: number): Answer => ({ op: 'closed', closed: n });
+const answered = (a: Answer): number => (a.op === 'closed' ? a.closed : 0);

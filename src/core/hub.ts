@@ -15,7 +15,7 @@ import { Close, type CloseKind, type RefusalKind } from '../errors/codes.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { PresenceTracker } from '../presence/tracker.js';
 import { Decoder, encode, type FrameLimits } from '../protocol/codec.js';
-import type { Answer, Command } from '../protocol/bus.js';
+import type { Command } from '../protocol/bus.js';
 import type { Encoding } from '../protocol/messages.js';
 import type { ConnectionRegistry } from '../registry/registry.js';
 import type { Bus, ConnectionEntry, PresenceStore } from '../stores/ports.js';
@@ -160,7 +160,7 @@ export class Hub<S> {
    * carries it is closed with 4003 Token revoked. Returns how many.
    */
   revoked(jti: string): number {
-    return closedBy(this.control.execute({ op: 'revoke-token', jti }));
+    return this.control.revokedByStore({ op: 'revoke-token', jti });
   }
 
   /**
@@ -169,7 +169,7 @@ export class Hub<S> {
    * 4003 Token revoked. Returns how many.
    */
   revokedUser(tenantId: string, sub: string, before: number): number {
-    return closedBy(this.control.execute({ op: 'revoke-user', tenant: tenantId, user: sub, before }));
+    return this.control.revokedByStore({ op: 'revoke-user', tenant: tenantId, user: sub, before });
   }
 
   /** A server API command, carried out on every node (core/control.ts). */
@@ -206,5 +206,3 @@ export class Hub<S> {
     await Promise.allSettled([this.registry.clear(), this.deps.presenceStore.removeNode(this.nodeId, this.deps.presence.rooms())]);
   }
 }
-
-const closedBy = (a: Answer): number => (a.op === 'closed' ? a.closed : 0);

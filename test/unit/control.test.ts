@@ -162,6 +162,23 @@ describe('commands on every node', () => {
     expect([g.answers.get('a'), g.answers.get('b')]).toEqual([{ op: 'closed', closed: 1 }, { op: 'closed', closed: 1 }]);
   });
 
+  it('a revocation the store reported first (the mirror) still counts in the command that follows, once', async () => {
+    const { a, b, flush } = twoNodes();
+    await flush();
+    const x = b.connect('kim', { jti: 'first-by-mirror' });
+    const u = b.connect('lee', { iat: 10 });
+    expect(b.hub.revoked('first-by-mirror')).toBe(1); // the mirror on b was faster than the bus
+    expect(b.hub.revokedUser('acme', 'lee', 20)).toBe(1);
+    expect([x.sock.ended?.code, u.sock.ended?.code]).toEqual([4003, 4003]);
+    const t = await a.hub.command({ op: 'revoke-token', jti: 'first-by-mirror' });
+    expect(t.answers.get('b')).toEqual({ op: 'closed', closed: 1 });
+    expect((await a.hub.command({ op: 'revoke-user', tenant: 'acme', user: 'lee', before: 20 })).answers.get('b')).toEqual({ op: 'closed', closed: 1 });
+    // another revocation of the user (another `before`) is another count
+    expect((await a.hub.command({ op: 'revoke-user', tenant: 'acme', user: 'lee', before: 30 })).answers.get('b')).toEqual({ op: 'closed', closed: 0 });
+    // counted once: the same command again closes nothing more
+    expect((await a.hub.command({ op: 'revoke-token', jti: 'first-by-mirror' })).answers.get('b')).toEqual({ op: 'closed', closed: 0 });
+  });
+
   it('stats: connections per node and per tenant, one tenant or all', async () => {
     const { a, b, flush } = twoNodes();
     await flush();
