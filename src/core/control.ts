@@ -79,7 +79,7 @@ export class Control<S> {
 
   /** A revocation the store reported (Hub.revoked, Hub.revokedUser): carried out here, and its closes remembered for the command that may follow. */
   revokedByStore(c: Revocation): number {
-    const closed = answered(this.run1(c));
+    const closed = answered(this.carryOut(c));
     if (closed === 0) return 0;
     const now = Date.now();
     if (this.recent.size >= MAX_RECENT) {
@@ -92,14 +92,15 @@ export class Control<S> {
 
   /** Runs the command on this node only (a revocation counts what its store-reported path closed just before). */
   execute(c: Command): Answer {
-    if (c.op !== 'revoke-token' && c.op !== 'revoke-user') return this.run1(c);
+    if (c.op !== 'revoke-token' && c.op !== 'revoke-user') return this.carryOut(c);
     const key = revocationKey(c);
     const earlier = this.recent.get(key);
     this.recent.delete(key);
-    return closed(answered(this.run1(c)) + (earlier !== undefined && Date.now() - earlier.at <= RECENT_MS ? earlier.closed : 0));
+    return closed(answered(this.carryOut(c)) + (earlier !== undefined && Date.now() - earlier.at <= RECENT_MS ? earlier.closed : 0));
   }
 
-  private run1(c: Command): Answer {
+  /** The command on this node's sockets. */
+  private carryOut(c: Command): Answer {
     switch (c.op) {
       case 'disconnect': {
         const s = this.sessions.byId(c.connection);

@@ -52,6 +52,8 @@ interface Call {
   readonly address: string;
   aborted: boolean;
   answered: boolean;
+  /** a body nobody reads (a GET with one): the connection closes with the answer */
+  unread: boolean;
 }
 
 export class AdminServer {
@@ -121,14 +123,18 @@ export class AdminServer {
       address: Buffer.from(res.getRemoteAddressAsText()).toString('latin1'),
       aborted: false,
       answered: false,
+      unread: false,
     };
     res.onAborted(() => {
       call.aborted = true;
     });
     // Before anything is verified: an address that keeps failing is slowed down here.
     if (!this.deps.failures.allows(call.address, this.now())) return this.finish(call, errorReply(AdminError.RATE_LIMITED), true);
-    if (route.method !== 'post') return this.start(call, undefined);
     const declared = req.getHeader('content-length');
+    if (route.method !== 'post') {
+      call.unread = (declared !== '' && declared !== '0') || req.getHeader('transfer-encoding') !== '';
+      return this.start(call, undefined);
+    }
     if (declared !== '' && !(Number(declared) <= route.maxBody)) return this.finish(call, errorReply(AdminError.PAYLOAD_TOO_LARGE), true);
     const chunks: Buffer[] = [];
     let size = 0;
@@ -164,7 +170,7 @@ export class AdminServer {
       // the audit trail: who did what (the reply names the target; a publish's data is not in it)
       this.deps.logger.info({ principal, route: call.route.path, status: reply.status, reply: reply.body }, 'server API call');
     }
-    this.finish(call, reply, false);
+    this.finish(call, reply, call.unread);
   }
 
   private refused(call: Call, outcome: Extract<AdminAuthOutcome, { ok: false }>): AdminReply {
@@ -173,9 +179,10 @@ export class AdminServer {
     return errorReply(outcome.error);
   }
 
+  /** 404 and 405: answered at once, the body (if any) unread, so the connection closes. */
   private refuse(res: HttpResponse, kind: AdminErrorKind): void {
     this.deps.metrics.count(this.deps.metrics.adminRequests, kind.code);
-    this.write(res, errorReply(kind), false);
+    this.write(res, errorReply(kind), true);
   }
 
   /** Writes the reply once, if the client is still there. `close`: the request's body may be unread, the connection cannot be reused. */

@@ -321,6 +321,27 @@ describe('server API: revocation', () => {
   });
 });
 
+describe('server API when Redis is away', () => {
+  it('a revocation that cannot be written, and presence, answer 503 UNAVAILABLE with Retry-After; counts answer with what this node knows, incomplete', async () => {
+    const r2 = await startRedis();
+    const g = await startGateway({ WSGATE_REDIS_URL: r2.url, WSGATE_REVOCATION_TIMEOUT_MS: '300', ...ADMIN });
+    try {
+      const s = await client(g, hsIat({ sub: 'away', iat: now() - 10 }));
+      await r2.kill();
+      const r = await api(g, 'POST', '/v1/users/revoke', { tenant: 'acme', user: 'away' });
+      expect(r).toMatchObject({ status: 503, body: { error: 'Service unavailable', code: 'UNAVAILABLE' } });
+      expect(r.headers.get('retry-after')).toBe('2');
+      expect((await s.client.request({ type: 'ping' })).type).toBe('ack'); // nothing was closed
+      expect((await api(g, 'GET', '/v1/rooms/presence?tenant=acme&room=chat')).status).toBe(503);
+      const counts = await api(g, 'GET', '/v1/connections/counts');
+      expect(counts.body).toMatchObject({ total: 1, nodes: { [g.config.nodeId]: 1 }, complete: false });
+    } finally {
+      await g.stop();
+      await r2.stop();
+    }
+  });
+});
+
 describe('server API in the lookup revocation mode', () => {
   it('revoking a user still reaches open sockets (over the bus), and upgrades read both keys in one MGET', async () => {
     const g = await startGateway({ WSGATE_REDIS_URL: redis.url, WSGATE_REVOCATION_MODE: 'lookup', ...ADMIN });

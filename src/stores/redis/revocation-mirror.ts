@@ -252,8 +252,13 @@ export class RedisRevocationMirror implements RevocationStore {
 
   /** After a sync: what the new copy holds that the old did not (written while the mirror was away) is reported. */
   private reportResynced(old: ReadonlyMap<string, number>, oldUsers: ReadonlyMap<string, UserEntry>): void {
-    for (const jti of this.revoked.keys()) if (!old.has(jti)) this.tell(jti);
-    for (const [key, e] of this.users) if (oldUsers.get(key)?.before !== e.before) this.tellUser(key, e.before);
+    const now = this.now();
+    // an old entry that had expired (they are deleted lazily) is a revocation written again
+    for (const jti of this.revoked.keys()) if (!((old.get(jti) ?? 0) > now)) this.tell(jti);
+    for (const [key, e] of this.users) {
+      const was = oldUsers.get(key);
+      if (was === undefined || was.until <= now || was.before !== e.before) this.tellUser(key, e.before);
+    }
   }
 
   private tell(jti: string): void {
