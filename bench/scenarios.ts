@@ -324,12 +324,18 @@ async function revocation(ctx: ScenarioContext): Promise<ScenarioResult> {
   }, { handshake: summarize(m.hist) });
 }
 
+/** The server API's routes the http scenario drives (docs/API.md), on wsgate's API port and on bare uWS serving the same JSON. */
+export const ADMIN_RUNS: ReadonlyArray<readonly [name: string, path: string]> = [
+  ['admin-counts', '/v1/connections/counts'],
+  ['admin-presence', '/v1/rooms/presence?tenant=bench&room=r%2F0'],
+];
+
 async function http(ctx: ScenarioContext): Promise<ScenarioResult> {
   const { opts, target } = ctx;
   const base = `http://127.0.0.1:${target.port}`;
-  const run = async (name: string, path: string, headers: Record<string, string> = {}): Promise<[string, autocannon.Result]> => {
+  const run = async (name: string, path: string, headers: Record<string, string> = {}, origin = base): Promise<[string, autocannon.Result]> => {
     ctx.phase(`http ${name}`);
-    const r = await autocannon({ url: base + path, connections: Math.min(100, opts.concurrency), pipelining: 1, duration: opts.durationSec, headers });
+    const r = await autocannon({ url: origin + path, connections: Math.min(100, opts.concurrency), pipelining: 1, duration: opts.durationSec, headers });
     return [name, r];
   };
   const upgrade = { connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-version': '13', 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==' };
@@ -338,10 +344,18 @@ async function http(ctx: ScenarioContext): Promise<ScenarioResult> {
     runs.push(await run('upgrade-no-token', '/ws', upgrade));
     runs.push(await run('upgrade-bad-token', '/ws', { ...upgrade, authorization: 'Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.AAAA' }));
   }
+  // The server API (wsgate: its own listener, an API key, every call through the bus to every node)
+  // next to bare uWS answering the same paths with the same JSON from a constant.
+  if (target.adminPort !== undefined && (target.target === 'wsgate' || target.target === 'uws')) {
+    const origin = `http://127.0.0.1:${target.adminPort}`;
+    for (const [name, path] of ADMIN_RUNS) runs.push(await run(name, path, { authorization: `Bearer ${target.adminKey}` }, origin));
+  }
   const metrics: Record<string, number> = {};
   const latency: Record<string, LatencySummary> = {};
   for (const [name, r] of runs) {
     metrics[`${name}.reqPerSec`] = r.requests.average;
+    metrics[`${name}.p50Ms`] = r.latency.p50;
+    metrics[`${name}.p99Ms`] = r.latency.p99;
     metrics[`${name}.non2xx`] = r.non2xx;
     metrics[`${name}.errors`] = r.errors;
     latency[name] = { count: r.requests.total, p50: r.latency.p50, p90: r.latency.p90, p99: r.latency.p99, p999: r.latency.p99_9, max: r.latency.max, mean: r.latency.mean, curve: [[50, r.latency.p50], [90, r.latency.p90], [99, r.latency.p99], [99.9, r.latency.p99_9], [100, r.latency.max]] };

@@ -1,11 +1,16 @@
 // The composition root: the only place that picks memory or Redis stores and wires the
 // gateway together. `start(config)` is used by the CLI (src/cli.ts) and by the tests.
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { AdminApi } from './admin/api.js';
+import { AdminAuth } from './admin/auth.js';
+import { NamedLimiter } from './admin/limiter.js';
 import { Authenticator } from './auth/authenticate.js';
+import { toApiClaims } from './auth/claims.js';
 import { MAX_TOKEN_LENGTH } from './auth/extract.js';
 import { httpFetchJson, JwksKeyStore, type FetchJson } from './auth/jwks.js';
-import { createTokenVerifier, type TokenVerifier } from './auth/verifier.js';
+import { createTokenVerifier, type TokenVerifier, type VerifierOptions } from './auth/verifier.js';
 import type { Config } from './config/config.js';
 import { Hub } from './core/hub.js';
 import { FaultReporter } from './observability/faults.js';
@@ -13,11 +18,12 @@ import { createLogger, type Logger } from './observability/logger.js';
 import { Metrics } from './observability/metrics.js';
 import { PresenceTracker } from './presence/tracker.js';
 import { ConnectionRegistry } from './registry/registry.js';
+import { AdminServer } from './server/admin.js';
 import { Gateway, type SocketData } from './server/gateway.js';
 import { registerRoutes } from './server/http.js';
 import { PendingSockets } from './server/pending.js';
 import { uwsPort } from './server/uws-port.js';
-import { loadUws, type UwsInfo, type WebSocket } from './server/uws.js';
+import { loadUws, type Uws, type UwsInfo, type WebSocket } from './server/uws.js';
 import { MemoryBus } from './stores/memory/bus.js';
 import { MemoryPresenceStore } from './stores/memory/presence.js';
 import { MemoryRegistryStore } from './stores/memory/registry.js';
@@ -59,6 +65,8 @@ export function socketBudget(config: Pick<Config, 'maxConnections' | 'maxPending
 
 export interface Running {
   readonly port: number;
+  /** the server API's port (docs/API.md); undefined when WSGATE_ADMIN_PORT is not set */
+  readonly adminPort: number | undefined;
   readonly config: Config;
   readonly uws: UwsInfo;
   readonly gateway: Gateway;
@@ -120,10 +128,10 @@ function redisStores(config: Config, url: string, logger: Logger): Stores {
     // a connection of its own: it is put in subscriber mode, and subscribes again itself after a reconnect
     const tracking = createRedis({ url, name: `wsgate:${config.nodeId}:revocations`, autoResubscribe: false });
     tracking.on('error', onError);
-    mirror = new RedisRevocationMirror(redis, tracking, config.revokedPrefix, config.revocationTimeoutMs, Date.now, (err) => logger.warn({ err: String(err) }, 'revocation mirror: resyncing'));
+    mirror = new RedisRevocationMirror(redis, tracking, config.revokedPrefix, config.revocationTimeoutMs, Date.now, (err) => logger.warn({ err: String(err) }, 'revocation mirror: resyncing'), config.revokedUserPrefix);
   }
   return {
-    revocations: mirror ?? new RedisRevocationStore(redis, config.revokedPrefix, config.revocationTimeoutMs),
+    revocations: mirror ?? new RedisRevocationStore(redis, config.revokedPrefix, config.revocationTimeoutMs, config.revokedUserPrefix),
     mirror,
     registry: new RedisRegistryStore(redis, config.keyPrefix, config.registryTtlSec),
     presence: new RedisPresenceStore(redis, config.keyPrefix, config.presenceTtlSec),
@@ -166,7 +174,7 @@ export async function start(config: Config, options: StartOptions = {}): Promise
     await jwks.warm();
   }
   const keyStore = jwks;
-  const verifier = createTokenVerifier({
+  const verifierOptions: VerifierOptions = {
     secrets: config.jwtSecrets,
     publicKeys,
     jwks: keyStore ? (kid, alg) => keyStore.getKey(kid, alg) : undefined,
@@ -178,7 +186,8 @@ export async function start(config: Config, options: StartOptions = {}): Promise
     cacheTtlMs: config.jwtCacheTtlMs,
     maxTokenLength: MAX_TOKEN_LENGTH,
     maxTtlSec: config.jwtMaxTtlSec,
-  });
+  };
+  const verifier = createTokenVerifier(verifierOptions);
 
   const stores = config.redisUrl ? redisStores(config, config.redisUrl, logger) : memoryStores(config);
   const metrics = new Metrics();
@@ -192,6 +201,8 @@ export async function start(config: Config, options: StartOptions = {}): Promise
   const app = uws.App();
   const budget = socketBudget(config, openFileLimit());
   const pending = new PendingSockets(budget.maxPending, config.maxPendingPerAddress);
+  const startedAt = Date.now();
+  let gateway: Gateway | undefined;
   const presence = new PresenceTracker(stores.presence, config.nodeId, Math.max(1, Math.floor((config.presenceTtlSec * 1000) / 2 / config.presenceFlushMs)), config.presenceMaxPending);
   const hub = new Hub<WebSocket<SocketData>>(
     {
@@ -220,9 +231,10 @@ export async function start(config: Config, options: StartOptions = {}): Promise
       bus: stores.bus,
       metrics,
       faults,
+      info: () => ({ draining: gateway?.isDraining ?? false, uptimeSec: Math.round((Date.now() - startedAt) / 1000) }),
     },
   );
-  const gateway = new Gateway({ config, uws, app, authenticator, hub, metrics, faults, pending });
+  gateway = new Gateway({ config, uws, app, authenticator, hub, metrics, faults, pending });
   // A revocation reaches the open sockets that carry the token (mirror mode, embedded store).
   stores.revocations.onRevoked((jti) => {
     try {
@@ -231,7 +243,14 @@ export async function start(config: Config, options: StartOptions = {}): Promise
       faults.report('revoked', err);
     }
   });
-  const startedAt = Date.now();
+  // A user revocation reaches the user's open sockets the same way.
+  stores.revocations.onUserRevoked((tenantId, sub, before) => {
+    try {
+      hub.revokedUser(tenantId, sub, before);
+    } catch (err) {
+      faults.report('revoked-user', err);
+    }
+  });
   registerRoutes({
     app,
     metrics,
@@ -248,6 +267,7 @@ export async function start(config: Config, options: StartOptions = {}): Promise
     notReady: () => (gateway.isDraining ? Promise.resolve(['draining']) : stores.notReady()),
     answered: (address) => gateway.answered(address),
   });
+  const admin = config.adminPort === undefined ? undefined : adminServer(config, { uws, hub, stores, metrics, faults, logger, verifierOptions });
   // Process health for soak runs and dashboards: event-loop delay sampled every 20 ms.
   const loopDelay = monitorEventLoopDelay({ resolution: 20 });
   loopDelay.enable();
@@ -310,12 +330,15 @@ export async function start(config: Config, options: StartOptions = {}): Promise
   // 503 (or pass, fail-open) and /readyz says why, until it comes back.
   const waited = await Promise.race([stores.ready.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 5000).unref())]);
   if (!waited) logger.warn('redis not reachable after 5 s; serving anyway (upgrades refused with 503 until it is)');
+  const adminPort = await admin?.listen();
   const port = await gateway.listen();
-  logger.info({ port, host: config.host, node: config.nodeId, store: config.redisUrl ? 'redis' : 'memory' }, 'wsgate listening');
+  logger.info({ port, host: config.host, node: config.nodeId, store: config.redisUrl ? 'redis' : 'memory', ...(admin ? { adminPort, adminHost: config.adminHost } : {}) }, 'wsgate listening');
+  if (admin && !isLoopback(config.adminHost)) logger.warn({ adminHost: config.adminHost }, 'the server API listens beyond loopback: it speaks plain HTTP, keep it on a private network (docs/API.md)');
 
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> =>
     (stopping ??= (async () => {
+      admin?.close();
       gateway.shutdown();
       loopDelay.disable();
       for (const t of timers) clearInterval(t);
@@ -327,6 +350,7 @@ export async function start(config: Config, options: StartOptions = {}): Promise
 
   return {
     port,
+    adminPort,
     config,
     uws: info,
     gateway,
@@ -341,4 +365,51 @@ export async function start(config: Config, options: StartOptions = {}): Promise
     jwks,
     stop,
   };
+}
+
+const isLoopback = (host: string): boolean => host === 'localhost' || host === '::1' || (isIP(host) === 4 && host.startsWith('127.'));
+
+interface AdminParts {
+  readonly uws: Uws;
+  readonly hub: Hub<WebSocket<SocketData>>;
+  readonly stores: Stores;
+  readonly metrics: Metrics;
+  readonly faults: FaultReporter;
+  readonly logger: Logger;
+  readonly verifierOptions: VerifierOptions;
+}
+
+/** The server API (docs/API.md) on its own listener: keys, the JWT scope, rate limits, routes. */
+function adminServer(config: Config, p: AdminParts): AdminServer {
+  const scope = config.adminJwtScope;
+  const jwt = scope === undefined ? undefined : createTokenVerifier({ ...p.verifierOptions, cacheSize: Math.min(p.verifierOptions.cacheSize, 1000) }, (payload, nowSec, rules) => toApiClaims(payload, nowSec, rules, scope), ['sub', 'exp']);
+  const api = new AdminApi(
+    {
+      command: (c) => p.hub.command(c),
+      publish: (room, bin, json) => p.hub.fanOut.toRoom(room, bin, json, undefined),
+      presence: p.stores.presence,
+      revocations: p.stores.revocations,
+      metrics: p.metrics,
+      now: Date.now,
+    },
+    {
+      maxRoomNameLength: config.maxRoomNameLength,
+      maxPublishBytes: config.maxPublishBytes,
+      frame: { maxDepth: config.maxFrameDepth, maxItems: config.maxFrameItems },
+      timeoutMs: config.revocationTimeoutMs,
+      defaultTtlSec: config.jwtMaxTtlSec + config.jwtClockToleranceSec,
+    },
+  );
+  return new AdminServer({
+    uws: p.uws,
+    host: config.adminHost,
+    port: config.adminPort!,
+    api,
+    auth: new AdminAuth(config.adminKeys, jwt),
+    limiter: new NamedLimiter(config.adminRateLimit, config.adminRateBurst),
+    failures: new NamedLimiter(config.adminRateLimit, config.adminRateBurst),
+    metrics: p.metrics,
+    faults: p.faults,
+    logger: p.logger,
+  });
 }

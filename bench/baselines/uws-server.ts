@@ -1,6 +1,8 @@
 // Baseline: bare uWebSockets.js (the same build wsgate loads), no authentication, the same
 // room topics, speaking the subset of wsgate's JSON protocol the bench uses. What wsgate costs
-// on top of uWS is the ratio of the two.
+// on top of uWS is the ratio of the two. It also answers the server API paths the http scenario
+// drives (docs/API.md) with the JSON wsgate gives on a fresh node, from a constant: no auth, no bus.
+import { hostname } from 'node:os';
 import { loadUws } from '../../src/server/uws.js';
 import { answer, type SubsetHooks } from './subset.js';
 
@@ -25,6 +27,15 @@ app.ws<Data>('/ws', {
 });
 app.get('/healthz', (res) => {
   res.writeHeader('content-type', 'application/json').end('{"status":"ok"}');
+});
+// A node id as long as wsgate's default (hostname-pid-6 hex digits), so the bodies have the same size.
+const counts = JSON.stringify({ total: 0, nodes: { [`${hostname()}-${process.pid}-000000`]: 0 }, tenants: {}, truncated: false, missing: [], complete: true });
+const presence = JSON.stringify({ tenant: 'bench', room: 'r/0', users: [] });
+app.get('/v1/connections/counts', (res) => {
+  res.writeHeader('content-type', 'application/json').writeHeader('cache-control', 'no-store').end(counts);
+});
+app.get('/v1/rooms/presence', (res) => {
+  res.writeHeader('content-type', 'application/json').writeHeader('cache-control', 'no-store').end(presence);
 });
 app.listen(process.env.WSGATE_HOST ?? '127.0.0.1', Number(process.env.WSGATE_PORT ?? 0), (s) => {
   if (!s) process.exit(1);

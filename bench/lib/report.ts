@@ -50,6 +50,12 @@ export const FIGURES: Readonly<Record<string, readonly Figure[]>> = {
     { key: 'rssPerConnSettledBytes', label: 'RSS per connection, settled (no forced GC)', unit: 'bytes', higherIsBetter: false },
     { key: 'heapPerConnSettledBytes', label: 'JS heap per connection, settled (wsgate /metrics)', unit: 'bytes', higherIsBetter: false },
   ],
+  http: [
+    { key: 'admin-counts.reqPerSec', label: 'server API GET /v1/connections/counts req/s', unit: '/s', higherIsBetter: true },
+    { key: 'admin-counts.p99Ms', label: 'server API GET /v1/connections/counts p99', unit: 'ms', higherIsBetter: false },
+    { key: 'admin-presence.reqPerSec', label: 'server API GET /v1/rooms/presence req/s', unit: '/s', higherIsBetter: true },
+    { key: 'admin-presence.p99Ms', label: 'server API GET /v1/rooms/presence p99', unit: 'ms', higherIsBetter: false },
+  ],
   fanout: [
     { key: 'deliveriesPerSec', label: 'deliveries/s', unit: '/s', higherIsBetter: true },
     { key: 'deliveryP99Ms', label: 'delivery p99', unit: 'ms', higherIsBetter: false },

@@ -11,6 +11,8 @@ const dist = (p: string): string => fileURLToPath(new URL(`../../${p}`, import.m
 /** One server process (the root of its process tree: a supervisor's workers are sampled with it). */
 export interface RunningProcess {
   readonly port: number;
+  /** wsgate: its server API's port (docs/API.md); bare uWS: its one port, which serves the same routes; else undefined */
+  readonly adminPort: number | undefined;
   readonly pid: number;
   readonly nodeId: string | undefined;
   /** What the server said about itself at start (wsgate: uWS build). */
@@ -26,6 +28,10 @@ export interface RunningTarget {
   readonly ports: readonly number[];
   /** the first process's port (/healthz in the http scenario) */
   readonly port: number;
+  /** the first process's server API port (the http scenario's admin runs), where the target has one */
+  readonly adminPort: number | undefined;
+  /** the API key the server API takes (wsgate) */
+  readonly adminKey: string;
   readonly info: Record<string, unknown>;
   stop(): Promise<void>;
 }
@@ -47,12 +53,17 @@ export async function startTarget(target: Target, opts: TargetOptions, procs = 1
     procs: ok,
     ports: ok.map((p) => p.port),
     port: ok[0]!.port,
+    adminPort: ok[0]!.adminPort,
+    adminKey: adminKeyOf(opts.secret),
     info: ok[0]!.info,
     stop: async () => {
       await Promise.all(ok.map((p) => p.stop()));
     },
   };
 }
+
+/** The server API key of a run: derived from the run's random secret, so nothing else needs passing. */
+export const adminKeyOf = (secret: string): string => `bench-admin-${secret}`;
 
 export interface TargetOptions {
   readonly secret: string;
@@ -78,6 +89,10 @@ function startProcess(target: Target, opts: TargetOptions): Promise<RunningProce
     WSGATE_RATE_LIMIT_BYTES: '0',
     // Every generator connection comes from 127.0.0.1: the per-address pending bound would cap the storm.
     WSGATE_MAX_PENDING_PER_ADDRESS: '1000000',
+    // The server API on a free port, unlimited (the http scenario drives it; other scenarios never call it).
+    WSGATE_ADMIN_PORT: '0',
+    WSGATE_ADMIN_KEYS: adminKeyOf(opts.secret),
+    WSGATE_ADMIN_RATE_LIMIT: '0',
     ...(opts.env ?? {}),
   };
   // WSGATE_BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the servers only.
@@ -108,6 +123,7 @@ function startProcess(target: Target, opts: TargetOptions): Promise<RunningProce
           clearTimeout(timer);
           resolve({
             port: j.port,
+            adminPort: typeof j.adminPort === 'number' ? j.adminPort : target === 'uws' ? j.port : undefined,
             nodeId: opts.env?.WSGATE_NODE_ID,
             pid: proc.pid!,
             info,

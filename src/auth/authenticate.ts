@@ -5,7 +5,7 @@
 // upgrade handler).
 import { Refusal, type RefusalKind } from '../errors/codes.js';
 import type { Metrics } from '../observability/metrics.js';
-import { StoreUnavailable, type RevocationStore } from '../stores/ports.js';
+import { revokedByUser, StoreUnavailable, type RevocationStore } from '../stores/ports.js';
 import { extractToken, type ExtractOptions, type TokenSource, type UpgradeRequest } from './extract.js';
 import { originAllowed } from './origin.js';
 import { VerifyError, type Claims, type TokenVerifier } from './verifier.js';
@@ -41,12 +41,25 @@ export class Authenticator {
     return this.refuse(Refusal.AUTH_FAILED);
   }
 
-  /** The seed's `revoked:<jti>` lookup; when Redis cannot answer: fail-closed unless configured to fail open. */
-  private async revocation(jti: string): Promise<'ok' | 'revoked' | 'unavailable'> {
-    const now = this.revocations.isRevokedNow(jti);
+  /**
+   * The token's revocation, answered now when the store can (a local mirror, the embedded store):
+   * the seed's `revoked:<jti>`, and a user revocation that covers its iat. undefined: ask Redis.
+   */
+  private revokedNow(c: Claims): boolean | undefined {
+    const jti = this.revocations.isRevokedNow(c.jti);
+    if (jti === true) return true;
+    const before = this.revocations.userRevokedBeforeNow(c.tenantId, c.sub);
+    if (before !== undefined && revokedByUser(c.iat, before)) return true;
+    return jti === false && before !== undefined ? false : undefined;
+  }
+
+  /** As revokedNow, asking Redis when needed (both keys in one round trip); when Redis cannot answer: fail-closed unless configured to fail open. */
+  private async revocation(c: Claims): Promise<'ok' | 'revoked' | 'unavailable'> {
+    const now = this.revokedNow(c);
     if (now !== undefined) return now ? 'revoked' : 'ok';
     try {
-      return (await this.revocations.isRevoked(jti)) ? 'revoked' : 'ok';
+      const [jti, before] = await Promise.all([this.revocations.isRevoked(c.jti), this.revocations.userRevokedBefore(c.tenantId, c.sub)]);
+      return jti || revokedByUser(c.iat, before) ? 'revoked' : 'ok';
     } catch (e) {
       if (!(e instanceof StoreUnavailable)) throw e;
       if (!this.opts.failOpen) return 'unavailable';
@@ -80,10 +93,10 @@ export class Authenticator {
 
   /** Synchronous when the store knows the answer now (a local mirror, the embedded store). */
   checkRevocation(claims: Claims, source: TokenSource): AuthOutcome | Promise<AuthOutcome> {
-    const now = this.revocations.isRevokedNow(claims.jti);
+    const now = this.revokedNow(claims);
     if (now === true) return this.refuse(Refusal.TOKEN_REVOKED);
     if (now === false) return { ok: true, claims, source };
-    return this.revocation(claims.jti).then((r) => {
+    return this.revocation(claims).then((r) => {
       if (r === 'revoked') return this.refuse(Refusal.TOKEN_REVOKED);
       if (r === 'unavailable') return this.refuse(Refusal.UNAVAILABLE);
       return { ok: true, claims, source };
@@ -102,7 +115,7 @@ export class Authenticator {
       this.countFailure(e);
       return 'invalid';
     }
-    const r = await this.revocation(claims.jti);
+    const r = await this.revocation(claims);
     return r === 'ok' ? claims : r === 'revoked' ? 'invalid' : 'unavailable';
   }
 }

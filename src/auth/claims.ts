@@ -7,7 +7,9 @@
 //                         U+007F-U+009F). They become Redis keys and map keys: an unpaired
 //                         surrogate becomes U+FFFD in UTF-8, so two different tenants could share keys.
 //   exp                   an integer (seconds), at most maxTtlSec after now
-//   iat                   optional; a number not later than now + clock tolerance
+//   iat                   optional; a number not later than now + clock tolerance. A user revocation
+//                         (stores/ports.ts) revokes the user's tokens with iat before its time, and
+//                         every token of the user without iat.
 //   permissions           optional; an array of at most 1000 strings, each 1..256 characters
 //                         of the same alphabet as above (an entry that is not a valid pattern
 //                         grants nothing, see rooms/permissions.ts)
@@ -20,6 +22,8 @@ export interface Claims {
   readonly tenantId: string;
   readonly jti: string;
   readonly exp: number;
+  /** issued at (seconds), when the token says; compared with user revocations (stores/ports.ts) */
+  readonly iat?: number;
   readonly permissions: readonly string[];
 }
 
@@ -72,5 +76,35 @@ export function toClaims(payload: unknown, nowSec: number, rules: ClaimRules): C
     for (const x of permissions) if (!isClaimString(x)) return undefined;
     perms = intern(permissions as string[]);
   }
-  return { sub, tenantId, jti, exp, permissions: perms };
+  return { sub, tenantId, jti, exp, iat: iat as number | undefined, permissions: perms };
+}
+
+/** A token of the server API (docs/API.md#jwt): who called. */
+export interface ApiClaims {
+  readonly sub: string;
+  readonly exp: number;
+}
+
+/**
+ * Payload -> ApiClaims, or undefined when the token is not a server-API token: `sub` a claim string,
+ * `exp` as above, `scope` (or `scp`) a space-separated string or an array of strings that contains
+ * `scope`, and no `tenant_id`. Client tokens always carry tenant_id (toClaims above), API tokens
+ * never do: no token can be both.
+ */
+export function toApiClaims(payload: unknown, nowSec: number, rules: ClaimRules, scope: string): ApiClaims | undefined {
+  if (payload === null || typeof payload !== 'object') return undefined;
+  const p = payload as Record<string, unknown>;
+  const { sub, exp, iat } = p;
+  if (p.tenant_id !== undefined) return undefined;
+  if (!isClaimString(sub)) return undefined;
+  if (typeof exp !== 'number' || !Number.isSafeInteger(exp) || exp - nowSec > rules.maxTtlSec) return undefined;
+  if (iat !== undefined && (typeof iat !== 'number' || !Number.isFinite(iat) || iat > nowSec + rules.clockToleranceSec)) return undefined;
+  if (!hasScope(p.scope, scope) && !hasScope(p.scp, scope)) return undefined;
+  return { sub, exp };
+}
+
+function hasScope(v: unknown, scope: string): boolean {
+  if (typeof v === 'string') return v.length <= 4096 && v.split(' ').includes(scope);
+  if (Array.isArray(v)) return v.length <= MAX_PERMISSIONS && v.some((x) => x === scope);
+  return false;
 }

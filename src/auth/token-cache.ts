@@ -15,15 +15,16 @@
 // tokens cannot evict good ones.
 import type { Claims } from './claims.js';
 
-interface Entry {
+interface Entry<C> {
   readonly token: string;
-  readonly claims: Claims;
+  readonly claims: C;
   /** ms after which the entry is stale */
   readonly until: number;
 }
 
-export class TokenCache {
-  private readonly entries = new Map<string, Entry>();
+/** C: the claims a token verified to (client Claims, or the server API's, which also carry exp). */
+export class TokenCache<C extends { readonly exp: number } = Claims> {
+  private readonly entries = new Map<string, Entry<C>>();
   hits = 0;
   lookups = 0;
 
@@ -37,7 +38,7 @@ export class TokenCache {
     return this.entries.size;
   }
 
-  get(token: string, now: number): Claims | undefined {
+  get(token: string, now: number): C | undefined {
     this.lookups++;
     const key = keyOf(token);
     const e = this.entries.get(key);
@@ -50,7 +51,7 @@ export class TokenCache {
     return e.claims;
   }
 
-  set(token: string, claims: Claims, now: number): void {
+  set(token: string, claims: C, now: number): void {
     const until = Math.min(now + this.ttlMs, claims.exp * 1000 + this.toleranceMs);
     if (until <= now) return;
     const key = keyOf(token);

@@ -3,7 +3,7 @@
 import { createPublicKey } from 'node:crypto';
 import { createVerifier, TokenError } from 'fast-jwt';
 import type { Algorithm } from '../config/config.js';
-import { toClaims as checkClaims, type Claims } from './claims.js';
+import { toClaims as checkClaims, type ClaimRules, type Claims } from './claims.js';
 import { TokenCache } from './token-cache.js';
 
 export type { Claims } from './claims.js';
@@ -39,11 +39,17 @@ export interface VerifierOptions {
 
 export interface CacheStats { hits: number; lookups: number }
 
-export interface TokenVerifier {
+export interface TokenVerifier<C = Claims> {
   /** Synchronous when every configured key is local (secrets, PEM); a Promise with JWKS. */
-  verify(token: string): Claims | Promise<Claims>;
+  verify(token: string): C | Promise<C>;
   readonly cache: CacheStats;
 }
+
+/** A verified payload -> the claims a verifier returns, or undefined when they break its grammar. */
+export type ClaimParser<C> = (payload: unknown, nowSec: number, rules: ClaimRules) => C | undefined;
+
+/** What a client token must carry (auth/claims.ts toClaims). */
+const CLIENT_CLAIMS: readonly string[] = ['sub', 'tenant_id', 'jti', 'exp'];
 
 const HS: Algorithm[] = ['HS256', 'HS384', 'HS512'];
 const RSA: Algorithm[] = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512'];
@@ -88,12 +94,24 @@ const tryNext = (e: VerifyError): boolean => e.reason === 'signature' || e.reaso
 type SyncVerify = (token: string) => unknown;
 type AsyncVerify = (token: string) => Promise<unknown>;
 
-export function createTokenVerifier(opts: VerifierOptions, now: () => number = Date.now): TokenVerifier {
+/**
+ * The verifier of client tokens; with `parse` and `required`, a verifier of other tokens signed by
+ * the same keys (the server API's, auth/claims.ts toApiClaims).
+ */
+export function createTokenVerifier(opts: VerifierOptions): TokenVerifier;
+export function createTokenVerifier<C extends { readonly exp: number }>(opts: VerifierOptions, parse: ClaimParser<C>, required: readonly string[], now?: () => number): TokenVerifier<C>;
+export function createTokenVerifier<C extends { readonly exp: number }>(
+  opts: VerifierOptions,
+  parse?: ClaimParser<C>,
+  required: readonly string[] = CLIENT_CLAIMS,
+  now: () => number = Date.now,
+): TokenVerifier<C> {
   const rules = { maxTtlSec: opts.maxTtlSec, clockToleranceSec: opts.clockToleranceSec };
+  const parseClaims = (parse ?? checkClaims) as ClaimParser<C>;
   // Claim rules beyond fast-jwt's (auth/claims.ts): run on every verification, cache hits included,
   // because "now" moves (exp's distance, iat).
-  const toClaims = (payload: unknown): Claims => {
-    const c = checkClaims(payload, now() / 1000, rules);
+  const toClaims = (payload: unknown): C => {
+    const c = parseClaims(payload, now() / 1000, rules);
     if (c === undefined) throw new VerifyError('claims');
     return c;
   };
@@ -101,7 +119,7 @@ export function createTokenVerifier(opts: VerifierOptions, now: () => number = D
   const common = {
     // fast-jwt checks iss/aud only when present: a configured issuer or audience must also be required,
     // or a token without the claim would pass (found by test/integration/attacks.test.ts).
-    requiredClaims: ['sub', 'tenant_id', 'jti', 'exp', ...(opts.issuer ? ['iss'] : []), ...(opts.audience ? ['aud'] : [])],
+    requiredClaims: [...required, ...(opts.issuer ? ['iss'] : []), ...(opts.audience ? ['aud'] : [])],
     clockTolerance: toleranceMs,
     // our own cache stands in front (auth/token-cache.ts): fast-jwt's hashes every token with SHA-256
     cache: false,
@@ -109,7 +127,7 @@ export function createTokenVerifier(opts: VerifierOptions, now: () => number = D
     ...(opts.audience ? { allowedAud: [...opts.audience] } : {}),
   };
 
-  const cache = opts.cacheSize > 0 ? new TokenCache(opts.cacheSize, opts.cacheTtlMs, toleranceMs) : undefined;
+  const cache = opts.cacheSize > 0 ? new TokenCache<C>(opts.cacheSize, opts.cacheTtlMs, toleranceMs) : undefined;
 
   const sync: SyncVerify[] = [];
   const hsAlgs = allowed(HS, opts.algorithms);
@@ -143,7 +161,7 @@ export function createTokenVerifier(opts: VerifierOptions, now: () => number = D
 
   // No error object is built unless a verifier fails: an Error captures a stack trace, which
   // cost ~4% of the upgrade path's CPU when it was allocated up front (profiled connect storm).
-  const verifySync = (token: string): Claims | VerifyError => {
+  const verifySync = (token: string): C | VerifyError => {
     let last: VerifyError | undefined;
     for (const v of sync) {
       try {
@@ -156,8 +174,8 @@ export function createTokenVerifier(opts: VerifierOptions, now: () => number = D
     return last ?? new VerifyError('signature');
   };
 
-  const verifyJwks = async (token: string): Promise<Claims> => {
-    let claims: Claims;
+  const verifyJwks = async (token: string): Promise<C> => {
+    let claims: C;
     try {
       claims = toClaims(await jwksVerify!(token));
     } catch (e) {
@@ -170,7 +188,7 @@ export function createTokenVerifier(opts: VerifierOptions, now: () => number = D
   const stats: CacheStats = cache ?? { hits: 0, lookups: 0 };
   return {
     cache: stats,
-    verify(token: string): Claims | Promise<Claims> {
+    verify(token: string): C | Promise<C> {
       if (token.length > opts.maxTokenLength) throw new VerifyError('too-long');
       if (cache) {
         const t = now();

@@ -71,6 +71,15 @@ export interface Config {
   readonly maxPendingPerAddress: number;
   readonly presenceMaxPending: number;
   readonly registryMaxPending: number;
+  // server API and user revocation (docs/API.md)
+  readonly revokedUserPrefix: string;
+  /** undefined: no server API */
+  readonly adminPort: number | undefined;
+  readonly adminHost: string;
+  readonly adminKeys: readonly string[];
+  readonly adminJwtScope: string | undefined;
+  readonly adminRateLimit: number;
+  readonly adminRateBurst: number;
 }
 
 type Kind =
@@ -147,6 +156,14 @@ export const OPTIONS: readonly Option[] = [
   { key: 'maxConnectionsPerTenant', env: 'WSGATE_MAX_CONNECTIONS_PER_TENANT', kind: int(0, 10_000_000), def: '0', help: 'Connections one tenant may hold on this node (0 = unlimited). Over it: 429 / close 4508.' },
   { key: 'maxPendingUpgrades', env: 'WSGATE_MAX_PENDING_UPGRADES', kind: int(0, 1_000_000), def: '0', help: 'Sockets that have not completed an upgrade (HTTP requests, upgrades being authenticated) this node holds at once (0 = an eighth of the open-file limit, at most 4096). Over it: new sockets are closed at once (upstream build; see docs/SECURITY.md for the compat build).' },
   { key: 'maxPendingPerAddress', env: 'WSGATE_MAX_PENDING_PER_ADDRESS', kind: int(1, 1_000_000), def: '64', help: 'Sockets one source address may hold before completing an upgrade. Over it: closed at once.' },
+  // The server API and user revocation (docs/API.md, docs/REDIS.md#user-revocations).
+  { key: 'revokedUserPrefix', env: 'WSGATE_REVOKED_USER_PREFIX', kind: { type: 'string' }, def: 'revoked-user:', help: 'Key prefix of user revocations: <prefix><keyOf(tenant, sub)> holds a time in seconds; the user\'s tokens issued before it (iat), and those without iat, are revoked while the key exists.' },
+  { key: 'adminPort', env: 'WSGATE_ADMIN_PORT', kind: int(0, 65535), def: undefined, help: 'Port of the server API (docs/API.md), a listener of its own. Unset: no server API; 0 picks a free port.' },
+  { key: 'adminHost', env: 'WSGATE_ADMIN_HOST', kind: { type: 'string' }, def: '127.0.0.1', help: 'Address the server API binds. It speaks plain HTTP: keep it on loopback or a private network.' },
+  { key: 'adminKeys', env: 'WSGATE_ADMIN_KEYS', kind: { type: 'list' }, def: undefined, help: 'API keys of the server API, comma-separated (several: rotation), each 32 to 256 printable ASCII characters (openssl rand -base64 32); sent as Authorization: Bearer <key>.' },
+  { key: 'adminJwtScope', env: 'WSGATE_ADMIN_JWT_SCOPE', kind: { type: 'string' }, def: undefined, help: 'A scope value that lets a JWT signed by the configured keys call the server API (in its scope or scp claim; it must not carry tenant_id). Unset: API keys only.' },
+  { key: 'adminRateLimit', env: 'WSGATE_ADMIN_RATE_LIMIT', kind: int(0, 1_000_000), def: '50', help: 'Server API requests per second per API key or JWT sub (0 = unlimited); failed authentications are limited per address alike. Over it: 429.' },
+  { key: 'adminRateBurst', env: 'WSGATE_ADMIN_RATE_BURST', kind: int(1, 1_000_000), def: '100', help: 'Token-bucket size of the server API rate limit.' },
 ];
 
 export class ConfigError extends Error {
@@ -262,6 +279,8 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, ar
   if ((out.jwtIssuer as string[] | undefined)?.length === 0) out.jwtIssuer = undefined;
   if ((out.jwtAudience as string[] | undefined)?.length === 0) out.jwtAudience = undefined;
   if ((out.allowedOrigins as string[] | undefined)?.length === 0) out.allowedOrigins = undefined;
+  if (out.adminKeys === undefined) out.adminKeys = [];
+  if (out.adminJwtScope === '') out.adminJwtScope = undefined;
 
   const secrets = out.jwtSecrets as string[];
   secrets.forEach((s, i) => {
@@ -273,9 +292,31 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, ar
   if (typeof out.rateBurstBytes === 'number' && typeof out.maxPayloadBytes === 'number' && out.rateBurstBytes < out.maxPayloadBytes) problems.push('WSGATE_RATE_BURST_BYTES must be at least WSGATE_MAX_PAYLOAD_BYTES (a frame of the largest size must be able to pass)');
   if (algs && !algs.some((a) => a.startsWith('HS')) && (out.jwtPublicKeyFiles as string[]).length === 0 && !out.jwksUrl) problems.push('WSGATE_JWT_ALGORITHMS allows only public-key algorithms, yet neither WSGATE_JWT_PUBLIC_KEY_FILE nor WSGATE_JWKS_URL is set');
   if (typeof out.keyPrefix === 'string' && out.keyPrefix === out.revokedPrefix) problems.push('WSGATE_KEY_PREFIX and WSGATE_REVOKED_PREFIX must differ');
+  adminProblems(out, problems);
 
   if (problems.length > 0) throw new ConfigError(problems);
   return Object.freeze(out as unknown as Config);
+}
+
+/** The server API's options and the user revocation prefix. */
+function adminProblems(out: Record<string, unknown>, problems: string[]): void {
+  const userPrefix = out.revokedUserPrefix as string;
+  // Redis client tracking refuses overlapping prefixes, and a key under both could not be told apart.
+  const overlaps = (a: unknown, b: string): boolean => typeof a === 'string' && (a.startsWith(b) || b.startsWith(a));
+  if (userPrefix === '') problems.push('WSGATE_REVOKED_USER_PREFIX must not be empty');
+  else {
+    if (overlaps(out.revokedPrefix, userPrefix)) problems.push('WSGATE_REVOKED_USER_PREFIX and WSGATE_REVOKED_PREFIX must not be prefixes of each other');
+    if (overlaps(out.keyPrefix, userPrefix)) problems.push('WSGATE_REVOKED_USER_PREFIX and WSGATE_KEY_PREFIX must not be prefixes of each other');
+  }
+  const keys = out.adminKeys as string[];
+  keys.forEach((k, i) => {
+    if (!/^[\x21-\x7e]{32,256}$/.test(k)) problems.push(`WSGATE_ADMIN_KEYS: key #${i + 1} is not 32 to 256 printable ASCII characters without spaces`);
+  });
+  const scope = out.adminJwtScope as string | undefined;
+  if (scope !== undefined && !/^[\x21-\x7e]{1,256}$/.test(scope)) problems.push('WSGATE_ADMIN_JWT_SCOPE must be one scope value: printable ASCII, no spaces');
+  if (out.adminPort === undefined) return;
+  if (keys.length === 0 && scope === undefined) problems.push('WSGATE_ADMIN_PORT is set, but neither WSGATE_ADMIN_KEYS nor WSGATE_ADMIN_JWT_SCOPE: nobody could call the server API');
+  if (out.adminPort !== 0 && out.adminPort === out.port) problems.push('WSGATE_ADMIN_PORT must differ from WSGATE_PORT (the server API is a listener of its own)');
 }
 
 export function wantsHelp(argv: readonly string[]): boolean {

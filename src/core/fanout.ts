@@ -1,13 +1,19 @@
 // Fan-out of frames to a room's members: on this node through uWS topics (one per encoding), on
 // the others through the Bus. Both encodings are made once by the publisher's node, so every
-// receiving node only copies bytes to its sockets.
+// receiving node only copies bytes to its sockets. FanOut is the Bus's one inbound handler: the
+// other kinds of envelope (commands and answers of the server API) go to core/control.ts.
 import type { Metrics } from '../observability/metrics.js';
-import { decodeEnvelope, encodeEnvelope } from '../protocol/bus.js';
+import { decodeEnvelope, encodeEnvelope, type Envelope } from '../protocol/bus.js';
 import { topicOf } from '../rooms/rooms.js';
 import type { Bus } from '../stores/ports.js';
 import type { Faults, SocketPort } from './ports.js';
 
+export type ControlEnvelope = Exclude<Envelope, { kind: 'room' }>;
+
 export class FanOut<S> {
+  /** Where commands and answers from other nodes go (core/control.ts). */
+  control: (e: ControlEnvelope) => void = () => undefined;
+
   constructor(
     private readonly port: SocketPort<S>,
     private readonly bus: Bus,
@@ -46,6 +52,7 @@ export class FanOut<S> {
       return;
     }
     if (e.node === this.nodeId) return; // our own echo
+    if (e.kind !== 'room') return this.control(e);
     this.local(e.room, Buffer.from(e.bin.buffer, e.bin.byteOffset, e.bin.byteLength), e.json, undefined);
   }
 }

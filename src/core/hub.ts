@@ -5,6 +5,7 @@
 //   rooms.ts      join, leave, publish, presence query
 //   refresh.ts    token:refresh
 //   fanout.ts     local publish plus the Bus envelope
+//   control.ts    the server API's commands on every node: disconnect, revocation, counts
 //   lifetime.ts   token expiry and slow consumers (one sweep)
 //   notices.ts    presence notifications
 // It knows no uWS and no Redis: sockets are reached through a SocketPort, stores through their ports.
@@ -14,9 +15,11 @@ import { Close, type CloseKind, type RefusalKind } from '../errors/codes.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { PresenceTracker } from '../presence/tracker.js';
 import { Decoder, encode, type FrameLimits } from '../protocol/codec.js';
+import type { Command } from '../protocol/bus.js';
 import type { Encoding } from '../protocol/messages.js';
 import type { ConnectionRegistry, Registrable } from '../registry/registry.js';
 import type { Bus, ConnectionEntry, PresenceStore } from '../stores/ports.js';
+import { Control, type Gathered, type NodeInfo } from './control.js';
 import { FanOut } from './fanout.js';
 import { Lifetime, type LifetimeOptions } from './lifetime.js';
 import { PresenceNotices } from './notices.js';
@@ -32,6 +35,7 @@ import { Sessions, type SessionLimits } from './sessions.js';
 
 export type { Session } from './session.js';
 export type { SocketPort, Faults } from './ports.js';
+export type { Gathered, NodeInfo } from './control.js';
 
 // Presence queries (core/presence-queries.ts): one store read per room serves the room's queries for
 // 250 ms; at most 256 rooms are read at once per node; 10,000 answers are kept.
@@ -58,6 +62,8 @@ export interface HubDeps {
   readonly metrics: Metrics;
   readonly faults: Faults;
   readonly now?: () => number;
+  /** what this node says about itself in the server API's node list */
+  readonly info?: () => NodeInfo;
 }
 
 export class Hub<S> {
@@ -68,9 +74,9 @@ export class Hub<S> {
   private readonly lifetime: Lifetime<S>;
   private readonly requests: Requests<S>;
   private readonly notices: PresenceNotices<S>;
+  private readonly control: Control<S>;
+  readonly fanOut: FanOut<S>;
   private readonly nodeId: string;
-  /** token ids revoked during this event-loop turn (closed together by revoked()) */
-  private revokedNow = new Set<string>();
 
   constructor(opts: HubOptions, port: SocketPort<S>, private readonly deps: HubDeps) {
     const now = deps.now ?? Date.now;
@@ -81,6 +87,17 @@ export class Hub<S> {
     this.outbox = new Outbox(port, deps.metrics, deps.faults);
     const fanOut = new FanOut(port, deps.bus, opts.nodeId, deps.faults, deps.metrics);
     const queries = new PresenceQueries(deps.presenceStore, deps.presence, opts.nodeId, { lookupTimeoutMs: opts.lookupTimeoutMs, cacheMs: PRESENCE_CACHE_MS, maxRooms: PRESENCE_READS_MAX, maxCached: PRESENCE_CACHED_MAX }, now);
+    this.fanOut = fanOut;
+    this.control = new Control(this.sessions, this.outbox, {
+      bus: deps.bus,
+      nodeId: opts.nodeId,
+      liveNodes: () => this.registry.liveNodes(),
+      timeoutMs: opts.lookupTimeoutMs,
+      info: deps.info ?? (() => ({ draining: false, uptimeSec: 0 })),
+      metrics: deps.metrics,
+      faults: deps.faults,
+    });
+    fanOut.control = (e) => this.control.receive(e);
     this.rooms = new RoomRequests(opts, port, this.outbox, fanOut, deps.presence, queries, deps.metrics, now);
     this.lifetime = new Lifetime(opts, port, this.outbox, deps.metrics, now);
     const refresh = new TokenRefresh(deps.authenticator, this.sessions, this.outbox, this.rooms, this.registry, deps.metrics);
@@ -142,7 +159,7 @@ export class Hub<S> {
   }
 
   /** A ping or pong from the client (`bytes` of payload): charged against the rate limit. */
-  control(s: Session<S>, bytes: number): void {
+  pingPong(s: Session<S>, bytes: number): void {
     this.requests.control(s, bytes);
   }
 
@@ -160,20 +177,21 @@ export class Hub<S> {
    * together, with one scan of the sessions.
    */
   revoked(jti: string): void {
-    this.revokedNow.add(jti);
-    if (this.revokedNow.size > 1) return;
-    setImmediate(() => {
-      const jtis = this.revokedNow;
-      this.revokedNow = new Set();
-      try {
-        for (const s of this.sessions.withJti(jtis)) {
-          this.deps.metrics.revokedCloses++;
-          this.outbox.end(s, Close.TOKEN_REVOKED);
-        }
-      } catch (err) {
-        this.deps.faults.report('revoked', err);
-      }
-    });
+    this.control.revokedByStore({ op: 'revoke-token', jti });
+  }
+
+  /**
+   * A user was revoked (the store saw `<userPrefix><keyOf(tenant, sub)>` written): every socket of
+   * this node of that user whose token was issued before `before` (or has no iat) is closed with
+   * 4003 Token revoked. Gathered per event-loop turn like revoked().
+   */
+  revokedUser(tenantId: string, sub: string, before: number): void {
+    this.control.revokedByStore({ op: 'revoke-user', tenant: tenantId, user: sub, before });
+  }
+
+  /** A server API command, carried out on every node (core/control.ts). */
+  command(c: Command): Promise<Gathered> {
+    return this.control.run(c);
   }
 
   /** A failure while handling this session's socket: that socket is closed with 1011, nothing else. */

@@ -37,6 +37,7 @@ export class TokenRefresh<S> {
         if (r.sub !== s.userId || r.tenantId !== s.tenantId) return this.outbox.replyError(s, id, ReplyError.USER_MISMATCH, true);
         s.jti = r.jti;
         s.exp = r.exp;
+        s.iat = r.iat;
         s.permissions = r.permissions;
         s.perms = compilePermissions(r.permissions);
         s.warned = false; // a token:expiring for the new exp, in time

@@ -12,9 +12,10 @@ export interface Session<S = unknown> extends Bucket {
   readonly tenantId: string;
   /** ms since epoch */
   readonly since: number;
-  /** token id, exp (seconds since epoch) and permissions: replaced by token:refresh */
+  /** token id, exp and iat (seconds since epoch) and permissions: replaced by token:refresh */
   jti: string;
   exp: number;
+  iat: number | undefined;
   permissions: readonly string[];
   perms: Permissions;
   /** set at open, cleared at close */

@@ -24,6 +24,10 @@ export class Metrics {
   tokenExpiredCloses = 0;
   /** open sockets closed with 4003 because their token was revoked */
   revokedCloses = 0;
+  /** open sockets closed through the server API's disconnect (4009 / 4509) */
+  disconnectCloses = 0;
+  /** server API requests by answer code (OK or an AdminError code) */
+  readonly adminRequests = new Map<string, number>();
   flushFailures = 0;
   /** where -> failures contained there (a socket closed with 1011, an upgrade answered 500, a timer tick skipped) */
   readonly internalErrors = new Map<string, number>();
@@ -74,7 +78,9 @@ export class Metrics {
     counter('rate_limit_closes_total', 'Connections closed with 4502 for flooding.', this.rateLimitCloses);
     counter('token_refreshes_total', 'Successful token refreshes.', this.tokenRefreshes);
     counter('token_expired_closes_total', 'Connections closed at token expiry.', this.tokenExpiredCloses);
-    counter('revoked_closes_total', 'Open connections closed with 4003 because their token was revoked.', this.revokedCloses);
+    counter('revoked_closes_total', 'Open connections closed with 4003 because their token (or every token of their user) was revoked.', this.revokedCloses);
+    counter('disconnect_closes_total', 'Open connections closed through the server API (4009, or 4509 with reconnect).', this.disconnectCloses);
+    labelled('admin_requests_total', 'Server API requests, by answer code (OK, or the error code).', 'code', this.adminRequests);
     counter('store_flush_failures_total', 'Registry/presence flushes that failed (retried).', this.flushFailures);
     labelled('internal_errors_total', 'Failures contained inside the gateway, by where they happened (each closed one socket with 1011, answered one upgrade with 500, or skipped one timer tick).', 'where', this.internalErrors);
     labelled('frames_rejected_total', 'Frames the decoder refused (BAD_REQUEST / UNKNOWN_TYPE), by reason.', 'reason', this.framesRejected);

@@ -72,7 +72,7 @@ export interface RoomMessage {
   type: 'message';
   room: string;
   data: unknown;
-  /** the publisher's `sub` */
+  /** the publisher's `sub`; a publish through the server API: what its caller set, or '' (no sub is empty) */
   from: string;
   ts: number;
 }

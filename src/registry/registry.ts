@@ -116,6 +116,11 @@ export class ConnectionRegistry<T extends Registrable = ConnectionEntry & Regist
     return this.flushing;
   }
 
+  /** The nodes whose heartbeat the store has within its TTL (this one included once it flushed). */
+  liveNodes(): Promise<string[]> {
+    return this.store.liveNodes();
+  }
+
   /** Clean shutdown: the node's entries go at once rather than by TTL. */
   async clear(): Promise<void> {
     this.pending.clear();

@@ -182,7 +182,7 @@ export class Gateway {
     const conn = ws.getUserData().conn;
     if (conn === undefined) return;
     try {
-      this.deps.hub.control(conn, message.byteLength + 2);
+      this.deps.hub.pingPong(conn, message.byteLength + 2);
     } catch (err) {
       this.deps.hub.fail(conn, 'control', err);
     }

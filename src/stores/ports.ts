@@ -10,6 +10,11 @@ export class StoreUnavailable extends Error {
   }
 }
 
+/** A token with this iat (seconds; undefined: the token has none) is revoked by a user revocation at `before` (0: none). */
+export function revokedByUser(iat: number | undefined, before: number): boolean {
+  return before > 0 && (iat === undefined || iat < before);
+}
+
 /** `<prefix><jti>` exists while a token is revoked: the seed's layout, shared with the auth service. */
 export interface RevocationStore {
   /**
@@ -28,6 +33,20 @@ export interface RevocationStore {
    * cannot learn of revocations (the Redis lookup mode) never call it.
    */
   onRevoked(handler: (jti: string) => void): void;
+
+  // User revocations (docs/REDIS.md#user-revocations): `<userPrefix><keyOf(tenant, sub)>` holds
+  // `before`, seconds since epoch: every token of that user with iat < before, or without iat, is
+  // revoked while the key exists. 0 below means "no user revocation".
+
+  /** `before` now, when the store can tell without waiting (as isRevokedNow); undefined: ask userRevokedBefore. */
+  userRevokedBeforeNow(tenantId: string, sub: string): number | undefined;
+  /** Shares round trips with isRevoked (one MGET per event-loop turn in the lookup mode). Rejects with StoreUnavailable. */
+  userRevokedBefore(tenantId: string, sub: string): Promise<number>;
+  /** Revokes the user's tokens issued before `before` (seconds), for `ttlSec` seconds. */
+  revokeUser(tenantId: string, sub: string, before: number, ttlSec: number): Promise<void>;
+  /** As onRevoked, for user revocations written from now on (by anyone). */
+  onUserRevoked(handler: (tenantId: string, sub: string, before: number) => void): void;
+
   /** Lookups asked for, and round trips they took (0 for the embedded store). */
   readonly lookups: number;
   readonly roundTrips: number;
@@ -63,6 +82,8 @@ export interface RegistryStore {
   apply(nodeId: string, batch: RegistryBatch): Promise<ApplyResult>;
   /** Every live node's connections. */
   list(): Promise<ConnectionEntry[]>;
+  /** The ids of the live nodes (a heartbeat within the TTL), with or without connections. */
+  liveNodes(): Promise<string[]>;
   /** Drops a node's entries at once (clean shutdown). */
   removeNode(nodeId: string): Promise<void>;
 }

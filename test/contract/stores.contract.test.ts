@@ -16,6 +16,7 @@ import { RedisRevocationStore } from '../../src/stores/redis/revocation.js';
 import { RedisRevocationMirror } from '../../src/stores/redis/revocation-mirror.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
 import { until } from '../helpers/wait.js';
+import { keyOf } from '../../src/keys/keys.js';
 
 let redis: TestRedis;
 const clients: Redis[] = [];
@@ -40,6 +41,8 @@ interface Impl {
   revocation: () => Promise<RevocationStore>;
   /** Writes a revocation the way the seed's auth service does (a plain SET), where the store has a backing server. */
   revokeFromOutside?: (store: RevocationStore, jti: string, ttlSec: number) => Promise<void>;
+  /** Writes a user revocation's key with a plain SET (any value), where the store has a backing server. */
+  revokeUserFromOutside?: (store: RevocationStore, tenant: string, sub: string, value: string, ttlSec: number) => Promise<void>;
   /** The store learns of revocations by itself (onRevoked is called). */
   pushes: boolean;
   /** Two handles on one backing store (two nodes of one deployment). */
@@ -51,7 +54,8 @@ interface Impl {
 }
 
 const memoryBacking: { wipe?: () => void } = {};
-const mirrors = new Map<RedisRevocationMirror, string>();
+const mirrors = new Map<RedisRevocationMirror, { prefix: string; userPrefix: string; cmd: Redis }>();
+const userPrefixes = new Map<RevocationStore, string>();
 const impls: Impl[] = [
   {
     name: 'memory',
@@ -76,7 +80,13 @@ const impls: Impl[] = [
   {
     name: 'redis',
     pushes: false,
-    revocation: async () => new RedisRevocationStore(await client(), `revoked-${randomUUID()}:`, 1000),
+    revocation: async () => {
+      const userPrefix = `revoked-user-${randomUUID()}:`;
+      const store = new RedisRevocationStore(await client(), `revoked-${randomUUID()}:`, 1000, userPrefix);
+      userPrefixes.set(store, userPrefix);
+      return store;
+    },
+    revokeUserFromOutside: async (store, tenant, sub, value, ttlSec) => void (await redis.client.set(`${userPrefixes.get(store)}${keyOf(tenant, sub)}`, value, 'EX', ttlSec)),
     registry: async (ttl) => {
       const p = `c-${randomUUID()}:`;
       return [new RedisRegistryStore(await client(), p, ttl), new RedisRegistryStore(await client(), p, ttl)];
@@ -102,14 +112,18 @@ const impls: Impl[] = [
     pushes: true,
     revocation: async () => {
       const prefix = `revoked-${randomUUID()}:`;
+      const userPrefix = `revoked-user-${randomUUID()}:`;
       const tracking = createRedis({ url: redis.url, name: 'mirror', autoResubscribe: false });
       clients.push(tracking);
-      const m = new RedisRevocationMirror(await client(), tracking, prefix, 1000);
-      mirrors.set(m, prefix);
+      const cmd = await client();
+      const m = new RedisRevocationMirror(cmd, tracking, prefix, 1000, Date.now, () => undefined, userPrefix);
+      mirrors.set(m, { prefix, userPrefix, cmd });
       await until(() => m.isReady);
       return m;
     },
-    revokeFromOutside: async (store, jti, ttlSec) => void (await redis.client.set(`${mirrors.get(store as RedisRevocationMirror)}${jti}`, '1', 'EX', ttlSec)),
+    revokeFromOutside: async (store, jti, ttlSec) => void (await redis.client.set(`${mirrors.get(store as RedisRevocationMirror)!.prefix}${jti}`, '1', 'EX', ttlSec)),
+    revokeUserFromOutside: async (store, tenant, sub, value, ttlSec) =>
+      void (await redis.client.set(`${mirrors.get(store as RedisRevocationMirror)!.userPrefix}${keyOf(tenant, sub)}`, value, 'EX', ttlSec)),
     registry: async (ttl) => impls[1]!.registry(ttl),
     presence: async (ttl) => impls[1]!.presence(ttl),
     bus: async () => impls[1]!.bus(),
@@ -169,6 +183,62 @@ for (const impl of impls) {
       const res = await Promise.all(['odd-0', 'odd-1', 'odd-2', 'odd-3'].map((j) => s.isRevoked(j)));
       expect(res).toEqual([false, true, false, true]);
     });
+
+    it('user revocations: 0 until revoked, then `before` for the TTL, for that tenant and sub only', async () => {
+      const s = await impl.revocation();
+      expect(await s.userRevokedBefore('acme', 'alice')).toBe(0);
+      await s.revokeUser('acme', 'alice', 1_700_000_000, 1);
+      expect(await s.userRevokedBefore('acme', 'alice')).toBe(1_700_000_000);
+      // other users, other tenants, and pairs whose concatenation is the same are not revoked
+      for (const [t, u] of [['acme', 'bob'], ['other', 'alice'], ['acmea', 'lice'], ['acm', 'ealice']] as const) expect(await s.userRevokedBefore(t, u), `${t}/${u}`).toBe(0);
+      // a newer revocation replaces the older
+      await s.revokeUser('acme', 'alice', 1_700_000_100, 1);
+      expect(await s.userRevokedBefore('acme', 'alice')).toBe(1_700_000_100);
+      await until(async () => (await s.userRevokedBefore('acme', 'alice')) === 0, 3000);
+    });
+
+    it('userRevokedBeforeNow answers at once where the store can (never a wrong answer)', async () => {
+      const s = await impl.revocation();
+      await s.revokeUser('acme', 'now-1', 1234, 60);
+      const a = s.userRevokedBeforeNow('acme', 'now-1');
+      const b = s.userRevokedBeforeNow('acme', 'now-2');
+      expect(a === 1234 || a === undefined).toBe(true);
+      expect(b === 0 || b === undefined).toBe(true);
+      if (impl.pushes) expect([a, b]).toEqual([1234, 0]);
+    });
+
+    it(impl.pushes ? 'learns of user revocations written by others and tells onUserRevoked' : 'does not push user revocations (lookup mode)', async () => {
+      const s = await impl.revocation();
+      const told: string[] = [];
+      s.onUserRevoked((tenant, sub, before) => told.push(`${tenant}/${sub}/${before}`));
+      if (impl.revokeUserFromOutside) await impl.revokeUserFromOutside(s, 'acme', 'outside', '1700000000', 60);
+      else await s.revokeUser('acme', 'outside', 1_700_000_000, 60);
+      if (!impl.pushes) {
+        expect(await s.userRevokedBefore('acme', 'outside')).toBe(1_700_000_000);
+        expect(told).toEqual([]);
+        return;
+      }
+      await until(() => told.includes('acme/outside/1700000000'));
+      expect(s.userRevokedBeforeNow('acme', 'outside')).toBe(1_700_000_000);
+    });
+
+    if (impl.revokeUserFromOutside) {
+      it('a user revocation key whose value is not an integer revokes every token of the user', async () => {
+        const s = await impl.revocation();
+        await impl.revokeUserFromOutside!(s, 'acme', 'garbled', 'yesterday', 60);
+        await until(async () => (await s.userRevokedBefore('acme', 'garbled')) !== 0);
+        expect(await s.userRevokedBefore('acme', 'garbled')).toBe(Infinity);
+      });
+    }
+
+    it('a token check and a user check asked together share a round trip', async () => {
+      const s = await impl.revocation();
+      await s.revoke('both-1', 60);
+      await s.revokeUser('acme', 'both', 99, 60);
+      const rt = s.roundTrips;
+      expect(await Promise.all([s.isRevoked('both-1'), s.userRevokedBefore('acme', 'both'), s.isRevoked('both-2'), s.userRevokedBefore('acme', 'neither')])).toEqual([true, 99, false, 0]);
+      expect(s.roundTrips - rt).toBeLessThanOrEqual(1);
+    });
   });
 
   describe(`RegistryStore (${impl.name})`, () => {
@@ -199,6 +269,16 @@ for (const impl of impls) {
         await b.apply('alive', { upserts: [], removals: [] });
         return (await b.list()).map((e) => e.connId).join() === 'c2';
       }, 4000, 200);
+    });
+
+    it('liveNodes lists the nodes with a heartbeat within the TTL, with or without connections', async () => {
+      const [a, b] = await impl.registry(1);
+      await a.apply('empty', { upserts: [], removals: [] });
+      await b.apply('busy', { upserts: [entry('c1', 'busy')], removals: [] });
+      expect((await a.liveNodes()).sort()).toEqual(['busy', 'empty']);
+      await b.removeNode('busy');
+      expect(await b.liveNodes()).toEqual(['empty']);
+      await until(async () => (await a.liveNodes()).length === 0, 4000, 200);
     });
 
     it('removeNode drops a node at once', async () => {
@@ -311,6 +391,28 @@ for (const impl of impls) {
     });
   });
 }
+
+describe('RedisRevocationMirror after a resync', () => {
+  it('reports the revocations written while it could not hear them (tokens and users)', async () => {
+    const s = (await impls[2]!.revocation()) as RedisRevocationMirror;
+    const { prefix, userPrefix, cmd } = mirrors.get(s)!;
+    const told: string[] = [];
+    s.onRevoked((jti) => told.push(jti));
+    s.onUserRevoked((tenant, sub, before) => told.push(`${tenant}/${sub}/${before}`));
+    // no invalidations from now on: only the next sync can learn of these
+    await cmd.call('CLIENT', 'TRACKING', 'OFF');
+    await redis.client.set(`${prefix}while-away`, '1', 'EX', 60);
+    await redis.client.set(`${userPrefix}${keyOf('acme', 'away')}`, '1700000000', 'EX', 60);
+    expect(s.isRevokedNow('while-away')).toBe(false);
+    const syncs = s.syncs;
+    // the mirror's subscriber connection drops: it reconnects and the mirror syncs again
+    await redis.client.call('CLIENT', 'KILL', 'ID', String((s as unknown as { subId: number }).subId));
+    await until(() => s.syncs > syncs && s.isReady);
+    await until(() => told.includes('while-away') && told.includes('acme/away/1700000000'));
+    expect(s.isRevokedNow('while-away')).toBe(true);
+    expect(s.userRevokedBeforeNow('acme', 'away')).toBe(1_700_000_000);
+  });
+});
 
 describe('MemoryBus alone', () => {
   it('is not distributed (a single node has no peers)', () => {

@@ -29,8 +29,14 @@ export function claims(over: Claims = {}): Record<string, unknown> {
   return base;
 }
 
+/** A token without iat (the signer drops it): see hsIat. */
 export function hs(over: Claims = {}, key = SECRET, algorithm: 'HS256' | 'HS384' | 'HS512' = 'HS256'): string {
   return createSigner({ key, algorithm, noTimestamp: true })(claims(over));
+}
+
+/** As hs, but the token keeps its iat (claims() sets now; `iat: n` another): hs's signer drops iat. */
+export function hsIat(over: Claims = {}, key = SECRET): string {
+  return createSigner({ key, algorithm: 'HS256' })(claims(over));
 }
 
 export function rsaKeys(): { privateKey: string; publicKey: string } {

@@ -199,12 +199,22 @@ describe.concurrent('bench scenarios (smoke)', { timeout: 150_000 }, () => {
     expect(gw!.metrics.redisRoundTripsPerUpgrade).toBeLessThan(sio!.metrics.redisRoundTripsPerUpgrade!);
   });
 
-  it('http: autocannon against /healthz and refused upgrades', async () => {
+  it('http: autocannon against /healthz, refused upgrades, and the server API next to bare uWS serving the same JSON', async () => {
     const { report } = await bench('http', 'http', '--concurrency', '10', '--duration', '0.5', '--baseline', 'all');
     checkSchema(report, 'http', ALL);
     for (const r of [report.runs[0]!, report.runs[2]!]) {
       expect(r.metrics['upgrade-no-token.reqPerSec']).toBeGreaterThan(0);
       expect(r.metrics['upgrade-no-token.non2xx']).toBeGreaterThan(0);
+    }
+    const [gw, uws] = report.runs;
+    for (const name of ['admin-counts', 'admin-presence']) {
+      for (const r of [gw!, uws!]) {
+        expect(r.metrics[`${name}.reqPerSec`], `${r.target} ${name}`).toBeGreaterThan(0);
+        expect([r.metrics[`${name}.non2xx`], r.metrics[`${name}.errors`]], `${r.target} ${name}`).toEqual([0, 0]); // every answer a 200: the key was taken
+        expect(r.latency[name]!.p99).toBeGreaterThanOrEqual(r.latency[name]!.p50);
+      }
+      expect(report.ratios.uws!.figures[`${name}.reqPerSec`]!.ratio).toBeGreaterThan(0);
+      expect(report.runs[2]!.metrics[`${name}.reqPerSec`]).toBeUndefined(); // the naive baseline has no such API
     }
   });
 });

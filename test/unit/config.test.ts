@@ -57,6 +57,31 @@ describe('config', () => {
     expect(text).toMatch(/WSGATE_REFUSAL_MODE.*http, close/);
   });
 
+  it('the server API is off by default; on, it needs a key or a JWT scope, well-formed', () => {
+    const off = loadConfig({ WSGATE_JWT_SECRET: SECRET });
+    expect([off.adminPort, off.adminHost, off.adminKeys, off.adminJwtScope, off.revokedUserPrefix]).toEqual([undefined, '127.0.0.1', [], undefined, 'revoked-user:']);
+    const key = 'k'.repeat(32);
+    const on = loadConfig({ WSGATE_JWT_SECRET: SECRET, WSGATE_ADMIN_PORT: '0', WSGATE_ADMIN_KEYS: `${key}, ${'j'.repeat(40)}` });
+    expect([on.adminPort, on.adminKeys, on.adminRateLimit, on.adminRateBurst]).toEqual([0, [key, 'j'.repeat(40)], 50, 100]);
+    expect(loadConfig({ WSGATE_JWT_SECRET: SECRET, WSGATE_ADMIN_PORT: '9090', WSGATE_ADMIN_JWT_SCOPE: 'wsgate:admin' }).adminJwtScope).toBe('wsgate:admin');
+    const problems = (env: Record<string, string>): string[] => {
+      try {
+        loadConfig({ WSGATE_JWT_SECRET: SECRET, ...env });
+        return [];
+      } catch (e) {
+        return [...(e as ConfigError).problems];
+      }
+    };
+    expect(problems({ WSGATE_ADMIN_PORT: '9090' })).toEqual([expect.stringContaining('nobody could call the server API')]);
+    expect(problems({ WSGATE_ADMIN_PORT: '9090', WSGATE_ADMIN_KEYS: 'short' })).toEqual([expect.stringContaining('key #1')]);
+    expect(problems({ WSGATE_ADMIN_KEYS: `${'k'.repeat(31)} ${'k'.repeat(10)}` })).toEqual([expect.stringContaining('key #1')]);
+    expect(problems({ WSGATE_ADMIN_PORT: '8080', WSGATE_ADMIN_KEYS: key })).toEqual([expect.stringContaining('must differ from WSGATE_PORT')]);
+    expect(problems({ WSGATE_ADMIN_JWT_SCOPE: 'a b' })).toEqual([expect.stringContaining('one scope value')]);
+    expect(problems({ WSGATE_REVOKED_USER_PREFIX: 'revoked:u:' })).toEqual([expect.stringContaining('WSGATE_REVOKED_PREFIX must not be prefixes')]);
+    expect(problems({ WSGATE_REVOKED_USER_PREFIX: 'wsgate:' })).toEqual([expect.stringContaining('WSGATE_KEY_PREFIX must not be prefixes')]);
+    expect(problems({ WSGATE_REVOKED_USER_PREFIX: '' })).toEqual([expect.stringContaining('must not be empty')]);
+  });
+
   it('never echoes a Redis password in an error', () => {
     try {
       loadConfig({ WSGATE_REDIS_URL: 'http://user:hunter2@host' });

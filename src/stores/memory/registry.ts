@@ -38,6 +38,11 @@ export class MemoryRegistryStore implements RegistryStore {
     return Promise.resolve(out);
   }
 
+  liveNodes(): Promise<string[]> {
+    const now = this.now();
+    return Promise.resolve([...this.nodes].filter(([, node]) => node.expiresAt > now).map(([id]) => id));
+  }
+
   removeNode(nodeId: string): Promise<void> {
     this.nodes.delete(nodeId);
     return Promise.resolve();

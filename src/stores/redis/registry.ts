@@ -51,6 +51,10 @@ export class RedisRegistryStore implements RegistryStore {
     return out;
   }
 
+  liveNodes(): Promise<string[]> {
+    return liveNodes(this.redis, `${this.prefix}nodes`, this.ttlSec);
+  }
+
   async removeNode(nodeId: string): Promise<void> {
     await execOrThrow(this.redis.multi().del(this.connsKey(nodeId), `${this.prefix}node:${nodeId}:alive`).zrem(`${this.prefix}nodes`, nodeId));
   }

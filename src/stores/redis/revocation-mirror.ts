@@ -21,9 +21,19 @@
 // asynchronously upgraded sockets inside res.cork (docs/UWS-1928.md). The cost is memory: one entry
 // per currently revoked token (about 100 bytes each), and a SCAN at start and after each reconnect.
 // While the mirror is not ready, lookups go to Redis as in the lookup mode (one MGET per tick).
+//
+// User revocations (`<userPrefix><keyOf(tenant, sub)>` holding `before`, docs/REDIS.md#user-revocations)
+// are mirrored the same way, in a second map: the tracking has a second PREFIX, the sync a second
+// SCAN, and their keys are read with GET and PTTL. The functions that deal with them end in User(s).
+// After every sync, what the new copy holds and the old one did not is reported as a revocation:
+// sockets carrying a token revoked while the mirror was away are closed once it is back.
 import type { Redis } from 'ioredis';
+import { keyOf2, partsOf } from '../../keys/keys.js';
 import { StoreUnavailable, type RevocationStore } from '../ports.js';
-import { RedisRevocationStore } from './revocation.js';
+import { DEFAULT_USER_PREFIX, parseBefore, RedisRevocationStore } from './revocation.js';
+
+/** A user revocation in the mirror: `before` (seconds) and when the key expires (ms; Infinity: no TTL). */
+interface UserEntry { readonly before: number; readonly until: number }
 
 const INVALIDATE = '__redis__:invalidate';
 
@@ -39,6 +49,9 @@ export class RedisRevocationMirror implements RevocationStore {
   private toCheck = new Set<string>();
   private checkScheduled = false;
   private handler: ((jti: string) => void) | undefined;
+  /** keyOf2(tenant, sub) -> the user's revocation */
+  private users = new Map<string, UserEntry>();
+  private userHandler: ((tenantId: string, sub: string, before: number) => void) | undefined;
   private readonly lookup: RedisRevocationStore;
   private closed = false;
   /** the subscriber's client id while it is subscribed (a subscribed connection cannot ask) */
@@ -57,8 +70,9 @@ export class RedisRevocationMirror implements RevocationStore {
     timeoutMs: number,
     private readonly now: () => number = Date.now,
     private readonly onError: (err: unknown) => void = () => undefined,
+    private readonly userPrefix: string = DEFAULT_USER_PREFIX,
   ) {
-    this.lookup = new RedisRevocationStore(redis, prefix, timeoutMs);
+    this.lookup = new RedisRevocationStore(redis, prefix, timeoutMs, userPrefix);
     sub.on('messageBuffer', (channel: Buffer, message: Buffer[] | null) => {
       if (channel.toString() === INVALIDATE) this.invalidated(message);
     });
@@ -83,9 +97,9 @@ export class RedisRevocationMirror implements RevocationStore {
     return this.lookup.roundTrips;
   }
 
-  /** Entries in the mirror (revoked tokens known now). */
+  /** Entries in the mirror (revoked tokens and users known now). */
   get size(): number {
-    return this.revoked.size;
+    return this.revoked.size + this.users.size;
   }
 
   get isReady(): boolean {
@@ -116,6 +130,33 @@ export class RedisRevocationMirror implements RevocationStore {
 
   onRevoked(handler: (jti: string) => void): void {
     this.handler = handler;
+  }
+
+  userRevokedBeforeNow(tenantId: string, sub: string): number | undefined {
+    if (!this.ready) return undefined;
+    if (this.users.size === 0) return 0; // no key to build on the upgrade path while nobody is revoked
+    const key = keyOf2(tenantId, sub);
+    const e = this.users.get(key);
+    if (e === undefined) return 0;
+    if (e.until > this.now()) return e.before;
+    this.users.delete(key);
+    return 0;
+  }
+
+  userRevokedBefore(tenantId: string, sub: string): Promise<number> {
+    const known = this.userRevokedBeforeNow(tenantId, sub);
+    if (known !== undefined) return Promise.resolve(known);
+    return this.lookup.userRevokedBefore(tenantId, sub);
+  }
+
+  /** Writes the key; this node's mirror knows at once (as revoke). */
+  async revokeUser(tenantId: string, sub: string, before: number, ttlSec: number): Promise<void> {
+    await this.lookup.revokeUser(tenantId, sub, before, ttlSec);
+    if (this.ready) this.users.set(keyOf2(tenantId, sub), { before, until: this.now() + Math.max(1, Math.ceil(ttlSec)) * 1000 });
+  }
+
+  onUserRevoked(handler: (tenantId: string, sub: string, before: number) => void): void {
+    this.userHandler = handler;
   }
 
   close(): void {
@@ -166,25 +207,24 @@ export class RedisRevocationMirror implements RevocationStore {
       const id = this.subId;
       // OFF first: a tracking left on from before (a redirect to an old subscriber) is replaced
       await this.redis.call('CLIENT', 'TRACKING', 'OFF');
-      await this.redis.call('CLIENT', 'TRACKING', 'ON', 'REDIRECT', String(id), 'BCAST', 'PREFIX', this.prefix);
+      await this.redis.call('CLIENT', 'TRACKING', 'ON', 'REDIRECT', String(id), 'BCAST', 'PREFIX', this.prefix, 'PREFIX', this.userPrefix);
       const next = new Map<string, number>();
-      let cursor = '0';
-      do {
-        const [c, keys] = (await this.redis.scan(cursor, 'MATCH', `${this.escaped()}*`, 'COUNT', 1000)) as [string, string[]];
-        if (gen !== this.generation) return;
-        cursor = c;
-        await this.read(keys, next);
-      } while (cursor !== '0');
-      if (gen !== this.generation) return;
-      // keys changed while the scan ran: read them again, into the new map
+      const nextUsers = new Map<string, UserEntry>();
+      if (!(await this.scan(this.prefix, gen, (keys) => this.read(keys, next)))) return;
+      if (!(await this.scan(this.userPrefix, gen, (keys) => this.readUsers(keys, nextUsers)))) return;
+      // keys changed while the scans ran: read them again, into the new maps
       while (pending.size > 0) {
         const keys = [...pending];
         pending.clear();
-        await this.read(keys, next);
+        await this.read(keys.filter((k) => k.startsWith(this.prefix)), next);
+        await this.readUsers(keys.filter((k) => k.startsWith(this.userPrefix)), nextUsers);
         if (gen !== this.generation) return;
       }
+      const [before, beforeUsers] = [this.revoked, this.users];
       this.revoked = next;
+      this.users = nextUsers;
       this.ready = true;
+      this.reportResynced(before, beforeUsers);
     } catch (err) {
       if (gen === this.generation) {
         this.syncFailures++;
@@ -196,9 +236,47 @@ export class RedisRevocationMirror implements RevocationStore {
     }
   }
 
-  /** SCAN's MATCH is a glob: the prefix's own glob characters are escaped. */
-  private escaped(): string {
-    return this.prefix.replace(/[*?[\]\\]/g, '\\$&');
+  /** SCAN MATCH <prefix>*, each page handed to `read`; false when a newer sync started meanwhile. */
+  private async scan(prefix: string, gen: number, read: (keys: string[]) => Promise<unknown>): Promise<boolean> {
+    // MATCH is a glob: the prefix's own glob characters are escaped
+    const match = `${prefix.replace(/[*?[\]\\]/g, '\\$&')}*`;
+    let cursor = '0';
+    do {
+      const [c, keys] = (await this.redis.scan(cursor, 'MATCH', match, 'COUNT', 1000)) as [string, string[]];
+      if (gen !== this.generation) return false;
+      cursor = c;
+      await read(keys);
+    } while (cursor !== '0');
+    return gen === this.generation;
+  }
+
+  /** After a sync: what the new copy holds that the old did not (written while the mirror was away) is reported. */
+  private reportResynced(old: ReadonlyMap<string, number>, oldUsers: ReadonlyMap<string, UserEntry>): void {
+    const now = this.now();
+    // an old entry that had expired (they are deleted lazily) is a revocation written again
+    for (const jti of this.revoked.keys()) if (!((old.get(jti) ?? 0) > now)) this.tell(jti);
+    for (const [key, e] of this.users) {
+      const was = oldUsers.get(key);
+      if (was === undefined || was.until <= now || was.before !== e.before) this.tellUser(key, e.before);
+    }
+  }
+
+  private tell(jti: string): void {
+    try {
+      this.handler?.(jti);
+    } catch (err) {
+      this.onError(err);
+    }
+  }
+
+  private tellUser(key: string, before: number): void {
+    const parts = partsOf(key);
+    if (parts?.length !== 2) return; // not a key the gateway could have written: no user to close
+    try {
+      this.userHandler?.(parts[0]!, parts[1]!, before);
+    } catch (err) {
+      this.onError(err);
+    }
   }
 
   /** PTTL of each key (one pipeline) into `into`: exists -> revoked until its expiry, else removed. Returns the jtis now revoked. */
@@ -224,6 +302,32 @@ export class RedisRevocationMirror implements RevocationStore {
     return revoked;
   }
 
+  /** GET and PTTL of each user key (one pipeline) into `into`. Returns the user keys (keyOf2) that now exist. */
+  private async readUsers(keys: readonly string[], into: Map<string, UserEntry>): Promise<string[]> {
+    if (keys.length === 0) return [];
+    const p = this.redis.pipeline();
+    for (const k of keys) p.get(k).pttl(k);
+    const res = await p.exec();
+    if (!res) throw new StoreUnavailable('revocation mirror: pipeline aborted');
+    const now = this.now();
+    const present: string[] = [];
+    keys.forEach((key, i) => {
+      const [gerr, value] = res[2 * i]!;
+      const [terr, ttl] = res[2 * i + 1]!;
+      // a key that is not a string (WRONGTYPE) is garbage: it revokes every token of the user, as parseBefore says
+      if (gerr && !String(gerr.message).startsWith('WRONGTYPE')) throw gerr;
+      if (terr) throw terr;
+      const user = key.slice(this.userPrefix.length);
+      const ms = Number(ttl);
+      if (ms === -2 || (value === null && !gerr)) into.delete(user);
+      else {
+        into.set(user, { before: gerr ? Infinity : parseBefore(value as string), until: ms === -1 ? Infinity : now + ms });
+        present.push(user);
+      }
+    });
+    return present;
+  }
+
   private invalidated(message: Buffer[] | null): void {
     this.invalidations++;
     if (message === null) {
@@ -233,7 +337,7 @@ export class RedisRevocationMirror implements RevocationStore {
     }
     for (const b of message) {
       const key = b.toString();
-      if (!key.startsWith(this.prefix)) continue;
+      if (!key.startsWith(this.prefix) && !key.startsWith(this.userPrefix)) continue;
       if (this.invalidatedDuringSync) this.invalidatedDuringSync.add(key);
       else this.toCheck.add(key);
     }
@@ -250,15 +354,11 @@ export class RedisRevocationMirror implements RevocationStore {
     this.toCheck.clear();
     const gen = this.generation;
     try {
-      const revoked = await this.read(keys, this.revoked);
+      const revoked = await this.read(keys.filter((k) => k.startsWith(this.prefix)), this.revoked);
+      const users = await this.readUsers(keys.filter((k) => k.startsWith(this.userPrefix)), this.users);
       if (gen !== this.generation) return;
-      for (const jti of revoked) {
-        try {
-          this.handler?.(jti);
-        } catch (err) {
-          this.onError(err);
-        }
-      }
+      for (const jti of revoked) this.tell(jti);
+      for (const key of users) this.tellUser(key, this.users.get(key)?.before ?? 0);
     } catch (err) {
       // could not read them: the mirror cannot be trusted until a new sync
       this.onError(err);

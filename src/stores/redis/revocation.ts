@@ -4,10 +4,26 @@
 // 1000 in flight, so sharing round trips is what keeps connect storms cheap for Redis.
 // (process.nextTick or ioredis auto-pipelining would not batch: uWS enters JS once per
 // upgrade and Node drains the tick queue after each entry.)
+//
+// User revocations (`<userPrefix><keyOf(tenant, sub)>`, docs/REDIS.md#user-revocations) are read in
+// the same MGET: an upgrade asks for two keys, in the same round trip.
 import type { Redis } from 'ioredis';
+import { keyOf2 } from '../../keys/keys.js';
 import { StoreUnavailable, type RevocationStore } from '../ports.js';
 
-interface Waiter { jti: string; resolve: (v: boolean) => void; reject: (e: unknown) => void }
+interface Waiter { key: string; resolve: (v: string | null) => void; reject: (e: unknown) => void }
+
+/** WSGATE_REVOKED_USER_PREFIX's default. */
+export const DEFAULT_USER_PREFIX = 'revoked-user:';
+
+/**
+ * The value of a user revocation key -> `before` (seconds). Absent: 0 (none). Not a non-negative
+ * integer: Infinity, every token of the user (an auth service that wrote garbage meant to revoke).
+ */
+export function parseBefore(v: string | null | undefined): number {
+  if (v === null || v === undefined) return 0;
+  return /^[0-9]{1,15}$/.test(v) ? Number(v) : Infinity;
+}
 
 const MAX_KEYS_PER_MGET = 1000;
 
@@ -22,6 +38,7 @@ export class RedisRevocationStore implements RevocationStore {
     private readonly redis: Redis,
     private readonly prefix: string,
     private readonly timeoutMs: number,
+    private readonly userPrefix: string = DEFAULT_USER_PREFIX,
   ) {}
 
   /** The lookup mode never knows without asking Redis. */
@@ -34,17 +51,39 @@ export class RedisRevocationStore implements RevocationStore {
 
   isRevoked(jti: string): Promise<boolean> {
     this.lookups++;
-    return new Promise<boolean>((resolve, reject) => {
-      this.queue.push({ jti, resolve, reject });
-      if (!this.scheduled) {
-        this.scheduled = true;
-        setImmediate(this.flush);
-      }
-    });
+    return new Promise<boolean>((resolve, reject) => this.enqueue({ key: this.prefix + jti, resolve: (v) => resolve(v !== null && v !== undefined), reject }));
   }
 
   async revoke(jti: string, ttlSec: number): Promise<void> {
     await this.redis.set(this.prefix + jti, '1', 'EX', Math.max(1, Math.ceil(ttlSec)));
+  }
+
+  /** The lookup mode never knows without asking Redis. */
+  userRevokedBeforeNow(): undefined {
+    return undefined;
+  }
+
+  userRevokedBefore(tenantId: string, sub: string): Promise<number> {
+    return new Promise<number>((resolve, reject) => this.enqueue({ key: this.userKey(tenantId, sub), resolve: (v) => resolve(parseBefore(v)), reject }));
+  }
+
+  async revokeUser(tenantId: string, sub: string, before: number, ttlSec: number): Promise<void> {
+    await this.redis.set(this.userKey(tenantId, sub), String(before), 'EX', Math.max(1, Math.ceil(ttlSec)));
+  }
+
+  /** As onRevoked: the lookup mode does not learn of user revocations. */
+  onUserRevoked(): void {}
+
+  private userKey(tenantId: string, sub: string): string {
+    return this.userPrefix + keyOf2(tenantId, sub);
+  }
+
+  private enqueue(w: Waiter): void {
+    this.queue.push(w);
+    if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(this.flush);
+    }
   }
 
   private readonly flush = (): void => {
@@ -64,13 +103,13 @@ export class RedisRevocationStore implements RevocationStore {
       const err = new StoreUnavailable('revocation lookup timed out');
       for (const w of batch) w.reject(err);
     }, this.timeoutMs);
-    const keys = batch.map((w) => this.prefix + w.jti);
+    const keys = batch.map((w) => w.key);
     this.redis.mget(keys).then(
       (values) => {
         if (done) return;
         done = true;
         clearTimeout(timer);
-        for (let i = 0; i < batch.length; i++) batch[i]!.resolve(values[i] !== null && values[i] !== undefined);
+        for (let i = 0; i < batch.length; i++) batch[i]!.resolve(values[i] ?? null);
       },
       (err: unknown) => {
         if (done) return;
