@@ -108,8 +108,9 @@ export function createTokenVerifier<C extends { readonly exp: number }>(
 ): TokenVerifier<C> {
   const rules = { maxTtlSec: opts.maxTtlSec, clockToleranceSec: opts.clockToleranceSec };
   const parseClaims = (parse ?? checkClaims) as ClaimParser<C>;
-  // Claim rules beyond fast-jwt's (auth/claims.ts): run on every verification, cache hits included,
-  // because "now" moves (exp's distance, iat).
+  // Claim rules beyond fast-jwt's (auth/claims.ts), run on every signature check. A cache hit skips
+  // them safely: as "now" moves they only get easier to meet (exp's distance shrinks, iat falls
+  // further behind), and exp itself ends the cache entry (auth/token-cache.ts).
   const toClaims = (payload: unknown): C => {
     const c = parseClaims(payload, now() / 1000, rules);
     if (c === undefined) throw new VerifyError('claims');
