@@ -70,7 +70,17 @@ export interface Config {
   readonly maxPendingPerAddress: number;
   readonly presenceMaxPending: number;
   readonly registryMaxPending: number;
+  // Operations: TLS, /metrics access, refusal logs
+  readonly tlsCertFile: string | undefined;
+  readonly tlsKeyFile: string | undefined;
+  readonly tlsPassphrase: string | undefined;
+  readonly metricsAccess: MetricsAccess;
+  readonly metricsToken: string | undefined;
+  readonly refusalLogPerSec: number;
 }
+
+/** Who may read GET /metrics on the client port. */
+export type MetricsAccess = 'public' | 'token' | 'off';
 
 type Kind =
   | { type: 'int'; min: number; max: number }
@@ -145,6 +155,13 @@ export const OPTIONS: readonly Option[] = [
   { key: 'maxConnectionsPerTenant', env: 'WSGATE_MAX_CONNECTIONS_PER_TENANT', kind: int(0, 10_000_000), def: '0', help: 'Connections one tenant may hold on this node (0 = unlimited). Over it: 429 / close 4508.' },
   { key: 'maxPendingUpgrades', env: 'WSGATE_MAX_PENDING_UPGRADES', kind: int(0, 1_000_000), def: '0', help: 'Sockets that have not completed an upgrade (HTTP requests, upgrades being authenticated) this node holds at once (0 = an eighth of the open-file limit, at most 4096). Over it: new sockets are closed at once (upstream build; see docs/SECURITY.md for the compat build).' },
   { key: 'maxPendingPerAddress', env: 'WSGATE_MAX_PENDING_PER_ADDRESS', kind: int(1, 1_000_000), def: '64', help: 'Sockets one source address may hold before completing an upgrade. Over it: closed at once.' },
+  // Operations: TLS, /metrics access, refusal logs
+  { key: 'tlsCertFile', env: 'WSGATE_TLS_CERT_FILE', kind: { type: 'string' }, def: undefined, help: 'PEM certificate file (the chain after it): the listener serves wss:// and https:// only. Needs WSGATE_TLS_KEY_FILE. Both files are read again on SIGHUP, without dropping connections (needs a fixed WSGATE_PORT).' },
+  { key: 'tlsKeyFile', env: 'WSGATE_TLS_KEY_FILE', kind: { type: 'string' }, def: undefined, help: 'PEM private key file of WSGATE_TLS_CERT_FILE.' },
+  { key: 'tlsPassphrase', env: 'WSGATE_TLS_PASSPHRASE', kind: { type: 'string' }, def: undefined, help: 'Passphrase of an encrypted WSGATE_TLS_KEY_FILE.' },
+  { key: 'metricsAccess', env: 'WSGATE_METRICS', kind: { type: 'enum', values: ['public', 'token', 'off'] }, def: 'public', help: 'Who may read GET /metrics on the client port: anyone (public), a scraper sending Authorization: Bearer <WSGATE_METRICS_TOKEN> (token), or nobody (off: 404).' },
+  { key: 'metricsToken', env: 'WSGATE_METRICS_TOKEN', kind: { type: 'string' }, def: undefined, help: 'The bearer token of WSGATE_METRICS=token, at least 16 characters.' },
+  { key: 'refusalLogPerSec', env: 'WSGATE_REFUSAL_LOG_PER_SEC', kind: int(0, 100_000), def: '10', help: 'Refused upgrades logged per second at most (code, reason, source address, token transport; never the token); the next line counts those left out. 0: none.' },
 ];
 
 export class ConfigError extends Error {
@@ -256,6 +273,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, ar
   }
   if (out.nodeId === undefined || out.nodeId === '') out.nodeId = defaults.nodeId;
   if (out.tokenCookie === '') out.tokenCookie = undefined;
+  for (const key of ['tlsCertFile', 'tlsKeyFile', 'tlsPassphrase', 'metricsToken'] as const) if (out[key] === '') out[key] = undefined;
   for (const key of ['jwtSecrets', 'jwtPublicKeyFiles'] as const) if (out[key] === undefined) out[key] = [];
   if ((out.jwtIssuer as string[] | undefined)?.length === 0) out.jwtIssuer = undefined;
   if ((out.jwtAudience as string[] | undefined)?.length === 0) out.jwtAudience = undefined;
@@ -270,6 +288,11 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, ar
   if (algs && (out.jwtPublicKeyFiles as string[]).length + (out.jwksUrl ? 1 : 0) > 0 && !algs.some((a) => !a.startsWith('HS'))) problems.push('WSGATE_JWT_ALGORITHMS allows no public-key algorithm, yet public keys are configured');
   if (typeof out.rateBurstBytes === 'number' && typeof out.maxPayloadBytes === 'number' && out.rateBurstBytes < out.maxPayloadBytes) problems.push('WSGATE_RATE_BURST_BYTES must be at least WSGATE_MAX_PAYLOAD_BYTES (a frame of the largest size must be able to pass)');
   if (typeof out.keyPrefix === 'string' && out.keyPrefix === out.revokedPrefix) problems.push('WSGATE_KEY_PREFIX and WSGATE_REVOKED_PREFIX must differ');
+  if ((out.tlsCertFile === undefined) !== (out.tlsKeyFile === undefined)) problems.push('WSGATE_TLS_CERT_FILE and WSGATE_TLS_KEY_FILE go together: set both or neither');
+  if (out.tlsPassphrase !== undefined && out.tlsKeyFile === undefined) problems.push('WSGATE_TLS_PASSPHRASE is set without WSGATE_TLS_KEY_FILE');
+  if (out.metricsAccess === 'token' && out.metricsToken === undefined) problems.push('WSGATE_METRICS=token needs WSGATE_METRICS_TOKEN');
+  if (out.metricsToken !== undefined && out.metricsAccess !== 'token') problems.push('WSGATE_METRICS_TOKEN is set but WSGATE_METRICS is not token: set WSGATE_METRICS=token (or unset the token)');
+  if (typeof out.metricsToken === 'string' && out.metricsToken.length < 16) problems.push('WSGATE_METRICS_TOKEN must be at least 16 characters');
 
   if (problems.length > 0) throw new ConfigError(problems);
   return Object.freeze(out as unknown as Config);

@@ -7,6 +7,9 @@ import { topicOf } from '../rooms/rooms.js';
 import type { Bus } from '../stores/ports.js';
 import type { Faults, SocketPort } from './ports.js';
 
+/** How every room message's JSON encoding starts (core/rooms.ts); presence notices start otherwise. */
+const MESSAGE_JSON = '{"type":"message"';
+
 export class FanOut<S> {
   constructor(
     private readonly port: SocketPort<S>,
@@ -14,6 +17,8 @@ export class FanOut<S> {
     private readonly nodeId: string,
     faults: Faults,
     private readonly metrics: Metrics,
+    /** local connections in a room (fan-out size of a publish from another node) */
+    private readonly members: (room: string) => number,
   ) {
     bus.onMessage((payload) => {
       try {
@@ -46,6 +51,7 @@ export class FanOut<S> {
       return;
     }
     if (e.node === this.nodeId) return; // our own echo
+    if (e.json.startsWith(MESSAGE_JSON)) this.metrics.fanoutSize.bus.observe(this.members(e.room));
     this.local(e.room, Buffer.from(e.bin.buffer, e.bin.byteOffset, e.bin.byteLength), e.json, undefined);
   }
 }

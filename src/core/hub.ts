@@ -65,7 +65,7 @@ export class Hub<S> {
     this.sessions = new Sessions<S>(opts, limiter, now);
     this.registry = deps.registry(() => this.sessions.entries());
     this.outbox = new Outbox(port, deps.metrics, deps.faults);
-    const fanOut = new FanOut(port, deps.bus, opts.nodeId, deps.faults, deps.metrics);
+    const fanOut = new FanOut(port, deps.bus, opts.nodeId, deps.faults, deps.metrics, (room) => deps.presence.connections(room));
     this.rooms = new RoomRequests(opts, port, this.outbox, fanOut, deps.presence, deps.presenceStore, deps.metrics, now);
     this.lifetime = new Lifetime(opts, port, this.outbox, deps.metrics, now);
     const refresh = new TokenRefresh(deps.authenticator, this.sessions, this.outbox, this.rooms, this.lifetime, this.registry, deps.metrics);

@@ -90,8 +90,10 @@ export class RoomRequests<S> {
     const msg: ServerMessage = { type: 'message', room, data, from: s.userId, ts };
     // Encoded once per encoding for every subscriber, here and on other nodes. The decoder bounded
     // `data`'s depth and size, so neither encoder can overflow the stack.
-    this.fanOut.toRoom(roomKey(s.tenantId, room), encodeMsgpack(msg), encodeJson(msg, binary), echo ? undefined : s.socket);
+    const key = roomKey(s.tenantId, room);
+    this.fanOut.toRoom(key, encodeMsgpack(msg), encodeJson(msg, binary), echo ? undefined : s.socket);
     this.metrics.publishes++;
+    this.metrics.fanoutSize.local.observe(this.tracker.connections(key) - (!echo && s.rooms.has(key) ? 1 : 0));
     this.outbox.ack<'publish'>(s, id, { ts });
   }
 

@@ -6,6 +6,9 @@
 // entries it is dropped and the next successful flush rewrites the node's whole registry.
 import type { ConnectionEntry, RegistryStore } from '../stores/ports.js';
 
+/** Told of every flush that settled: entries written, seconds it took, whether it succeeded. */
+export type FlushObserver = (entries: number, seconds: number, ok: boolean) => void;
+
 export class ConnectionRegistry {
   /** connId -> entry to write, or null to delete. */
   private pending = new Map<string, ConnectionEntry | null>();
@@ -25,6 +28,7 @@ export class ConnectionRegistry {
     /** Every live connection of this node, for a resync after the store lost its state. */
     private readonly snapshot: () => ConnectionEntry[],
     private readonly maxPending = Infinity,
+    private readonly observe: FlushObserver = () => undefined,
   ) {}
 
   add(entry: ConnectionEntry): void {
@@ -77,14 +81,18 @@ export class ConnectionRegistry {
         }
       }
     }
+    const t0 = performance.now();
+    const entries = upserts.length + removals.length;
     this.flushing = this.store
       .apply(this.nodeId, { upserts, removals, full })
       .then(
         (res) => {
+          this.observe(entries, (performance.now() - t0) / 1000, true);
           this.flushes++;
           if (res.lost && !full) this.needFull = true;
         },
         (err: unknown) => {
+          this.observe(entries, (performance.now() - t0) / 1000, false);
           this.failures++;
           if (full) this.needFull = true;
           if (!this.needFull) {

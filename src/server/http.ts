@@ -1,12 +1,16 @@
 // The HTTP routes of the client listener: liveness, readiness, metrics, and 404 for the rest.
 // Each handler is contained: a failure answers 500 and is counted, never more.
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { MetricsAccess } from '../config/config.js';
 import type { Faults } from '../core/ports.js';
 import type { Metrics } from '../observability/metrics.js';
-import type { HttpResponse, TemplatedApp } from './uws.js';
+import type { HttpRequest, HttpResponse, TemplatedApp } from './uws.js';
 
 export interface HttpDeps {
   readonly app: TemplatedApp;
   readonly metrics: Metrics;
+  /** who may read /metrics here (WSGATE_METRICS) and the bearer token of 'token' */
+  readonly metricsAccess: { readonly mode: MetricsAccess; readonly token: string | undefined };
   readonly faults: Faults;
   /** GET /healthz body */
   readonly health: () => Record<string, unknown>;
@@ -18,8 +22,10 @@ export interface HttpDeps {
 
 // Every answer closes its connection: on the client listener no socket outlives the pending-socket
 // count of its one request (server/gateway.ts), and monitoring clients lose only a TCP handshake.
-function json(res: HttpResponse, status: string, body: unknown): void {
-  res.writeStatus(status).writeHeader('content-type', 'application/json').writeHeader('cache-control', 'no-store').end(JSON.stringify(body), true);
+function json(res: HttpResponse, status: string, body: unknown, headers: Readonly<Record<string, string>> = {}): void {
+  res.writeStatus(status).writeHeader('content-type', 'application/json').writeHeader('cache-control', 'no-store');
+  for (const [k, v] of Object.entries(headers)) res.writeHeader(k, v);
+  res.end(JSON.stringify(body), true);
 }
 
 function failed(deps: HttpDeps, res: HttpResponse, where: string, err: unknown): void {
@@ -31,10 +37,21 @@ function failed(deps: HttpDeps, res: HttpResponse, where: string, err: unknown):
   }
 }
 
+const digest = (s: string): Buffer => createHash('sha256').update(s).digest();
+
+/** A check of `Authorization: Bearer <token>` in constant time (over SHA-256 digests: equal lengths whatever was sent). */
+export function bearerCheck(token: string): (authorization: string) => boolean {
+  const want = digest(token);
+  return (authorization) => {
+    if (authorization.length < 7 || authorization.slice(0, 7).toLowerCase() !== 'bearer ') return false;
+    return timingSafeEqual(digest(authorization.slice(7).trim()), want);
+  };
+}
+
 export function registerRoutes(deps: HttpDeps): void {
   const { app } = deps;
-  const route = (method: 'get' | 'any', path: string, where: string, handler: (res: HttpResponse, done: () => void) => void): void => {
-    app[method](path, (res) => {
+  const route = (method: 'get' | 'any', path: string, where: string, handler: (res: HttpResponse, done: () => void, req: HttpRequest) => void): void => {
+    app[method](path, (res, req) => {
       const address = Buffer.from(res.getRemoteAddressAsText()).toString('latin1'); // not readable once aborted
       let released = false;
       const done = (): void => {
@@ -43,7 +60,7 @@ export function registerRoutes(deps: HttpDeps): void {
         deps.answered(address);
       };
       try {
-        handler(res, done);
+        handler(res, done, req);
       } catch (err) {
         failed(deps, res, where, err);
         done();
@@ -73,11 +90,32 @@ export function registerRoutes(deps: HttpDeps): void {
         done();
       });
   });
-  route('get', '/metrics', 'http-metrics', (res, done) => {
-    const body = deps.metrics.render(); // before anything is written: a failure can still answer 500
-    res.writeStatus('200 OK').writeHeader('content-type', 'text/plain; version=0.0.4').end(body, true);
-    done();
-  });
+  if (deps.metricsAccess.mode !== 'off') {
+    const allowed = deps.metricsAccess.mode === 'token' ? bearerCheck(deps.metricsAccess.token ?? '') : undefined;
+    route('get', '/metrics', 'http-metrics', (res, done, req) => {
+      if (allowed !== undefined && !allowed(req.getHeader('authorization'))) {
+        json(res, '401 Unauthorized', { error: 'Unauthorized', code: 'UNAUTHORIZED' }, { 'www-authenticate': 'Bearer realm="metrics"' });
+        return done();
+      }
+      let aborted = false;
+      res.onAborted(() => {
+        aborted = true;
+        done();
+      });
+      deps.metrics
+        .render()
+        .then((body) => {
+          if (aborted) return;
+          res.cork(() => res.writeStatus('200 OK').writeHeader('content-type', deps.metrics.contentType).writeHeader('cache-control', 'no-store').end(body, true));
+          done();
+        })
+        .catch((err: unknown) => {
+          if (aborted) return;
+          failed(deps, res, 'http-metrics', err);
+          done();
+        });
+    });
+  }
   route('any', '/*', 'http-404', (res, done) => {
     json(res, '404 Not Found', { error: 'Not found', code: 'NOT_FOUND' });
     done();

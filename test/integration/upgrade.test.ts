@@ -5,6 +5,7 @@ import { connect, open, refused } from '../helpers/client.js';
 import { startGateway, type TestGateway } from '../helpers/gateway.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
 import { hs, now, OLD_SECRET, SECRET, rsaKeys, signWith } from '../helpers/tokens.js';
+import { until } from '../helpers/wait.js';
 
 let redis: TestRedis;
 let gw: TestGateway;
@@ -186,6 +187,37 @@ describe('query transport disabled, close mode', () => {
       expect(c.ws.protocol).toBe(protocols[0]);
       expect(await c.closed).toEqual({ code: 4002, reason: 'Authentication failed' });
     }
+  });
+});
+
+describe('refusals in the log', () => {
+  const refusalLines = (): Array<Record<string, unknown>> => gw.logs.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.msg === 'upgrade refused');
+
+  it('name the code, reason, address and token transport: query and cookie tokens too, and never the token', async () => {
+    const bad = hs({ sub: 'refused', exp: now() - 60 });
+    // sampled at 10 a second: other tests may have used this second's lines up
+    await until(async () => {
+      await refused(connect(gw.url, bad, { query: `access_token=${bad}` }));
+      return refusalLines().at(-1)?.source === 'query';
+    }, 5000, 100);
+    expect(refusalLines().at(-1)).toMatchObject({ code: 'AUTH_FAILED', status: 401, reason: 'expired', source: 'query', address: '127.0.0.1', node: gw.config.nodeId });
+    expect(gw.logs.join('\n')).not.toContain(bad.split('.')[2]!);
+  });
+
+  it('are sampled: a flood of refusals writes at most 10 lines a second, and the next line counts the ones left out', async () => {
+    const before = refusalLines().length;
+    const t0 = Date.now();
+    await Promise.all(Array.from({ length: 200 }, () => refused(connect(gw.url, undefined))));
+    const seconds = (Date.now() - t0) / 1000;
+    expect(refusalLines().length - before).toBeLessThanOrEqual(10 * (Math.ceil(seconds) + 1));
+    // one more refusal at a time until a new one-second window logs it with the count left out
+    const flagged = (): Record<string, unknown> | undefined => refusalLines().slice(before).find((l) => typeof l.suppressed === 'number');
+    await until(async () => {
+      await refused(connect(gw.url, undefined));
+      return flagged() !== undefined;
+    }, 5000, 100);
+    expect(flagged()).toMatchObject({ code: 'NO_TOKEN', reason: 'no-token', source: 'none' });
+    expect(flagged()!.suppressed).toBeGreaterThanOrEqual(200 - 10 * (Math.ceil(seconds) + 1));
   });
 });
 

@@ -23,7 +23,7 @@
 // While the mirror is not ready, lookups go to Redis as in the lookup mode (one MGET per tick).
 import type { Redis } from 'ioredis';
 import { StoreUnavailable, type RevocationStore } from '../ports.js';
-import { RedisRevocationStore } from './revocation.js';
+import { RedisRevocationStore, type BatchObserver } from './revocation.js';
 
 const INVALIDATE = '__redis__:invalidate';
 
@@ -57,8 +57,9 @@ export class RedisRevocationMirror implements RevocationStore {
     timeoutMs: number,
     private readonly now: () => number = Date.now,
     private readonly onError: (err: unknown) => void = () => undefined,
+    observe?: BatchObserver,
   ) {
-    this.lookup = new RedisRevocationStore(redis, prefix, timeoutMs);
+    this.lookup = new RedisRevocationStore(redis, prefix, timeoutMs, observe);
     sub.on('messageBuffer', (channel: Buffer, message: Buffer[] | null) => {
       if (channel.toString() === INVALIDATE) this.invalidated(message);
     });

@@ -11,6 +11,9 @@ interface Waiter { jti: string; resolve: (v: boolean) => void; reject: (e: unkno
 
 const MAX_KEYS_PER_MGET = 1000;
 
+/** Told of every lookup batch that settled (answered, failed or timed out): its keys and its round trip in seconds. */
+export type BatchObserver = (keys: number, seconds: number) => void;
+
 export class RedisRevocationStore implements RevocationStore {
   private queue: Waiter[] = [];
   private scheduled = false;
@@ -22,6 +25,7 @@ export class RedisRevocationStore implements RevocationStore {
     private readonly redis: Redis,
     private readonly prefix: string,
     private readonly timeoutMs: number,
+    private readonly observe: BatchObserver = () => undefined,
   ) {}
 
   /** The lookup mode never knows without asking Redis. */
@@ -57,10 +61,13 @@ export class RedisRevocationStore implements RevocationStore {
   private lookupBatch(batch: Waiter[]): void {
     this.roundTrips++;
     let done = false;
+    const t0 = performance.now();
+    const settled = (): void => this.observe(batch.length, (performance.now() - t0) / 1000);
     // One timer per batch, not per lookup.
     const timer = setTimeout(() => {
       if (done) return;
       done = true;
+      settled();
       const err = new StoreUnavailable('revocation lookup timed out');
       for (const w of batch) w.reject(err);
     }, this.timeoutMs);
@@ -70,12 +77,14 @@ export class RedisRevocationStore implements RevocationStore {
         if (done) return;
         done = true;
         clearTimeout(timer);
+        settled();
         for (let i = 0; i < batch.length; i++) batch[i]!.resolve(values[i] !== null && values[i] !== undefined);
       },
       (err: unknown) => {
         if (done) return;
         done = true;
         clearTimeout(timer);
+        settled();
         const e = new StoreUnavailable('revocation lookup failed', err);
         for (const w of batch) w.reject(e);
       },
