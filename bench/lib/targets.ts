@@ -58,6 +58,8 @@ export interface TargetOptions {
   readonly secret: string;
   readonly redisUrl: string | undefined;
   readonly env?: Record<string, string>;
+  /** serve TLS with this certificate (wsgate and bare uWS) */
+  readonly tls?: { readonly certFile: string; readonly keyFile: string };
 }
 
 function startProcess(target: Target, opts: TargetOptions): Promise<RunningProcess> {
@@ -78,6 +80,7 @@ function startProcess(target: Target, opts: TargetOptions): Promise<RunningProce
     WSGATE_RATE_LIMIT_BYTES: '0',
     // Every generator connection comes from 127.0.0.1: the per-address pending bound would cap the storm.
     WSGATE_MAX_PENDING_PER_ADDRESS: '1000000',
+    ...(opts.tls ? { WSGATE_TLS_CERT_FILE: opts.tls.certFile, WSGATE_TLS_KEY_FILE: opts.tls.keyFile } : {}),
     ...(opts.env ?? {}),
   };
   // WSGATE_BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the servers only.
