@@ -18,7 +18,7 @@ import { Apps } from './server/apps.js';
 import { Gateway, type SocketData } from './server/gateway.js';
 import { registerRoutes } from './server/http.js';
 import { PendingSockets } from './server/pending.js';
-import { loadTls, tlsFiles, type CertificateInfo } from './server/tls.js';
+import { acceptQueueMigrates, loadTls, tlsFiles, type CertificateInfo } from './server/tls.js';
 import { uwsPort } from './server/uws-port.js';
 import { loadUws, type TemplatedApp, type UwsInfo, type WebSocket } from './server/uws.js';
 import { MemoryBus } from './stores/memory/bus.js';
@@ -173,6 +173,7 @@ export async function start(config: Config, options: StartOptions = {}): Promise
   if (certificate !== undefined) {
     logger.info({ certificate }, 'TLS certificate loaded');
     if (certificate.notAfterSec * 1000 < Date.now()) logger.warn({ notAfter: certificate.notAfter }, 'the TLS certificate has expired');
+    if (acceptQueueMigrates() === false) logger.warn('net.ipv4.tcp_migrate_req is 0: a certificate reload (SIGHUP) resets the connections waiting in the old listen socket\'s accept queue (open connections are kept); set it to 1 (docs/OPERATIONS.md#tls)');
   }
 
   const publicKeys = config.jwtPublicKeyFiles.map((f) => readFileSync(f, 'utf8'));

@@ -28,8 +28,8 @@ function json(res: HttpResponse, status: string, body: unknown, headers: Readonl
   res.end(JSON.stringify(body), true);
 }
 
-function failed(deps: HttpDeps, res: HttpResponse, where: string, err: unknown): void {
-  deps.faults.report(where, err);
+function failed(faults: Faults, res: HttpResponse, where: string, err: unknown): void {
+  faults.report(where, err);
   try {
     res.cork(() => json(res, '500 Internal Server Error', { error: 'Internal error', code: 'INTERNAL' }));
   } catch {
@@ -48,6 +48,38 @@ export function bearerCheck(token: string): (authorization: string) => boolean {
   };
 }
 
+/**
+ * GET /metrics on any listener: the text exposition, behind a bearer token when one is given. The
+ * client port registers it below (WSGATE_METRICS); an admin listener can register the same handler.
+ * `done` runs once, when the request was answered or aborted.
+ */
+export function metricsHandler(metrics: Metrics, faults: Faults, token: string | undefined): (res: HttpResponse, req: HttpRequest, done: () => void) => void {
+  const allowed = token === undefined ? undefined : bearerCheck(token);
+  return (res, req, done) => {
+    if (allowed !== undefined && !allowed(req.getHeader('authorization'))) {
+      json(res, '401 Unauthorized', { error: 'Unauthorized', code: 'UNAUTHORIZED' }, { 'www-authenticate': 'Bearer realm="metrics"' });
+      return done();
+    }
+    let aborted = false;
+    res.onAborted(() => {
+      aborted = true;
+      done();
+    });
+    metrics
+      .render()
+      .then((body) => {
+        if (aborted) return;
+        res.cork(() => res.writeStatus('200 OK').writeHeader('content-type', metrics.contentType).writeHeader('cache-control', 'no-store').end(body, true));
+        done();
+      })
+      .catch((err: unknown) => {
+        if (aborted) return;
+        failed(faults, res, 'http-metrics', err);
+        done();
+      });
+  };
+}
+
 export function registerRoutes(deps: HttpDeps): void {
   const { app } = deps;
   const route = (method: 'get' | 'any', path: string, where: string, handler: (res: HttpResponse, done: () => void, req: HttpRequest) => void): void => {
@@ -62,7 +94,7 @@ export function registerRoutes(deps: HttpDeps): void {
       try {
         handler(res, done, req);
       } catch (err) {
-        failed(deps, res, where, err);
+        failed(deps.faults, res, where, err);
         done();
       }
     });
@@ -86,35 +118,13 @@ export function registerRoutes(deps: HttpDeps): void {
         done();
       })
       .catch((err: unknown) => {
-        failed(deps, res, 'http-readyz', err);
+        failed(deps.faults, res, 'http-readyz', err);
         done();
       });
   });
   if (deps.metricsAccess.mode !== 'off') {
-    const allowed = deps.metricsAccess.mode === 'token' ? bearerCheck(deps.metricsAccess.token ?? '') : undefined;
-    route('get', '/metrics', 'http-metrics', (res, done, req) => {
-      if (allowed !== undefined && !allowed(req.getHeader('authorization'))) {
-        json(res, '401 Unauthorized', { error: 'Unauthorized', code: 'UNAUTHORIZED' }, { 'www-authenticate': 'Bearer realm="metrics"' });
-        return done();
-      }
-      let aborted = false;
-      res.onAborted(() => {
-        aborted = true;
-        done();
-      });
-      deps.metrics
-        .render()
-        .then((body) => {
-          if (aborted) return;
-          res.cork(() => res.writeStatus('200 OK').writeHeader('content-type', deps.metrics.contentType).writeHeader('cache-control', 'no-store').end(body, true));
-          done();
-        })
-        .catch((err: unknown) => {
-          if (aborted) return;
-          failed(deps, res, 'http-metrics', err);
-          done();
-        });
-    });
+    const serve = metricsHandler(deps.metrics, deps.faults, deps.metricsAccess.mode === 'token' ? deps.metricsAccess.token : undefined);
+    route('get', '/metrics', 'http-metrics', (res, done, req) => serve(res, req, done));
   }
   route('any', '/*', 'http-404', (res, done) => {
     json(res, '404 Not Found', { error: 'Not found', code: 'NOT_FOUND' });

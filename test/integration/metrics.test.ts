@@ -118,6 +118,7 @@ describe('histograms after real traffic', () => {
     const ta = await text(a);
     expect(sample(ta, 'wsgate_upgrades_refused_total{code="AUTH_FAILED"}')).toBe(1);
     expect(sample(ta, 'wsgate_upgrade_duration_seconds_count{mode="async"}')).toBe(3);
+    expect(a.logs.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l.msg === 'upgrade refused')).toMatchObject({ code: 'AUTH_FAILED', source: 'header', node: a.config.nodeId });
   });
 });
 
@@ -214,6 +215,15 @@ describe('the Grafana dashboard (docs/grafana/wsgate.json)', () => {
         if (TARGET_LABELS.has(l)) continue;
         expect(metrics.some((m) => known.get(m)?.has(l)), `${panel}: no metric of "${expr}" has the label ${l}`).toBe(true);
       }
+    }
+    // docs/OPERATIONS.md lists exactly the wsgate_ families /metrics has
+    const doc = readFileSync(new URL('../../docs/OPERATIONS.md', import.meta.url), 'utf8');
+    const documented = new Set([...doc.matchAll(/^\| `(wsgate_\w+)` \|/gm)].map((m) => m[1]!));
+    const served = new Set(g.metrics.registry.getMetricsAsArray().map((m) => (m as unknown as { name: string }).name).filter((n) => n.startsWith('wsgate_')));
+    expect([...documented].sort()).toEqual([...served].sort());
+    for (const m of g.metrics.registry.getMetricsAsArray()) {
+      const n = (m as unknown as { name: string }).name;
+      if (!n.startsWith('wsgate_')) expect(doc, n).toContain(`\`${n}`);
     }
     // the dashboard shows the histograms this gateway added
     for (const h of ['wsgate_upgrade_duration_seconds', 'wsgate_revocation_batch_duration_seconds', 'wsgate_store_flush_duration_seconds', 'wsgate_store_flush_batch_size', 'wsgate_publish_fanout_size', 'nodejs_gc_duration_seconds']) {

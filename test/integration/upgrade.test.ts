@@ -219,6 +219,10 @@ describe('refusals in the log', () => {
     expect(flagged()).toMatchObject({ code: 'NO_TOKEN', reason: 'no-token', source: 'none' });
     expect(flagged()!.suppressed).toBeGreaterThanOrEqual(200 - 10 * (Math.ceil(seconds) + 1));
   });
+
+  it('never contain a token (this file sends them in headers, subprotocols, queries and cookies)', () => {
+    expect(gw.logs.join('\n')).not.toMatch(/eyJ[\w-]{10,}\.[\w-]{10,}\.[\w-]*/);
+  });
 });
 
 describe('HTTP endpoints', () => {
