@@ -24,7 +24,7 @@ export class RefusalLog {
   upgrade(code: string, status: number, reason: string, address: string, source: TokenSource | 'none' | undefined, origin?: string): void {
     const suppressed = this.sampler.take();
     if (suppressed === undefined) return;
-    this.logger.info(
+    this.write(
       {
         code,
         status,
@@ -42,6 +42,15 @@ export class RefusalLog {
   socket(reason: string, address: string): void {
     const suppressed = this.sampler.take();
     if (suppressed === undefined) return;
-    this.logger.info({ reason, address, ...(suppressed > 0 ? { suppressed } : {}) }, 'socket refused');
+    this.write({ reason, address, ...(suppressed > 0 ? { suppressed } : {}) }, 'socket refused');
+  }
+
+  /** Logging must never be what fails an upgrade. */
+  private write(fields: Record<string, unknown>, msg: string): void {
+    try {
+      this.logger.info(fields, msg);
+    } catch {
+      // the refusal is counted in /metrics either way
+    }
   }
 }
