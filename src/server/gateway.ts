@@ -117,7 +117,6 @@ export class Gateway {
         }
       },
       open: (ws) => {
-        apps.opened(slot);
         try {
           this.open(ws);
         } catch (err) {
@@ -276,6 +275,7 @@ export class Gateway {
         const ws = this.opened;
         this.opened = undefined;
         if (conn === undefined) return;
+        this.deps.metrics.upgradeSeconds.async.observe((performance.now() - upgrading.t0) / 1000);
         if (ws !== undefined && !conn.closed) {
           try {
             this.deps.hub.open(conn, ws, true);
@@ -307,17 +307,30 @@ export class Gateway {
     const conn = hub.create(o.claims, chosen.encoding, chosen.protocol);
     metrics.upgradesAccepted++;
     const data: SocketData = { refusal: undefined, conn, connected: async ? hub.connectedFrame(conn) : undefined, app: u.slot };
+    this.upgradeSocket(u, data);
+    // open ran inside res.upgrade. Request to open, ~125 ns with the clock reads; an async upgrade's is
+    // observed once res.cork has returned (upgrade()): no code may run in the cork after the upgrade
+    // that did not before (docs/UWS-1928.md: in a fresh process, 6 of 30 first async upgrades were
+    // closed by uWS when this observation ran there, 0 of 30 without it, upstream v20.57).
+    if (!async) metrics.upgradeSeconds.sync.observe((performance.now() - u.t0) / 1000);
+    this.release(u);
+    return conn;
+  }
+
+  /**
+   * res.upgrade, the socket counted on its app first: uWS runs open inside res.upgrade, and for an
+   * async upgrade inside res.cork, where nothing new may run after the upgrade (docs/UWS-1928.md).
+   */
+  private upgradeSocket(u: Upgrading, data: SocketData): void {
+    this.deps.apps.opened(u.slot);
     try {
       // The bearer.* entry is never echoed: only our subprotocol (or none) is.
       u.res.upgrade(data, u.key, u.protocol, u.extensions, u.context);
     } catch (err) {
-      if (!conn.closed) hub.close(conn); // undo the session: its socket never opened
+      this.deps.apps.closed(u.slot); // its socket never opened
+      if (data.conn !== undefined && !data.conn.closed) this.deps.hub.close(data.conn); // undo the session
       throw err;
     }
-    // open ran inside res.upgrade: request to open, once per accepted upgrade (~50 ns with the clock reads)
-    (async ? metrics.upgradeSeconds.async : metrics.upgradeSeconds.sync).observe((performance.now() - u.t0) / 1000);
-    this.release(u);
-    return conn;
   }
 
   /** The upgrade was answered or upgraded (or aborted): its socket stops counting as pending. Once. */
@@ -341,8 +354,7 @@ export class Gateway {
   private refuse(u: Upgrading, refusal: RefusalKind, reason: string, source: TokenSource | 'none' | undefined): void {
     this.deps.refusals.upgrade(refusal.code, refusal.status, reason, u.address ?? '', source, reason === 'origin' ? u.origin : undefined);
     if (this.deps.config.refusalMode === 'close' && u.key !== '') {
-      const data: SocketData = { refusal, conn: undefined, connected: undefined, app: u.slot };
-      u.res.upgrade(data, u.key, u.protocol, u.extensions, u.context);
+      this.upgradeSocket(u, { refusal, conn: undefined, connected: undefined, app: u.slot });
       this.release(u);
       return;
     }

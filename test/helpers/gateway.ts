@@ -1,5 +1,4 @@
 // Starts the gateway in this process on a free port with test configuration.
-import { createServer, type AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import { loadConfig } from '../../src/config/config.js';
 import { start, type Running, type StartOptions } from '../../src/main.js';
@@ -42,14 +41,3 @@ export async function startGateway(env: Record<string, string> = {}, options: St
   return Object.assign(running, { url: `${tls ? 'wss' : 'ws'}://127.0.0.1:${running.port}/ws`, http: `${tls ? 'https' : 'http'}://127.0.0.1:${running.port}`, logs });
 }
 
-/** A TCP port free right now on 127.0.0.1 (for a gateway that needs a fixed port). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
