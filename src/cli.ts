@@ -41,10 +41,10 @@ try {
   let signals = 0;
   const onSignal = (sig: string): void => {
     if (++signals > 1) process.exit(1);
-    process.stderr.write(`wsgate: ${sig}, shutting down\n`);
+    running.logger.info({ signal: sig }, 'shutting down');
     // Draining must not hang on a store that is gone: give up after 10 s.
     setTimeout(() => {
-      process.stderr.write('wsgate: shutdown timed out\n');
+      running.logger.error('shutdown timed out');
       process.exit(1);
     }, 10_000).unref();
     running.stop().then(
@@ -76,7 +76,7 @@ try {
   process.on('uncaughtException', (err) => {
     running.faults.report('uncaught-exception', err);
     if (++signals > 1) process.exit(1);
-    process.stderr.write('wsgate: uncaught exception, stopping\n');
+    running.logger.error('uncaught exception: stopping');
     setTimeout(() => process.exit(1), 10_000).unref();
     running.stop().finally(() => process.exit(1));
   });

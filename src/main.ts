@@ -64,6 +64,8 @@ export interface Running {
   readonly port: number;
   readonly config: Config;
   readonly uws: UwsInfo;
+  /** the process's logger (its lines carry the node id) */
+  readonly logger: Logger;
   readonly gateway: Gateway;
   readonly hub: Hub<WebSocket<SocketData>>;
   readonly metrics: Metrics;
@@ -385,6 +387,7 @@ export async function start(config: Config, options: StartOptions = {}): Promise
     port,
     config,
     uws: info,
+    logger,
     gateway,
     hub,
     metrics,
