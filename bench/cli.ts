@@ -139,7 +139,12 @@ export function summaryLines(report: Report): string[] {
   }
   if (report.tls) {
     const t = report.tls;
-    L.push(`  TLS (${t.key} key): server CPU per upgrade ${fmtRatio(t.upgradeCpuRatio)} x plain (${t.upgradeCpuExtraUs === undefined ? 'n/a' : `+${t.upgradeCpuExtraUs.toFixed(1)} µs`}), per connection lifecycle ${fmtRatio(t.lifecycleCpuRatio)} x, ${report.runs.find((r) => r.role === 'subject')!.headline.metric} ${fmtRatio(t.headlineRatio)} x`);
+    const parts = [
+      ...(t.upgradeCpuRatio !== undefined ? [`server CPU per upgrade ${fmtRatio(t.upgradeCpuRatio)} x plain${t.upgradeCpuExtraUs !== undefined ? ` (+${t.upgradeCpuExtraUs.toFixed(1)} µs)` : ''}`] : []),
+      ...(t.lifecycleCpuRatio !== undefined ? [`per connection lifecycle ${fmtRatio(t.lifecycleCpuRatio)} x`] : []),
+      `${report.runs.find((r) => r.role === 'subject')!.headline.metric} ${fmtRatio(t.headlineRatio)} x`,
+    ];
+    L.push(`  TLS (${t.key} key), wsgate over TLS / in plain text: ${parts.join(', ')}`);
   }
   L.push(`  headroom: ${report.headroom.note}`);
   return L;

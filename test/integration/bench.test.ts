@@ -140,7 +140,7 @@ describe.concurrent('bench scenarios (smoke)', { timeout: 150_000 }, () => {
     expect(report.tls!.lifecycleCpuRatio).toBeGreaterThan(0);
     expect(report.tls!.headlineRatio).toBe(report.ratios['wsgate-plain']!.headline);
     expect(report.tls!.upgradeCpuExtraUs).toBe(report.runs[0]!.metrics.cpuUsPerConnUpgrade! - report.runs[1]!.metrics.cpuUsPerConnUpgrade!);
-    expect(stdout).toMatch(/TLS \(ec key\): server CPU per upgrade [\d.]+ x plain/);
+    expect(stdout).toMatch(/TLS \(ec key\), wsgate over TLS \/ in plain text: server CPU per upgrade [\d.]+ x plain/);
   });
 
   it('reconnect-storm hits the verifier cache; CPU per connection against every target', async () => {
