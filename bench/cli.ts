@@ -35,6 +35,10 @@ Options (defaults in brackets):
   --gateway-procs N  wsgate processes on one Redis, each on its own port; connections and rooms
                      are spread over them so that fan-out crosses processes [1]
   --store S          redis | memory for wsgate [redis]
+  --tls              wsgate and bare uWS over TLS (wss://, a throw-away certificate, a full
+                     handshake per connection), and wsgate in plain text as the baseline
+                     wsgate-plain: wsgate / wsgate-plain is the cost of TLS
+  --tls-key K        ec (P-256) | rsa (2048) key of that certificate [ec]
   --out DIR          where reports go [bench/results]
   --quiet            no progress output
   --help             this text
@@ -56,7 +60,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions | 'help' {
       allowPositionals: true,
       options: {
         conns: str, workers: str, duration: str, rate: str, concurrency: str, window: str, rooms: str, publishers: str, payload: str,
-        saturate: flag, settle: str, warmup: str, revoked: str, encoding: str, 'reuse-tokens': flag, baseline: str, 'gateway-procs': str, store: str, out: str, quiet: flag, help: flag,
+        saturate: flag, settle: str, warmup: str, revoked: str, encoding: str, 'reuse-tokens': flag, baseline: str, 'gateway-procs': str, store: str, tls: flag, 'tls-key': str, out: str, quiet: flag, help: flag,
       },
     });
   } catch (e) {
@@ -87,6 +91,9 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions | 'help' {
   const bad = names.find((b) => b !== 'all' && !(BASELINES as readonly string[]).includes(b));
   if (bad) throw new UsageError(`--baseline: "${bad}" is not one of ${[...BASELINES, 'all'].join(', ')}`);
   const baselines = names.includes('all') ? (['naive', 'socketio'] as const) : BASELINES.filter((b) => b !== 'uws' && names.includes(b));
+  if (v['tls-key'] !== undefined && !v.tls) throw new UsageError('--tls-key needs --tls');
+  if (v.tls && baselines.length > 0) throw new UsageError('--tls compares wsgate over TLS with wsgate in plain text and bare uWS over TLS; the naive and Socket.IO baselines have no TLS');
+  if (v.tls && scenario === 'http') throw new UsageError('--tls: the http scenario speaks plain HTTP only');
   return {
     scenario: scenario as ScenarioName,
     conns: num('conns', 1000, { int: true, min: 1 }),
@@ -107,10 +114,13 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions | 'help' {
     baselines,
     gatewayProcs: num('gateway-procs', 1, { int: true, min: 1 }),
     store: oneOf('store', ['redis', 'memory'], 'redis'),
+    tls: v.tls ? oneOf<'ec' | 'rsa'>('tls-key', ['ec', 'rsa'], 'ec') : undefined,
     outDir: resolve(v.out ?? 'bench/results'),
     quiet: v.quiet === true,
   };
 }
+
+const fmtRatio = (r: number | undefined): string => (r === undefined ? 'n/a' : r.toFixed(3));
 
 /** What the CLI prints at the end: the headline ratios and the scenario's figures against each baseline. */
 export function summaryLines(report: Report): string[] {
@@ -126,6 +136,15 @@ export function summaryLines(report: Report): string[] {
       return [`/ ${t} = ${x.ratio === undefined ? 'n/a' : x.ratio.toFixed(3)}${x.differenceKB !== undefined ? ` (${x.differenceKB >= 0 ? '+' : ''}${x.differenceKB.toFixed(2)} KB)` : ''}`];
     });
     L.push(`  ${f.label}: wsgate ${value.toFixed(2)} ${f.unit}${vs.length ? '; ' + vs.join('; ') : ''}`);
+  }
+  if (report.tls) {
+    const t = report.tls;
+    const parts = [
+      ...(t.upgradeCpuRatio !== undefined ? [`server CPU per upgrade ${fmtRatio(t.upgradeCpuRatio)} x plain${t.upgradeCpuExtraUs !== undefined ? ` (+${t.upgradeCpuExtraUs.toFixed(1)} µs)` : ''}`] : []),
+      ...(t.lifecycleCpuRatio !== undefined ? [`per connection lifecycle ${fmtRatio(t.lifecycleCpuRatio)} x`] : []),
+      `${report.runs.find((r) => r.role === 'subject')!.headline.metric} ${fmtRatio(t.headlineRatio)} x`,
+    ];
+    L.push(`  TLS (${t.key} key), wsgate over TLS / in plain text: ${parts.join(', ')}`);
   }
   L.push(`  headroom: ${report.headroom.note}`);
   return L;

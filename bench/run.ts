@@ -1,9 +1,12 @@
 // Runs one scenario against wsgate and its baselines in one invocation, samples the servers,
 // and writes the report (JSON, Markdown, HTML). Importable: `runBench(options)`.
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { get as httpGet } from 'node:http';
+import { get as httpsGet } from 'node:https';
 import { cpus, release, totalmem } from 'node:os';
 import { join } from 'node:path';
+import { makeCa } from './lib/certs.js';
 import { TARGETS, type Target } from './lib/dialects.js';
 import { Generator } from './lib/generator.js';
 import { renderHtml } from './lib/html.js';
@@ -42,10 +45,37 @@ function total(samples: ReadonlyArray<ProcSample | undefined>): ProcSample {
   return t;
 }
 
+/** One target as a run starts it: its name in the report, and whether it serves TLS. */
+export interface RunSpec {
+  readonly target: Target;
+  readonly label: string;
+  readonly tls: boolean;
+}
+
+/** The targets of a run, in report order: the subject first, then its baselines. */
+export function runSpecs(opts: Pick<BenchOptions, 'tls' | 'baselines'>): RunSpec[] {
+  // --tls: wsgate over TLS against itself in plain text (the cost of TLS), and bare uWS over TLS (the calibration)
+  if (opts.tls) return [{ target: 'wsgate', label: 'wsgate', tls: true }, { target: 'wsgate', label: 'wsgate-plain', tls: false }, { target: 'uws', label: 'uws', tls: true }];
+  return TARGETS.filter((t) => t === 'wsgate' || t === 'uws' || opts.baselines.includes(t)).map((t) => ({ target: t, label: t, tls: false }));
+}
+
+function getText(url: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const onRes = (res: import('node:http').IncomingMessage): void => {
+      let body = '';
+      res.on('data', (c: Buffer) => (body += c.toString()));
+      res.on('end', () => resolve(body));
+    };
+    const req = url.startsWith('https:') ? httpsGet(url, { rejectUnauthorized: false }, onRes) : httpGet(url, onRes);
+    req.once('error', reject);
+    req.setTimeout(5000, () => req.destroy(new Error('timeout')));
+  });
+}
+
 /** wsgate's /metrics value `wsgate_<name>` of one process; undefined when absent or unreachable. */
-async function scrape(port: number, name: string): Promise<number | undefined> {
+async function scrape(port: number, name: string, tls: boolean): Promise<number | undefined> {
   try {
-    const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    const text = await getText(`${tls ? 'https' : 'http'}://127.0.0.1:${port}/metrics`);
     const m = new RegExp(`^wsgate_${name} ([0-9.e+-]+)$`, 'm').exec(text);
     return m ? Number(m[1]) : undefined;
   } catch {
@@ -58,9 +88,9 @@ async function scrape(port: number, name: string): Promise<number | undefined> {
  * the measured connections must still miss the verifier cache), so the measured phases run on a
  * JIT-warm server; then waits past the work the server defers (wsgate: 1 s registry flushes).
  */
-async function warmUp(target: Target, ports: readonly number[], opts: BenchOptions, secret: string): Promise<void> {
+async function warmUp(spec: RunSpec, ports: readonly number[], opts: BenchOptions, secret: string): Promise<void> {
   log(opts, `  warm-up: ${opts.warmup} connections`);
-  const gen = await Generator.start({ target, encoding: opts.encoding, ports, workers: opts.workers, conns: opts.warmup, secret, tenant: 'bench', rooms: opts.rooms, jtiPrefix: `warmup-${randomBytes(4).toString('hex')}-`, tokenTtlSec: 3600, reuseTokens: false });
+  const gen = await Generator.start({ target: spec.target, encoding: opts.encoding, ports, workers: opts.workers, conns: opts.warmup, secret, tenant: 'bench', rooms: opts.rooms, jtiPrefix: `warmup-${randomBytes(4).toString('hex')}-`, tokenTtlSec: 3600, reuseTokens: false, tls: spec.tls });
   try {
     await gen.run({ cmd: 'connect', rate: 0, concurrency: Math.max(1, Math.ceil(opts.concurrency / gen.workers)), timeoutMs: 10_000 });
     await gen.run({ cmd: 'close' });
@@ -70,9 +100,12 @@ async function warmUp(target: Target, ports: readonly number[], opts: BenchOptio
   await new Promise((r) => setTimeout(r, 1500));
 }
 
-async function runTarget(target: Target, opts: BenchOptions, redis: RedisServer | undefined, secret: string): Promise<RunReport> {
+type CertFiles = { readonly certFile: string; readonly keyFile: string };
+
+async function runTarget(spec: RunSpec, opts: BenchOptions, redis: RedisServer | undefined, secret: string, cert: CertFiles | undefined): Promise<RunReport> {
+  const { target } = spec;
   const jtiPrefix = `bench-${randomBytes(4).toString('hex')}-`;
-  const running = await startTarget(target, { secret, redisUrl: redis?.url }, target === 'wsgate' ? opts.gatewayProcs : 1);
+  const running = await startTarget(target, { secret, redisUrl: redis?.url, ...(spec.tls && cert ? { tls: cert } : {}) }, target === 'wsgate' ? opts.gatewayProcs : 1);
   const roots = running.procs.map((p) => p.pid);
   // Every figure is of the whole target: each process with its descendants (a supervisor's workers).
   const samples = (): Array<ProcSample | undefined> => sampleTrees(roots);
@@ -80,7 +113,7 @@ async function runTarget(target: Target, opts: BenchOptions, redis: RedisServer 
   const redisCpuMs = (): number | undefined => (redisPid === undefined ? undefined : sampleProc(redisPid)?.cpuMs);
   let gen: Generator;
   try {
-    if (opts.warmup > 0) await warmUp(target, running.ports, opts, secret);
+    if (opts.warmup > 0) await warmUp(spec, running.ports, opts, secret);
     gen = await Generator.start({
       target,
       encoding: opts.encoding,
@@ -93,6 +126,7 @@ async function runTarget(target: Target, opts: BenchOptions, redis: RedisServer 
       jtiPrefix,
       tokenTtlSec: 6 * 3600,
       reuseTokens: opts.reuseTokens,
+      tls: spec.tls,
     });
   } catch (e) {
     await running.stop();
@@ -140,7 +174,7 @@ async function runTarget(target: Target, opts: BenchOptions, redis: RedisServer 
     timeline.push(point);
     if (alive) lastRss = s.rssBytes;
     last = { t: now, ok: g.ok, deliveries: g.deliveries, cpuMs: alive ? s.cpuMs : last.cpuMs, phase };
-    const line = `[${point.t.toFixed(0).padStart(4)}s] ${target.padEnd(8)} ${phase.padEnd(12)} conns=${g.open} rate=${point.okRate.toFixed(0)}/s deliveries=${point.deliveriesRate.toFixed(0)}/s errors=${g.errors} cpu=${(point.cpu * 100).toFixed(0)}% rss=${point.rssMB.toFixed(0)}MB`;
+    const line = `[${point.t.toFixed(0).padStart(4)}s] ${spec.label.padEnd(12)} ${phase.padEnd(12)} conns=${g.open} rate=${point.okRate.toFixed(0)}/s deliveries=${point.deliveriesRate.toFixed(0)}/s errors=${g.errors} cpu=${(point.cpu * 100).toFixed(0)}% rss=${point.rssMB.toFixed(0)}MB`;
     if (tty) process.stderr.write(`\r${line}\x1b[K`);
     else if (!opts.quiet && now - lastLine >= 5000) {
       process.stderr.write(line + '\n');
@@ -169,7 +203,7 @@ async function runTarget(target: Target, opts: BenchOptions, redis: RedisServer 
     redisCpuMs,
     metric: async (name) => {
       if (target !== 'wsgate') return undefined;
-      const values = await Promise.all(running.ports.map((port) => scrape(port, name)));
+      const values = await Promise.all(running.ports.map((port) => scrape(port, name, spec.tls)));
       return values.some((v) => v === undefined) ? undefined : values.reduce((a, b) => a! + b!, 0);
     },
   };
@@ -193,9 +227,9 @@ async function runTarget(target: Target, opts: BenchOptions, redis: RedisServer 
     const cpuByPhase = byPhase((p) => p.cpuMs);
     const measured = MEASURED[opts.scenario];
     return {
-      target,
-      role: target === 'wsgate' ? 'subject' : 'baseline',
-      info: running.info,
+      target: spec.label,
+      role: spec.label === 'wsgate' ? 'subject' : 'baseline',
+      info: { ...running.info, tls: spec.tls },
       ...r,
       server: {
         cpuAvg: cpuByPhase[measured] ?? 0,
@@ -230,18 +264,22 @@ export async function runBench(opts: BenchOptions): Promise<{ report: Report; fi
   if (opts.gatewayProcs > 1 && opts.store !== 'redis') throw new Error('--gateway-procs > 1 needs --store redis: the processes share rooms through Redis');
   const secret = randomBytes(32).toString('base64url');
   // uWS is always run: it is the calibration of the generator's headroom as well as a baseline.
-  const targets = TARGETS.filter((t) => t === 'wsgate' || t === 'uws' || opts.baselines.includes(t));
+  const specs = runSpecs(opts);
   const usesRedis = (t: Target): boolean => (t === 'wsgate' ? opts.store === 'redis' : t !== 'uws');
-  const redis = targets.some(usesRedis) ? await startRedisServer() : undefined;
+  const redis = specs.some((s) => usesRedis(s.target)) ? await startRedisServer() : undefined;
+  // --tls: a throw-away CA and certificate, removed at the end
+  const ca = opts.tls ? makeCa(undefined, opts.tls) : undefined;
+  const cert = ca?.issue('bench');
   const runs: RunReport[] = [];
   try {
-    for (const t of targets) {
-      const procs = t === 'wsgate' && opts.gatewayProcs > 1 ? ` on ${opts.gatewayProcs} processes` : '';
-      log(opts, `bench ${opts.scenario}: ${t}${procs} (${opts.conns} connections, ${opts.workers} workers)`);
-      runs.push(await runTarget(t, opts, usesRedis(t) ? redis : undefined, secret));
+    for (const s of specs) {
+      const procs = s.target === 'wsgate' && opts.gatewayProcs > 1 ? ` on ${opts.gatewayProcs} processes` : '';
+      log(opts, `bench ${opts.scenario}: ${s.label}${procs}${s.tls ? ' over TLS' : ''} (${opts.conns} connections, ${opts.workers} workers)`);
+      runs.push(await runTarget(s, opts, usesRedis(s.target) ? redis : undefined, secret, cert));
     }
   } finally {
     await redis?.stop();
+    if (ca) rmSync(ca.dir, { recursive: true, force: true });
   }
   const report: Report = {
     schema: SCHEMA,
@@ -287,6 +325,23 @@ export function finishReport(report: Report): void {
       figures[f.key] = { subject: x, baseline: y, ratio: y > 0 ? x / y : undefined, difference: x - y, ...(f.unit === 'bytes' ? { differenceKB: (x - y) / 1024 } : {}), unit: f.unit, higherIsBetter: f.higherIsBetter };
     }
     report.ratios[b.target] = { headline: ratio, metric: subject.headline.metric, higherIsBetter: subject.headline.higherIsBetter, figures };
+  }
+  const plain = report.runs.find((r) => r.target === 'wsgate-plain');
+  if (report.options.tls && plain) {
+    const ratio = (key: string): number | undefined => {
+      const x = subject.metrics[key];
+      const y = plain.metrics[key];
+      return x !== undefined && y !== undefined && y > 0 ? x / y : undefined;
+    };
+    const up = subject.metrics.cpuUsPerConnUpgrade;
+    const upPlain = plain.metrics.cpuUsPerConnUpgrade;
+    report.tls = {
+      key: report.options.tls,
+      upgradeCpuRatio: ratio('cpuUsPerConnUpgrade'),
+      upgradeCpuExtraUs: up !== undefined && upPlain !== undefined ? up - upPlain : undefined,
+      lifecycleCpuRatio: ratio('cpuUsPerConn'),
+      headlineRatio: report.ratios['wsgate-plain']?.headline,
+    };
   }
   const calib = report.runs.find((r) => r.target === 'uws');
   const maxWorkerCpu = Math.max(0, ...report.runs.map((r) => r.generator.maxWorkerCpu));

@@ -33,6 +33,8 @@ export interface BenchOptions {
   /** extra baselines; bare uWS always runs */
   readonly baselines: readonly Baseline[];
   readonly store: 'redis' | 'memory';
+  /** wsgate and bare uWS over TLS (a throw-away certificate with this key), wsgate in plain text as a baseline */
+  readonly tls: 'ec' | 'rsa' | undefined;
   readonly outDir: string;
   readonly quiet: boolean;
 }

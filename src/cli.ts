@@ -5,6 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { ConfigError, helpText, loadConfig, wantsHelp, type Config } from './config/config.js';
 import { start } from './main.js';
+import { TlsError } from './server/tls.js';
 import { UwsLoadError } from './server/uws.js';
 
 const argv = process.argv.slice(2);
@@ -40,10 +41,10 @@ try {
   let signals = 0;
   const onSignal = (sig: string): void => {
     if (++signals > 1) process.exit(1);
-    process.stderr.write(`wsgate: ${sig}, shutting down\n`);
+    running.logger.info({ signal: sig }, 'shutting down');
     // Draining must not hang on a store that is gone: give up after 10 s.
     setTimeout(() => {
-      process.stderr.write('wsgate: shutdown timed out\n');
+      running.logger.error('shutdown timed out');
       process.exit(1);
     }, 10_000).unref();
     running.stop().then(
@@ -53,6 +54,15 @@ try {
   };
   process.on('SIGTERM', () => onSignal('SIGTERM'));
   process.on('SIGINT', () => onSignal('SIGINT'));
+  // SIGHUP: the TLS certificate and key files are read again; open connections keep theirs. A
+  // failure is logged and counted, and the previous certificate stays.
+  process.on('SIGHUP', () => {
+    try {
+      running.reloadTls();
+    } catch {
+      // logged by reloadTls
+    }
+  });
   // The process-level policy for what the containment inside the gateway did not catch
   // (docs/SECURITY.md#containment). Every uWS callback, timer, bus message and store continuation
   // is contained where it runs, so these fire only for a failure outside all of them (a library's
@@ -66,12 +76,12 @@ try {
   process.on('uncaughtException', (err) => {
     running.faults.report('uncaught-exception', err);
     if (++signals > 1) process.exit(1);
-    process.stderr.write('wsgate: uncaught exception, stopping\n');
+    running.logger.error('uncaught exception: stopping');
     setTimeout(() => process.exit(1), 10_000).unref();
     running.stop().finally(() => process.exit(1));
   });
 } catch (e) {
-  if (e instanceof UwsLoadError) {
+  if (e instanceof UwsLoadError || e instanceof TlsError) {
     process.stderr.write(`wsgate: ${e.message}\n`);
     process.exit(1);
   }

@@ -14,16 +14,19 @@ import { createTokenVerifier, type TokenVerifier, type VerifierOptions } from '.
 import type { Config } from './config/config.js';
 import { Hub } from './core/hub.js';
 import { FaultReporter } from './observability/faults.js';
-import { createLogger, type Logger } from './observability/logger.js';
+import { createLogger, logBindings, type Logger } from './observability/logger.js';
 import { Metrics } from './observability/metrics.js';
+import { RefusalLog } from './observability/refusals.js';
 import { PresenceTracker } from './presence/tracker.js';
 import { ConnectionRegistry } from './registry/registry.js';
 import { AdminServer } from './server/admin.js';
+import { Apps } from './server/apps.js';
 import { Gateway, type SocketData } from './server/gateway.js';
 import { registerRoutes } from './server/http.js';
 import { PendingSockets } from './server/pending.js';
+import { acceptQueueMigrates, loadTls, tlsFiles, type CertificateInfo } from './server/tls.js';
 import { uwsPort } from './server/uws-port.js';
-import { loadUws, type Uws, type UwsInfo, type WebSocket } from './server/uws.js';
+import { loadUws, type TemplatedApp, type Uws, type UwsInfo, type WebSocket } from './server/uws.js';
 import { MemoryBus } from './stores/memory/bus.js';
 import { MemoryPresenceStore } from './stores/memory/presence.js';
 import { MemoryRegistryStore } from './stores/memory/registry.js';
@@ -69,6 +72,8 @@ export interface Running {
   readonly adminPort: number | undefined;
   readonly config: Config;
   readonly uws: UwsInfo;
+  /** the process's logger (its lines carry the node id) */
+  readonly logger: Logger;
   readonly gateway: Gateway;
   readonly hub: Hub<WebSocket<SocketData>>;
   readonly metrics: Metrics;
@@ -79,6 +84,14 @@ export interface Running {
   readonly registryStore: RegistryStore;
   readonly presenceStore: PresenceStore;
   readonly jwks: JwksKeyStore | undefined;
+  /** The certificate served to new connections; undefined without TLS. */
+  readonly certificate: CertificateInfo | undefined;
+  /**
+   * SIGHUP: reads the TLS files again and serves the new certificate to new connections; open ones
+   * keep theirs. Logged and counted (wsgate_tls_reloads_total); throws when it failed (the previous
+   * certificate stays). Without TLS: logs that there is nothing to reload.
+   */
+  reloadTls(): CertificateInfo | undefined;
   /** Graceful stop: refuse new upgrades, close sockets (4500), clear this node from the stores. */
   stop(): Promise<void>;
 }
@@ -108,7 +121,7 @@ function memoryStores(config: Config): Stores {
   };
 }
 
-function redisStores(config: Config, url: string, logger: Logger): Stores {
+function redisStores(config: Config, url: string, logger: Logger, metrics: Metrics): Stores {
   const redis = createRedis({ url, name: `wsgate:${config.nodeId}` });
   const sub = createRedis({ url, name: `wsgate:${config.nodeId}:sub`, offlineQueue: true });
   let lastError = '';
@@ -123,15 +136,19 @@ function redisStores(config: Config, url: string, logger: Logger): Stores {
     if (lastError) logger.info('redis connection restored');
     lastError = '';
   });
+  const observeBatch = (keys: number, seconds: number): void => {
+    metrics.revocationBatchSize.observe(keys);
+    metrics.revocationBatchSeconds.observe(seconds);
+  };
   let mirror: RedisRevocationMirror | undefined;
   if (config.revocationMode === 'mirror') {
     // a connection of its own: it is put in subscriber mode, and subscribes again itself after a reconnect
     const tracking = createRedis({ url, name: `wsgate:${config.nodeId}:revocations`, autoResubscribe: false });
     tracking.on('error', onError);
-    mirror = new RedisRevocationMirror(redis, tracking, config.revokedPrefix, config.revocationTimeoutMs, Date.now, (err) => logger.warn({ err: String(err) }, 'revocation mirror: resyncing'), config.revokedUserPrefix);
+    mirror = new RedisRevocationMirror(redis, tracking, config.revokedPrefix, config.revocationTimeoutMs, Date.now, (err) => logger.warn({ err: String(err) }, 'revocation mirror: resyncing'), config.revokedUserPrefix, observeBatch);
   }
   return {
-    revocations: mirror ?? new RedisRevocationStore(redis, config.revokedPrefix, config.revocationTimeoutMs, config.revokedUserPrefix),
+    revocations: mirror ?? new RedisRevocationStore(redis, config.revokedPrefix, config.revocationTimeoutMs, config.revokedUserPrefix, observeBatch),
     mirror,
     registry: new RedisRegistryStore(redis, config.keyPrefix, config.registryTtlSec),
     presence: new RedisPresenceStore(redis, config.keyPrefix, config.presenceTtlSec),
@@ -157,9 +174,17 @@ function redisStores(config: Config, url: string, logger: Logger): Stores {
 }
 
 export async function start(config: Config, options: StartOptions = {}): Promise<Running> {
-  const logger = options.logger ?? createLogger(config.logLevel);
+  const logger = options.logger ?? createLogger(config.logLevel, undefined, logBindings(config));
   const { uws, info } = loadUws();
   logger.info({ build: info.build, version: info.version, package: info.package }, 'uWebSockets.js loaded');
+  const tls = tlsFiles(config);
+  const tlsLoaded = tls === undefined ? undefined : loadTls(tls); // throws TlsError: the files are checked before uWS reads them
+  let certificate = tlsLoaded?.certificate;
+  if (certificate !== undefined) {
+    logger.info({ certificate }, 'TLS certificate loaded');
+    if (certificate.notAfterSec * 1000 < Date.now()) logger.warn({ notAfter: certificate.notAfter }, 'the TLS certificate has expired');
+    if (acceptQueueMigrates() === false) logger.warn('net.ipv4.tcp_migrate_req is 0: a certificate reload (SIGHUP) resets the connections waiting in the old listen socket\'s accept queue (open connections are kept); set it to 1 (docs/OPERATIONS.md#tls)');
+  }
 
   const publicKeys = config.jwtPublicKeyFiles.map((f) => readFileSync(f, 'utf8'));
   let jwks: JwksKeyStore | undefined;
@@ -189,21 +214,25 @@ export async function start(config: Config, options: StartOptions = {}): Promise
   };
   const verifier = createTokenVerifier(verifierOptions);
 
-  const stores = config.redisUrl ? redisStores(config, config.redisUrl, logger) : memoryStores(config);
-  const metrics = new Metrics();
+  const metrics = new Metrics({ processMetrics: true });
+  const stores = config.redisUrl ? redisStores(config, config.redisUrl, logger, metrics) : memoryStores(config);
   const faults = new FaultReporter(metrics, logger);
+  const refusals = new RefusalLog(logger, config.refusalLogPerSec);
   const authenticator = new Authenticator(
     verifier,
     stores.revocations,
     { query: config.tokenQuery, cookie: config.tokenCookie, allowedOrigins: config.allowedOrigins, failOpen: config.revocationFailOpen },
     metrics,
   );
-  const app = uws.App();
+  const apps = new Apps();
   const budget = socketBudget(config, openFileLimit());
   const pending = new PendingSockets(budget.maxPending, config.maxPendingPerAddress);
   const startedAt = Date.now();
-  let gateway: Gateway | undefined;
-  const presence = new PresenceTracker(stores.presence, config.nodeId, Math.max(1, Math.floor((config.presenceTtlSec * 1000) / 2 / config.presenceFlushMs)), config.presenceMaxPending);
+  const observeFlush = (store: 'presence' | 'registry') => (entries: number, seconds: number): void => {
+    metrics.flushBatchSize[store].observe(entries);
+    metrics.flushSeconds[store].observe(seconds);
+  };
+  const presence = new PresenceTracker(stores.presence, config.nodeId, Math.max(1, Math.floor((config.presenceTtlSec * 1000) / 2 / config.presenceFlushMs)), config.presenceMaxPending, observeFlush('presence'));
   const hub = new Hub<WebSocket<SocketData>>(
     {
       nodeId: config.nodeId,
@@ -222,19 +251,39 @@ export async function start(config: Config, options: StartOptions = {}): Promise
       maxConnectionsPerTenant: config.maxConnectionsPerTenant,
       maxBackpressureBytes: config.maxBackpressureBytes,
     },
-    uwsPort<SocketData>(app),
+    uwsPort(apps),
     {
       authenticator,
-      registry: (snapshot, toEntry) => new ConnectionRegistry(stores.registry, config.nodeId, snapshot, config.registryMaxPending, toEntry),
+      registry: (snapshot, toEntry) => new ConnectionRegistry(stores.registry, config.nodeId, snapshot, config.registryMaxPending, toEntry, observeFlush('registry')),
       presence,
       presenceStore: stores.presence,
       bus: stores.bus,
       metrics,
       faults,
-      info: () => ({ draining: gateway?.isDraining ?? false, uptimeSec: Math.round((Date.now() - startedAt) / 1000) }),
+      info: () => ({ draining: gateway.isDraining, uptimeSec: Math.round((Date.now() - startedAt) / 1000) }),
     },
   );
-  gateway = new Gateway({ config, uws, app, authenticator, hub, metrics, faults, pending });
+  // The routes are registered on each app the gateway makes (a new one per TLS reload).
+  const routes = (app: TemplatedApp): void =>
+    registerRoutes({
+      app,
+      metrics,
+      metricsAccess: { mode: config.metricsAccess, token: config.metricsToken },
+      faults,
+      health: () => ({
+        status: 'ok',
+        node: config.nodeId,
+        uws: { build: info.build, version: info.version, package: info.package },
+        uptimeSec: Math.round((Date.now() - startedAt) / 1000),
+        connections: hub.size,
+        pending: { sockets: pending.size, addresses: pending.addresses, mode: gateway.pendingMode, max: pending.maxTotal, maxPerAddress: pending.maxPerAddress },
+        draining: gateway.isDraining,
+        ...(certificate !== undefined ? { tls: { notAfter: certificate.notAfter, fingerprint256: certificate.fingerprint256, listeners: apps.size } } : {}),
+      }),
+      notReady: () => (gateway.isDraining ? Promise.resolve(['draining']) : stores.notReady()),
+      answered: (address) => gateway.answered(address),
+    });
+  const gateway: Gateway = new Gateway({ config, uws, apps, authenticator, hub, metrics, faults, refusals, pending, routes, tls: tlsLoaded?.options });
   // A revocation reaches the open sockets that carry the token (mirror mode, embedded store).
   stores.revocations.onRevoked((jti) => {
     try {
@@ -251,45 +300,33 @@ export async function start(config: Config, options: StartOptions = {}): Promise
       faults.report('revoked-user', err);
     }
   });
-  registerRoutes({
-    app,
-    metrics,
-    faults,
-    health: () => ({
-      status: 'ok',
-      node: config.nodeId,
-      uws: { build: info.build, version: info.version, package: info.package },
-      uptimeSec: Math.round((Date.now() - startedAt) / 1000),
-      connections: hub.size,
-      pending: { sockets: pending.size, addresses: pending.addresses, mode: gateway.pendingMode, max: pending.maxTotal, maxPerAddress: pending.maxPerAddress },
-      draining: gateway.isDraining,
-    }),
-    notReady: () => (gateway.isDraining ? Promise.resolve(['draining']) : stores.notReady()),
-    answered: (address) => gateway.answered(address),
-  });
   const admin = config.adminPort === undefined ? undefined : adminServer(config, { uws, hub, stores, metrics, faults, logger, verifierOptions });
   // Process health for soak runs and dashboards: event-loop delay sampled every 20 ms.
   const loopDelay = monitorEventLoopDelay({ resolution: 20 });
   loopDelay.enable();
-  metrics.gauges = () => ({
-    process_rss_bytes: process.memoryUsage.rss(),
-    process_heap_used_bytes: process.memoryUsage().heapUsed,
-    process_active_resources: process.getActiveResourcesInfo().length,
-    event_loop_delay_p99_ms: loopDelay.percentile(99) / 1e6,
-    event_loop_delay_max_ms: loopDelay.max / 1e6,
-    connections: hub.size,
-    pending_sockets: pending.size,
-    jwt_cache_hits: verifier.cache.hits,
-    jwt_cache_lookups: verifier.cache.lookups,
-    jwt_cache_hit_ratio: verifier.cache.lookups === 0 ? 0 : verifier.cache.hits / verifier.cache.lookups,
-    registry_pending: hub.registry.pendingCount,
-    presence_pending_rooms: presence.pendingRooms,
-    presence_local_rooms: presence.roomCount,
-    revocation_lookups: stores.revocations.lookups,
-    revocation_mirror_ready: stores.mirror?.isReady ? 1 : 0,
-    revocation_mirror_entries: stores.mirror?.size ?? 0,
-    revocation_round_trips: stores.revocations.roundTrips,
-  });
+  metrics.info('info', 'This process: its node id, uWS build and version, and whether it serves TLS (value 1).', { node: config.nodeId, uws_build: info.build, uws_version: info.version, tls: tls === undefined ? 'false' : 'true' });
+  const gauges: Array<[string, string, () => number]> = [
+    ['process_rss_bytes', 'Resident set size.', () => process.memoryUsage.rss()],
+    ['process_heap_used_bytes', 'V8 heap used.', () => process.memoryUsage().heapUsed],
+    ['process_active_resources', 'Active libuv resources (handles, requests).', () => process.getActiveResourcesInfo().length],
+    ['event_loop_delay_p99_ms', 'Event-loop delay, 99th percentile since start (sampled every 20 ms).', () => loopDelay.percentile(99) / 1e6],
+    ['event_loop_delay_max_ms', 'Event-loop delay, largest since start.', () => loopDelay.max / 1e6],
+    ['connections', 'Open WebSocket sessions.', () => hub.size],
+    ['pending_sockets', 'Sockets that have not completed an upgrade (the pending-socket bound counts them).', () => pending.size],
+    ['jwt_cache_hits', 'Verified-token cache hits since start.', () => verifier.cache.hits],
+    ['jwt_cache_lookups', 'Verified-token cache lookups since start.', () => verifier.cache.lookups],
+    ['jwt_cache_hit_ratio', 'Verified-token cache hits / lookups since start.', () => (verifier.cache.lookups === 0 ? 0 : verifier.cache.hits / verifier.cache.lookups)],
+    ['registry_pending', 'Connection-registry changes waiting for the next flush.', () => hub.registry.pendingCount],
+    ['presence_pending_rooms', 'Rooms with presence changes waiting for the next flush.', () => presence.pendingRooms],
+    ['presence_local_rooms', 'Rooms with a member on this node.', () => presence.roomCount],
+    ['revocation_lookups', 'Revocation checks since start.', () => stores.revocations.lookups],
+    ['revocation_mirror_ready', '1 when the revocation mirror is in sync with Redis (mirror mode), else 0.', () => (stores.mirror?.isReady ? 1 : 0)],
+    ['revocation_mirror_entries', 'Revoked token ids in the local mirror.', () => stores.mirror?.size ?? 0],
+    ['revocation_round_trips', 'Revocation lookup batches sent to Redis since start.', () => stores.revocations.roundTrips],
+    ['uws_apps', 'uWS apps holding sockets: 1, more for a while after a TLS reload (the old ones keep their connections).', () => apps.size],
+  ];
+  if (tls !== undefined) gauges.push(['tls_certificate_not_after_seconds', 'Expiry of the TLS certificate served to new connections, in seconds since the epoch.', () => certificate?.notAfterSec ?? 0]);
+  for (const [name, help, read] of gauges) metrics.gauge(name, help, read);
 
   metrics.onCollect = () => {
     metrics.presenceOverflows = presence.overflows;
@@ -332,8 +369,27 @@ export async function start(config: Config, options: StartOptions = {}): Promise
   if (!waited) logger.warn('redis not reachable after 5 s; serving anyway (upgrades refused with 503 until it is)');
   const adminPort = await admin?.listen();
   const port = await gateway.listen();
-  logger.info({ port, host: config.host, node: config.nodeId, store: config.redisUrl ? 'redis' : 'memory', ...(admin ? { adminPort, adminHost: config.adminHost } : {}) }, 'wsgate listening');
+  logger.info({ port, host: config.host, node: config.nodeId, store: config.redisUrl ? 'redis' : 'memory', tls: tls !== undefined, ...(admin ? { adminPort, adminHost: config.adminHost } : {}) }, 'wsgate listening');
   if (admin && !isLoopback(config.adminHost)) logger.warn({ adminHost: config.adminHost }, 'the server API listens beyond loopback: it speaks plain HTTP, keep it on a private network (docs/API.md)');
+
+  const reloadTls = (): CertificateInfo | undefined => {
+    if (tls === undefined) {
+      logger.info('no TLS configured: nothing to reload');
+      return undefined;
+    }
+    try {
+      const next = loadTls(tls);
+      gateway.reloadTls(next.options);
+      certificate = next.certificate;
+      metrics.count(metrics.tlsReloads, 'ok');
+      logger.info({ certificate, listeners: apps.size }, 'TLS certificate reloaded');
+      return certificate;
+    } catch (err) {
+      metrics.count(metrics.tlsReloads, 'failed');
+      logger.error({ err: (err as Error).message }, 'TLS certificate reload failed; new connections still get the previous certificate');
+      throw err;
+    }
+  };
 
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> =>
@@ -353,6 +409,7 @@ export async function start(config: Config, options: StartOptions = {}): Promise
     adminPort,
     config,
     uws: info,
+    logger,
     gateway,
     hub,
     metrics,
@@ -363,6 +420,10 @@ export async function start(config: Config, options: StartOptions = {}): Promise
     registryStore: stores.registry,
     presenceStore: stores.presence,
     jwks,
+    get certificate() {
+      return certificate;
+    },
+    reloadTls,
     stop,
   };
 }

@@ -7,7 +7,10 @@ import { loadUws } from '../../src/server/uws.js';
 import { answer, type SubsetHooks } from './subset.js';
 
 const { uws, info } = loadUws();
-const app = uws.App();
+// --tls runs: the same certificate files wsgate gets
+const cert = process.env.WSGATE_TLS_CERT_FILE;
+const key = process.env.WSGATE_TLS_KEY_FILE;
+const app = cert && key ? uws.SSLApp({ cert_file_name: cert, key_file_name: key }) : uws.App();
 let seq = 0;
 interface Data { id: number }
 const hooks: SubsetHooks<Data> = { topic: (_d, room) => room, from: () => 'anon', refresh: () => undefined };

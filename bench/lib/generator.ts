@@ -22,6 +22,8 @@ export interface GeneratorOptions {
   readonly jtiPrefix: string;
   readonly tokenTtlSec: number;
   readonly reuseTokens: boolean;
+  /** connect over TLS (wss://) */
+  readonly tls: boolean;
 }
 
 export interface Merged {
@@ -69,7 +71,7 @@ export class Generator {
       const count = Math.max(0, Math.min(per, o.conns - first));
       const p = spawnNode(WORKER, [], {}, ['ignore', 'inherit', 'inherit', 'ipc']);
       procs.push(p);
-      const spec: WorkerSpec = { index: i, target: o.target, encoding: o.encoding, host: '127.0.0.1', ports: o.ports, first, conns: count, addrs, secret: o.secret, tokenTtlSec: o.tokenTtlSec, tenant: o.tenant, rooms: o.rooms, jtiPrefix: o.jtiPrefix, reuseTokens: o.reuseTokens };
+      const spec: WorkerSpec = { index: i, target: o.target, encoding: o.encoding, host: '127.0.0.1', ports: o.ports, first, conns: count, addrs, secret: o.secret, tokenTtlSec: o.tokenTtlSec, tenant: o.tenant, rooms: o.rooms, jtiPrefix: o.jtiPrefix, reuseTokens: o.reuseTokens, tls: o.tls };
       readies.push(
         new Promise((resolve, reject) => {
           p.once('message', (m: { ev: string }) => (m.ev === 'ready' ? resolve() : reject(new Error(JSON.stringify(m)))));

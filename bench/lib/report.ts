@@ -42,10 +42,11 @@ export interface Figure {
 }
 
 const CPU_PER_CONN: Figure = { key: 'cpuUsPerConn', label: 'server CPU per connection (upgrade+open+close)', unit: 'µs', higherIsBetter: false };
+const CPU_PER_UPGRADE: Figure = { key: 'cpuUsPerConnUpgrade', label: 'server CPU per upgrade (accept, TLS handshake if any, upgrade, open)', unit: 'µs', higherIsBetter: false };
 /** The figures each scenario compares, besides its headline. */
 export const FIGURES: Readonly<Record<string, readonly Figure[]>> = {
-  'connect-storm': [CPU_PER_CONN],
-  'reconnect-storm': [CPU_PER_CONN],
+  'connect-storm': [CPU_PER_CONN, CPU_PER_UPGRADE],
+  'reconnect-storm': [CPU_PER_CONN, CPU_PER_UPGRADE],
   hold: [
     { key: 'rssPerConnSettledBytes', label: 'RSS per connection, settled (no forced GC)', unit: 'bytes', higherIsBetter: false },
     { key: 'heapPerConnSettledBytes', label: 'JS heap per connection, settled (wsgate /metrics)', unit: 'bytes', higherIsBetter: false },
@@ -100,6 +101,12 @@ export interface Report {
   ratios: Record<string, { headline: number | undefined; metric: string; higherIsBetter: boolean; figures: Record<string, FigureRatio> }>;
   headroom: { calibrationTarget: 'uws'; ratio: number | undefined; generatorBound: boolean; note: string };
   capacity: { connectionsPerGB?: number; connectionsPerCore?: number; upgradesPerSecPerCore?: number; deliveriesPerSecPerCore?: number; roundTripsPerSecPerCore?: number };
+  /**
+   * --tls runs: wsgate over TLS against wsgate in plain text (the baseline wsgate-plain). Ratios are
+   * TLS / plain: server CPU per upgrade (the TLS handshake's cost), per connection lifecycle, and
+   * the headline; upgradeCpuExtraUs: the handshake's CPU in µs per connection.
+   */
+  tls?: { key: 'ec' | 'rsa'; upgradeCpuRatio: number | undefined; upgradeCpuExtraUs: number | undefined; lifecycleCpuRatio: number | undefined; headlineRatio: number | undefined };
 }
 
 export const fmt = (n: number | undefined, digits = 0): string => {
@@ -122,6 +129,9 @@ export function renderMarkdown(r: Report): string {
     L.push(`| ${run.target} | ${fmt(run.headline.value, run.headline.value < 100 ? 2 : 0)} ${run.headline.unit} | ${ratio} | ${run.server.cpuAvg.toFixed(2)} | ${(run.server.rssMaxBytes / 1048576).toFixed(0)} MB |`);
   }
   L.push('', `Generator headroom: ${r.headroom.note || 'n/a'}.`, '');
+  if (r.tls) {
+    L.push(`TLS (${r.tls.key} key, a full handshake per connection): wsgate over TLS / wsgate in plain text: server CPU per upgrade ${fmt(r.tls.upgradeCpuRatio, 3)} (${r.tls.upgradeCpuExtraUs === undefined ? 'n/a' : `+${r.tls.upgradeCpuExtraUs.toFixed(1)} µs`}), per connection lifecycle ${fmt(r.tls.lifecycleCpuRatio, 3)}, ${subject?.headline.metric ?? 'headline'} ${fmt(r.tls.headlineRatio, 3)}.`, '');
+  }
   L.push(...figuresTable(r));
   L.push(...processesTable(r));
   L.push('## Latency (ms)', '', '| target | series | count | p50 | p90 | p99 | p99.9 | max |', '|---|---|---|---|---|---|---|---|');

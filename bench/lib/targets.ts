@@ -69,6 +69,8 @@ export interface TargetOptions {
   readonly secret: string;
   readonly redisUrl: string | undefined;
   readonly env?: Record<string, string>;
+  /** serve TLS with this certificate (wsgate and bare uWS) */
+  readonly tls?: { readonly certFile: string; readonly keyFile: string };
 }
 
 function startProcess(target: Target, opts: TargetOptions): Promise<RunningProcess> {
@@ -93,6 +95,7 @@ function startProcess(target: Target, opts: TargetOptions): Promise<RunningProce
     WSGATE_ADMIN_PORT: '0',
     WSGATE_ADMIN_KEYS: adminKeyOf(opts.secret),
     WSGATE_ADMIN_RATE_LIMIT: '0',
+    ...(opts.tls ? { WSGATE_TLS_CERT_FILE: opts.tls.certFile, WSGATE_TLS_KEY_FILE: opts.tls.keyFile } : {}),
     ...(opts.env ?? {}),
   };
   // WSGATE_BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the servers only.

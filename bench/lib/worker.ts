@@ -6,6 +6,7 @@
 // so a stalled server cannot hide its queueing delay (coordinated omission).
 import { randomUUID } from 'node:crypto';
 import { connect as tcpConnect, type Socket } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import { createSigner } from 'fast-jwt';
 import * as hdr from 'hdr-histogram-js';
 import { dialectFor, type Dialect, type Target } from './dialects.js';
@@ -30,6 +31,8 @@ export interface WorkerSpec {
   readonly jtiPrefix: string;
   /** mint 100 tokens and share them (verifier-cache hits) instead of one per connection */
   readonly reuseTokens: boolean;
+  /** TLS: a full handshake per connection (no session resumption), the server's certificate not verified (its cost is the client's, not the server's) */
+  readonly tls: boolean;
 }
 
 export type Command =
@@ -191,11 +194,11 @@ function open(w: WorkerState, c: Conn, scheduledAt: number): void {
   // address): binding a source address first (localAddress) makes Linux search the whole port
   // range on every bind once ports run short (Node cannot set IP_BIND_ADDRESS_NO_PORT), which
   // turned a 20k-connection storm into minutes; connect() picks ports per destination instead.
-  const sock = tcpConnect({ host: c.host, port: c.port });
+  const sock = w.spec.tls ? tlsConnect({ host: c.host, port: c.port, rejectUnauthorized: false, ecdhCurve: 'X25519' }) : tcpConnect({ host: c.host, port: c.port });
   c.sock = sock;
   sock.setNoDelay(true);
   const req = upgradeRequest(`${c.host}:${c.port}`, w.dialect.path, w.dialect.headers(c.token));
-  sock.on('connect', () => sock.write(req));
+  sock.on(w.spec.tls ? 'secureConnect' : 'connect', () => sock.write(req));
   sock.on('data', (chunk: Buffer) => {
     if (c.state === 'ws' || c.state === 'ready') return c.parser.push(chunk);
     if (c.state !== 'http') return;

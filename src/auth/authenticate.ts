@@ -12,7 +12,8 @@ import { VerifyError, type Claims, type TokenVerifier } from './verifier.js';
 
 export type AuthOutcome =
   | { readonly ok: true; readonly claims: Claims; readonly source: TokenSource }
-  | { readonly ok: false; readonly refusal: RefusalKind };
+  /** `reason`: why, in one word (logged, never sent); `source`: where the token came from, when one was found. */
+  | { readonly ok: false; readonly refusal: RefusalKind; readonly reason: string; readonly source: TokenSource | 'none' | undefined };
 
 export interface AuthenticatorOptions extends ExtractOptions {
   readonly allowedOrigins: readonly string[] | undefined;
@@ -27,18 +28,19 @@ export class Authenticator {
     private readonly metrics: Metrics,
   ) {}
 
-  private refuse(refusal: RefusalKind): AuthOutcome {
+  private refuse(refusal: RefusalKind, reason: string, source: TokenSource | 'none' | undefined): AuthOutcome {
     this.metrics.count(this.metrics.refusals, refusal.code);
-    return { ok: false, refusal };
+    return { ok: false, refusal, reason, source };
   }
 
-  private countFailure(e: unknown): void {
-    this.metrics.count(this.metrics.authFailures, e instanceof VerifyError ? e.reason : 'malformed');
+  private countFailure(e: unknown): string {
+    const reason = e instanceof VerifyError ? e.reason : 'malformed';
+    this.metrics.count(this.metrics.authFailures, reason);
+    return reason;
   }
 
-  private failed(e: unknown): AuthOutcome {
-    this.countFailure(e);
-    return this.refuse(Refusal.AUTH_FAILED);
+  private failed(e: unknown, source: TokenSource): AuthOutcome {
+    return this.refuse(Refusal.AUTH_FAILED, this.countFailure(e), source);
   }
 
   /**
@@ -72,21 +74,21 @@ export class Authenticator {
     const found = extractToken(req, protocols, this.opts);
     if (found.kind === 'conflict') {
       this.metrics.count(this.metrics.authFailures, 'conflicting-tokens');
-      return this.refuse(Refusal.AUTH_FAILED);
+      return this.refuse(Refusal.AUTH_FAILED, 'conflicting-tokens', undefined);
     }
     if (!originAllowed(req.origin, req.host, this.opts.allowedOrigins, found.kind === 'token' ? found.source : undefined)) {
-      return this.refuse(Refusal.ORIGIN_FORBIDDEN);
+      return this.refuse(Refusal.ORIGIN_FORBIDDEN, 'origin', found.kind === 'token' ? found.source : 'none');
     }
-    if (found.kind === 'none') return this.refuse(Refusal.NO_TOKEN);
+    if (found.kind === 'none') return this.refuse(Refusal.NO_TOKEN, 'no-token', 'none');
+    const source = found.source;
     let verified: Claims | Promise<Claims>;
     try {
       verified = this.verifier.verify(found.token);
     } catch (e) {
-      return this.failed(e);
+      return this.failed(e, source);
     }
-    const source = found.source;
     if (verified instanceof Promise) {
-      return verified.then((claims) => this.checkRevocation(claims, source), (e: unknown) => this.failed(e));
+      return verified.then((claims) => this.checkRevocation(claims, source), (e: unknown) => this.failed(e, source));
     }
     return this.checkRevocation(verified, source);
   }
@@ -94,11 +96,11 @@ export class Authenticator {
   /** Synchronous when the store knows the answer now (a local mirror, the embedded store). */
   checkRevocation(claims: Claims, source: TokenSource): AuthOutcome | Promise<AuthOutcome> {
     const now = this.revokedNow(claims);
-    if (now === true) return this.refuse(Refusal.TOKEN_REVOKED);
+    if (now === true) return this.refuse(Refusal.TOKEN_REVOKED, 'revoked', source);
     if (now === false) return { ok: true, claims, source };
     return this.revocation(claims).then((r) => {
-      if (r === 'revoked') return this.refuse(Refusal.TOKEN_REVOKED);
-      if (r === 'unavailable') return this.refuse(Refusal.UNAVAILABLE);
+      if (r === 'revoked') return this.refuse(Refusal.TOKEN_REVOKED, 'revoked', source);
+      if (r === 'unavailable') return this.refuse(Refusal.UNAVAILABLE, 'revocation-unavailable', source);
       return { ok: true, claims, source };
     });
   }

@@ -80,7 +80,17 @@ export interface Config {
   readonly adminJwtScope: string | undefined;
   readonly adminRateLimit: number;
   readonly adminRateBurst: number;
+  // Operations: TLS, /metrics access, refusal logs
+  readonly tlsCertFile: string | undefined;
+  readonly tlsKeyFile: string | undefined;
+  readonly tlsPassphrase: string | undefined;
+  readonly metricsAccess: MetricsAccess;
+  readonly metricsToken: string | undefined;
+  readonly refusalLogPerSec: number;
 }
+
+/** Who may read GET /metrics on the client port. */
+export type MetricsAccess = 'public' | 'token' | 'off';
 
 type Kind =
   | { type: 'int'; min: number; max: number }
@@ -164,6 +174,13 @@ export const OPTIONS: readonly Option[] = [
   { key: 'adminJwtScope', env: 'WSGATE_ADMIN_JWT_SCOPE', kind: { type: 'string' }, def: undefined, help: 'A scope value that lets a JWT signed by the configured keys call the server API (in its scope or scp claim; it must not carry tenant_id). Unset: API keys only.' },
   { key: 'adminRateLimit', env: 'WSGATE_ADMIN_RATE_LIMIT', kind: int(0, 1_000_000), def: '50', help: 'Server API requests per second per API key or JWT sub (0 = unlimited); failed authentications are limited per address alike. Over it: 429.' },
   { key: 'adminRateBurst', env: 'WSGATE_ADMIN_RATE_BURST', kind: int(1, 1_000_000), def: '100', help: 'Token-bucket size of the server API rate limit.' },
+  // Operations: TLS, /metrics access, refusal logs
+  { key: 'tlsCertFile', env: 'WSGATE_TLS_CERT_FILE', kind: { type: 'string' }, def: undefined, help: 'PEM certificate file (the chain after it): the listener serves wss:// and https:// only. Needs WSGATE_TLS_KEY_FILE. Both files are read again on SIGHUP, without dropping connections (needs a fixed WSGATE_PORT).' },
+  { key: 'tlsKeyFile', env: 'WSGATE_TLS_KEY_FILE', kind: { type: 'string' }, def: undefined, help: 'PEM private key file of WSGATE_TLS_CERT_FILE.' },
+  { key: 'tlsPassphrase', env: 'WSGATE_TLS_PASSPHRASE', kind: { type: 'string' }, def: undefined, help: 'Passphrase of an encrypted WSGATE_TLS_KEY_FILE.' },
+  { key: 'metricsAccess', env: 'WSGATE_METRICS', kind: { type: 'enum', values: ['public', 'token', 'off'] }, def: 'public', help: 'Who may read GET /metrics on the client port: anyone (public), a scraper sending Authorization: Bearer <WSGATE_METRICS_TOKEN> (token), or nobody (off: 404).' },
+  { key: 'metricsToken', env: 'WSGATE_METRICS_TOKEN', kind: { type: 'string' }, def: undefined, help: 'The bearer token of WSGATE_METRICS=token, at least 16 characters.' },
+  { key: 'refusalLogPerSec', env: 'WSGATE_REFUSAL_LOG_PER_SEC', kind: int(0, 100_000), def: '10', help: 'Refused upgrades logged per second at most (code, reason, source address, token transport; never the token); the next line counts those left out. 0: none.' },
 ];
 
 export class ConfigError extends Error {
@@ -275,6 +292,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, ar
   }
   if (out.nodeId === undefined || out.nodeId === '') out.nodeId = defaults.nodeId;
   if (out.tokenCookie === '') out.tokenCookie = undefined;
+  for (const key of ['tlsCertFile', 'tlsKeyFile', 'tlsPassphrase', 'metricsToken'] as const) if (out[key] === '') out[key] = undefined;
   for (const key of ['jwtSecrets', 'jwtPublicKeyFiles'] as const) if (out[key] === undefined) out[key] = [];
   if ((out.jwtIssuer as string[] | undefined)?.length === 0) out.jwtIssuer = undefined;
   if ((out.jwtAudience as string[] | undefined)?.length === 0) out.jwtAudience = undefined;
@@ -293,6 +311,11 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, ar
   if (algs && !algs.some((a) => a.startsWith('HS')) && (out.jwtPublicKeyFiles as string[]).length === 0 && !out.jwksUrl) problems.push('WSGATE_JWT_ALGORITHMS allows only public-key algorithms, yet neither WSGATE_JWT_PUBLIC_KEY_FILE nor WSGATE_JWKS_URL is set');
   if (typeof out.keyPrefix === 'string' && out.keyPrefix === out.revokedPrefix) problems.push('WSGATE_KEY_PREFIX and WSGATE_REVOKED_PREFIX must differ');
   adminProblems(out, problems);
+  if ((out.tlsCertFile === undefined) !== (out.tlsKeyFile === undefined)) problems.push('WSGATE_TLS_CERT_FILE and WSGATE_TLS_KEY_FILE go together: set both or neither');
+  if (out.tlsPassphrase !== undefined && out.tlsKeyFile === undefined) problems.push('WSGATE_TLS_PASSPHRASE is set without WSGATE_TLS_KEY_FILE');
+  if (out.metricsAccess === 'token' && out.metricsToken === undefined) problems.push('WSGATE_METRICS=token needs WSGATE_METRICS_TOKEN');
+  if (out.metricsToken !== undefined && out.metricsAccess !== 'token') problems.push('WSGATE_METRICS_TOKEN is set but WSGATE_METRICS is not token: set WSGATE_METRICS=token (or unset the token)');
+  if (typeof out.metricsToken === 'string' && out.metricsToken.length < 16) problems.push('WSGATE_METRICS_TOKEN must be at least 16 characters');
 
   if (problems.length > 0) throw new ConfigError(problems);
   return Object.freeze(out as unknown as Config);

@@ -9,6 +9,8 @@ import type { Bus } from '../stores/ports.js';
 import type { Faults, SocketPort } from './ports.js';
 
 export type ControlEnvelope = Exclude<Envelope, { kind: 'room' }>;
+/** How every room message's JSON encoding starts (core/rooms.ts); presence notices start otherwise. */
+const MESSAGE_JSON = '{"type":"message"';
 
 export class FanOut<S> {
   /** Where commands and answers from other nodes go (core/control.ts). */
@@ -20,6 +22,8 @@ export class FanOut<S> {
     private readonly nodeId: string,
     faults: Faults,
     private readonly metrics: Metrics,
+    /** local connections in a room (fan-out size of a publish from another node) */
+    private readonly members: (room: string) => number,
   ) {
     bus.onMessage((payload) => {
       try {
@@ -53,6 +57,7 @@ export class FanOut<S> {
     }
     if (e.node === this.nodeId) return; // our own echo
     if (e.kind !== 'room') return this.control(e);
+    if (e.json.startsWith(MESSAGE_JSON)) this.metrics.fanoutSize.bus.observe(this.members(e.room));
     this.local(e.room, Buffer.from(e.bin.buffer, e.bin.byteOffset, e.bin.byteLength), e.json, undefined);
   }
 }

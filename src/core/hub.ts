@@ -85,7 +85,7 @@ export class Hub<S> {
     // the registry holds sessions, and builds their entries at flush time
     this.registry = deps.registry(() => this.sessions, (s) => this.sessions.entry(s as Session<S>));
     this.outbox = new Outbox(port, deps.metrics, deps.faults);
-    const fanOut = new FanOut(port, deps.bus, opts.nodeId, deps.faults, deps.metrics);
+    const fanOut = new FanOut(port, deps.bus, opts.nodeId, deps.faults, deps.metrics, (room) => deps.presence.connections(room));
     const queries = new PresenceQueries(deps.presenceStore, deps.presence, opts.nodeId, { lookupTimeoutMs: opts.lookupTimeoutMs, cacheMs: PRESENCE_CACHE_MS, maxRooms: PRESENCE_READS_MAX, maxCached: PRESENCE_CACHED_MAX }, now);
     this.fanOut = fanOut;
     this.control = new Control(this.sessions, this.outbox, {

@@ -99,8 +99,10 @@ export class RoomRequests<S> {
     // a control character a 6-character escape: up to 6x); beyond 4x the limit it is refused.
     const egressMax = this.limits.maxPublishBytes * EGRESS_FACTOR;
     if (bin.length > egressMax || json.length > egressMax) return this.outbox.replyError(s, id, ReplyError.PAYLOAD_TOO_LARGE);
-    this.fanOut.toRoom(roomKey(s.tenantId, room), bin, json, echo ? undefined : s.socket);
+    const key = roomKey(s.tenantId, room);
+    this.fanOut.toRoom(key, bin, json, echo ? undefined : s.socket);
     this.metrics.publishes++;
+    this.metrics.fanoutSize.local.observe(this.tracker.connections(key) - (!echo && hasRoom(s.rooms, key) ? 1 : 0));
     this.outbox.ack<'publish'>(s, id, { ts });
   }
 

@@ -5,34 +5,25 @@
 import type { Faults } from '../core/ports.js';
 import type { Logger } from './logger.js';
 import type { Metrics } from './metrics.js';
+import { LogSampler } from './sampler.js';
 
 export class FaultReporter implements Faults {
-  private windowStart = 0;
-  private logged = 0;
-  private suppressed = 0;
+  private readonly sampler: LogSampler;
 
   constructor(
     private readonly metrics: Metrics,
     private readonly logger: Logger,
-    private readonly maxLogsPerSec = 10,
-    private readonly now: () => number = Date.now,
-  ) {}
+    maxLogsPerSec = 10,
+    now: () => number = Date.now,
+  ) {
+    this.sampler = new LogSampler(maxLogsPerSec, now);
+  }
 
   report(where: string, err: unknown): void {
     try {
       this.metrics.count(this.metrics.internalErrors, where);
-      const t = this.now();
-      if (t - this.windowStart >= 1000) {
-        this.windowStart = t;
-        this.logged = 0;
-      }
-      if (this.logged >= this.maxLogsPerSec) {
-        this.suppressed++;
-        return;
-      }
-      this.logged++;
-      const suppressed = this.suppressed;
-      this.suppressed = 0;
+      const suppressed = this.sampler.take();
+      if (suppressed === undefined) return;
       this.logger.error({ where, err: err instanceof Error ? err : new Error(String(err)), ...(suppressed > 0 ? { suppressed } : {}) }, 'internal error contained');
     } catch {
       // reporting must never be the thing that fails

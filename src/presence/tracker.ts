@@ -7,6 +7,7 @@
 // `maxPending` rooms (Redis away under churn of ever-new rooms) the buffer is dropped and the next
 // successful flush rewrites the node's whole presence instead (the notifications of that period
 // are lost; presence queries are exact again after that flush).
+import type { FlushObserver } from '../registry/registry.js';
 import type { PresenceBatch, PresenceStore } from '../stores/ports.js';
 
 export interface PresenceChange {
@@ -20,6 +21,8 @@ interface Delta { add: Set<string>; rem: Set<string> }
 export class PresenceTracker {
   /** room key -> user -> local connection count */
   private readonly local = new Map<string, Map<string, number>>();
+  /** room key -> local connections in it (the sockets a publish to it reaches here) */
+  private readonly conns = new Map<string, number>();
   private pending = new Map<string, Delta>();
   private flushing: Promise<PresenceChange[]> | undefined;
   /** Send the node's whole state next time (first flush, or the store lost it). */
@@ -37,6 +40,7 @@ export class PresenceTracker {
     private readonly refreshSpread: number,
     /** rooms with buffered changes before the buffer collapses into a full rewrite */
     private readonly maxPending = Infinity,
+    private readonly observe: FlushObserver = () => undefined,
   ) {}
 
   private delta(room: string): Delta | undefined {
@@ -63,6 +67,7 @@ export class PresenceTracker {
     if (!users) this.local.set(room, (users = new Map()));
     const n = users.get(user) ?? 0;
     users.set(user, n + 1);
+    this.conns.set(room, (this.conns.get(room) ?? 0) + 1);
     if (n > 0) return false;
     const d = this.delta(room);
     if (d === undefined) return true;
@@ -77,6 +82,9 @@ export class PresenceTracker {
     const users = this.local.get(room);
     const n = users?.get(user);
     if (!users || n === undefined) return false;
+    const c = this.conns.get(room)!;
+    if (c > 1) this.conns.set(room, c - 1);
+    else this.conns.delete(room);
     if (n > 1) {
       users.set(user, n - 1);
       return false;
@@ -89,6 +97,11 @@ export class PresenceTracker {
     else d.rem.add(user);
     this.settle(room, d);
     return true;
+  }
+
+  /** Local connections in a room (a user with two connections counts twice). */
+  connections(room: string): number {
+    return this.conns.get(room) ?? 0;
   }
 
   localMembers(room: string): string[] {
@@ -138,15 +151,19 @@ export class PresenceTracker {
     const vacated: string[] = [];
     for (const room of batchDeltas.keys()) if (!this.local.has(room)) vacated.push(room);
     const batch: PresenceBatch = { added, removed, vacated, refresh: this.refreshSlice(), ...(full ? { full } : {}) };
+    const entries = full ? full.size : changes.length;
+    const t0 = performance.now();
     this.flushing = this.store
       .apply(this.nodeId, batch)
       .then(
         (res) => {
+          this.observe(entries, (performance.now() - t0) / 1000, true);
           this.flushes++;
           if (res.lost && !full) this.needFull = true;
           return changes;
         },
         (err: unknown) => {
+          this.observe(entries, (performance.now() - t0) / 1000, false);
           this.failures++;
           if (full) this.needFull = true;
           this.mergeBack(batchDeltas);

@@ -10,6 +10,9 @@
 // strings, the two map operations of a short connection cost ~4% of its upgrade path, profiled).
 import type { ConnectionEntry, RegistryStore } from '../stores/ports.js';
 
+/** Told of every flush that settled: entries written, seconds it took, whether it succeeded. */
+export type FlushObserver = (entries: number, seconds: number, ok: boolean) => void;
+
 /** What the registry is told of: a connection with an id, whose entry is built at flush time. */
 export interface Registrable {
   readonly id: string;
@@ -36,6 +39,7 @@ export class ConnectionRegistry<T extends Registrable = ConnectionEntry & Regist
     private readonly maxPending = Infinity,
     /** the entry of a connection, built at flush */
     private readonly toEntry: (t: T) => ConnectionEntry = (t) => t as unknown as ConnectionEntry,
+    private readonly observe: FlushObserver = () => undefined,
   ) {}
 
   /** A connection opened, or its entry changed (a refresh): written at the next flush. */
@@ -89,14 +93,18 @@ export class ConnectionRegistry<T extends Registrable = ConnectionEntry & Regist
         }
       }
     }
+    const t0 = performance.now();
+    const entries = upserts.length + removals.length;
     this.flushing = this.store
       .apply(this.nodeId, { upserts, removals, full })
       .then(
         (res) => {
+          this.observe(entries, (performance.now() - t0) / 1000, true);
           this.flushes++;
           if (res.lost && !full) this.needFull = true;
         },
         (err: unknown) => {
+          this.observe(entries, (performance.now() - t0) / 1000, false);
           this.failures++;
           if (full) this.needFull = true;
           if (!this.needFull) {

@@ -5,27 +5,21 @@
 // socket closes that socket with 1011; a failure while deciding one upgrade answers it with 500;
 // both are counted in wsgate_internal_errors_total{where} and logged with their stack.
 import type { AuthOutcome } from '../auth/authenticate.js';
-import { splitProtocols, type UpgradeRequest } from '../auth/extract.js';
+import { splitProtocols, type TokenSource, type UpgradeRequest } from '../auth/extract.js';
 import type { Authenticator } from '../auth/authenticate.js';
 import type { Config } from '../config/config.js';
 import type { Faults, Hub, Session } from '../core/hub.js';
 import { Close, RETRY_AFTER_SEC, Refusal, type CloseKind, type RefusalKind } from '../errors/codes.js';
 import type { Metrics } from '../observability/metrics.js';
+import type { RefusalLog } from '../observability/refusals.js';
 import { negotiate } from '../protocol/codec.js';
 import type { Encoding } from '../protocol/messages.js';
+import type { AppSlot, Apps, SocketData } from './apps.js';
 import { PendingSockets } from './pending.js';
-import type { HttpRequest, HttpResponse, TemplatedApp, Uws, WebSocket, us_listen_socket, us_socket_context_t } from './uws.js';
+import type { TlsOptions } from './tls.js';
+import type { HttpRequest, HttpResponse, TemplatedApp, Uws, WebSocket, us_socket_context_t } from './uws.js';
 
-/**
- * What uWS keeps per socket: the refusal (close mode) or the core's session. uWS hands open and
- * close a shallow copy of this object: state that both must see lives in the session.
- */
-export interface SocketData {
-  readonly refusal: RefusalKind | undefined;
-  conn: Session<WebSocket<SocketData>> | undefined;
-  /** Async upgrades: the connected frame, encoded before res.cork; open only sends it. */
-  readonly connected: Buffer | undefined;
-}
+export type { SocketData } from './apps.js';
 
 /** An upgrade being decided: what uWS needs to answer it, copied out of the request. */
 interface Upgrading {
@@ -35,6 +29,11 @@ interface Upgrading {
   readonly context: us_socket_context_t;
   /** our subprotocol when the client offered it, else '' */
   readonly protocol: string;
+  readonly origin: string;
+  /** the app that took the request */
+  readonly slot: AppSlot;
+  /** performance.now() at the upgrade handler's entry */
+  readonly t0: number;
   address?: string;
   /** the socket still holds a pending count (released once, by release()) */
   counted?: boolean;
@@ -43,13 +42,19 @@ interface Upgrading {
 export interface GatewayDeps {
   readonly config: Config;
   readonly uws: Uws;
-  readonly app: TemplatedApp;
+  /** the apps the gateway creates (one; a new one per TLS reload) */
+  readonly apps: Apps;
   readonly authenticator: Authenticator;
   readonly hub: Hub<WebSocket<SocketData>>;
   readonly metrics: Metrics;
   readonly faults: Faults;
+  readonly refusals: RefusalLog;
   /** bounds on sockets that have not completed an upgrade */
   readonly pending: PendingSockets;
+  /** registers the HTTP routes on an app (server/http.ts) */
+  readonly routes: (app: TemplatedApp) => void;
+  /** TLS: uWS's SSL options (the first certificate); undefined: plain TCP */
+  readonly tls: TlsOptions | undefined;
 }
 
 const STATUS_TEXT: Record<number, string> = { 400: '400 Bad Request', 401: '401 Unauthorized', 403: '403 Forbidden', 404: '404 Not Found', 429: '429 Too Many Requests', 500: '500 Internal Server Error', 503: '503 Service Unavailable' };
@@ -98,8 +103,6 @@ function readUpgrade(req: HttpRequest): UpgradeRequest {
 }
 
 export class Gateway {
-  private readonly app: TemplatedApp;
-  private listenSocket: us_listen_socket | undefined;
   private draining = false;
   /**
    * 'socket': the build has app.filter, so every accepted socket is counted from accept until its
@@ -108,27 +111,34 @@ export class Gateway {
    * seen, from the upgrade handler to its answer (docs/SECURITY.md says what bounds the rest on
    * such builds).
    */
-  readonly pendingMode: 'socket' | 'upgrade';
+  pendingMode: 'socket' | 'upgrade' = 'upgrade';
   /** the socket whose open ran last: an async upgrade's open runs inside res.upgrade, inside res.cork */
   private opened: WebSocket<SocketData> | undefined;
   port = 0;
 
+  /** Makes the first app (an SSLApp with `deps.tls`); listen() starts it. */
   constructor(private readonly deps: GatewayDeps) {
-    const { uws, config } = deps;
-    this.app = deps.app;
+    this.createApp(deps.tls);
+  }
+
+  /** A new app (SSLApp with `tls`) with the gateway's handlers and the HTTP routes, made the current one. */
+  private createApp(tls: TlsOptions | undefined): AppSlot {
+    const { uws, config, hub, apps } = this.deps;
+    const app = tls === undefined ? uws.App() : uws.SSLApp(tls);
+    const slot = apps.add(app);
     // The type declarations always have filter; the compat build's binary does not.
-    const filter = (this.app as unknown as { filter?: (cb: (res: HttpResponse, count: number) => void) => unknown }).filter;
+    const filter = (app as unknown as { filter?: (cb: (res: HttpResponse, count: number) => void) => unknown }).filter;
     this.pendingMode = typeof filter === 'function' ? 'socket' : 'upgrade';
     if (typeof filter === 'function') {
-      filter.call(this.app, (res, count) => {
+      filter.call(app, (res, count) => {
         try {
           this.filtered(res, count);
         } catch (err) {
-          deps.faults.report('filter', err);
+          this.deps.faults.report('filter', err);
         }
       });
     }
-    this.app.ws<SocketData>('/ws', {
+    app.ws<SocketData>('/ws', {
       compression: uws.DISABLED,
       maxPayloadLength: config.maxPayloadBytes,
       idleTimeout: config.idleTimeoutSec,
@@ -139,7 +149,7 @@ export class Gateway {
       sendPingsAutomatically: true,
       upgrade: (res, req, context) => {
         try {
-          this.upgrade(res, req, context);
+          this.upgrade(res, req, context, slot);
         } catch (err) {
           this.upgradeFailed(res, err);
         }
@@ -155,27 +165,30 @@ export class Gateway {
         const conn = ws.getUserData().conn;
         if (conn === undefined) return;
         try {
-          deps.hub.message(conn, message, isBinary);
+          hub.message(conn, message, isBinary);
         } catch (err) {
-          deps.hub.fail(conn, 'message', err);
+          hub.fail(conn, 'message', err);
         }
       },
       // Pings and pongs are charged like other frames (uWS answers pings itself).
       ping: (ws, message) => this.control(ws, message),
       pong: (ws, message) => this.control(ws, message),
       close: (ws, code, message) => {
+        apps.closed(slot);
         if (code === 1006) this.countDrop(message);
         const data = ws.getUserData();
         const conn = data.conn;
         data.conn = undefined;
         if (conn === undefined) return;
         try {
-          deps.hub.close(conn);
+          hub.close(conn);
         } catch (err) {
-          deps.faults.report('close', err);
+          this.deps.faults.report('close', err);
         }
       },
     });
+    this.deps.routes(app);
+    return slot;
   }
 
   private control(ws: WebSocket<SocketData>, message: ArrayBuffer): void {
@@ -219,6 +232,7 @@ export class Gateway {
     const verdict = this.deps.pending.enter(address);
     if (verdict !== 'ok') {
       this.deps.metrics.count(this.deps.metrics.pendingRefused, verdict);
+      this.deps.refusals.socket(`pending-${verdict}`, address);
       res.close();
       return;
     }
@@ -235,7 +249,8 @@ export class Gateway {
    * (it lives on the stack only during this call), attach onAborted before any await, never
    * touch an aborted response, and upgrade or refuse inside cork.
    */
-  private upgrade(res: HttpResponse, req: HttpRequest, context: us_socket_context_t): void {
+  private upgrade(res: HttpResponse, req: HttpRequest, context: us_socket_context_t, slot: AppSlot): void {
+    const t0 = performance.now();
     const request = readUpgrade(req);
     const key = req.getHeader('sec-websocket-key');
     const extensions = req.getHeader('sec-websocket-extensions');
@@ -245,7 +260,7 @@ export class Gateway {
     // Close-mode refusals echo our subprotocol: a client that offered one fails a handshake
     // without it (and would see 1006 instead of the 40xx code).
     const protocol = chosen?.protocol ?? '';
-    const upgrading: Upgrading = { res, key, extensions, context, protocol };
+    const upgrading: Upgrading = { res, key, extensions, context, protocol, origin: request.origin, slot, t0 };
 
     // The socket's pending count: taken at accept by the filter ('socket' mode: released here,
     // once the upgrade is decided), or below for an upgrade that must wait ('upgrade' mode: an
@@ -254,10 +269,10 @@ export class Gateway {
       upgrading.address = text(res.getRemoteAddressAsText());
       upgrading.counted = true;
     }
-    if (this.draining) return this.refuse(upgrading, Refusal.UNAVAILABLE);
+    if (this.draining) return this.refuse(upgrading, Refusal.UNAVAILABLE, 'draining', undefined);
     if (!chosen) {
       metrics.count(metrics.refusals, Refusal.BAD_SUBPROTOCOL.code);
-      return this.refuse(upgrading, Refusal.BAD_SUBPROTOCOL);
+      return this.refuse(upgrading, Refusal.BAD_SUBPROTOCOL, 'subprotocol', undefined);
     }
     const done = (): void => this.release(upgrading);
     let outcome: AuthOutcome | Promise<AuthOutcome>;
@@ -275,7 +290,8 @@ export class Gateway {
         outcome.catch(() => undefined); // its answer is not wanted any more
         metrics.count(metrics.pendingRefused, verdict);
         metrics.count(metrics.refusals, Refusal.UNAVAILABLE.code);
-        return this.refuse(upgrading, Refusal.UNAVAILABLE);
+        upgrading.address = address;
+        return this.refuse(upgrading, Refusal.UNAVAILABLE, `pending-${verdict}`, undefined);
       }
       upgrading.address = address;
       upgrading.counted = true;
@@ -290,7 +306,7 @@ export class Gateway {
     outcome
       .catch((err: unknown): AuthOutcome => {
         this.deps.faults.report('authenticate', err);
-        return { ok: false, refusal: Refusal.INTERNAL };
+        return { ok: false, refusal: Refusal.INTERNAL, reason: 'internal', source: undefined };
       })
       .then((o) => {
         if (aborted) return;
@@ -309,6 +325,7 @@ export class Gateway {
         const ws = this.opened;
         this.opened = undefined;
         if (conn === undefined) return;
+        this.deps.metrics.upgradeSeconds.async.observe((performance.now() - upgrading.t0) / 1000);
         if (ws !== undefined && !conn.closed) {
           try {
             this.deps.hub.open(conn, ws, true);
@@ -331,24 +348,39 @@ export class Gateway {
    */
   private finish(u: Upgrading, o: AuthOutcome, chosen: { encoding: Encoding; protocol: string | undefined }, async: boolean): Session<WebSocket<SocketData>> | undefined {
     const { metrics, hub } = this.deps;
-    if (!o.ok) return void this.refuse(u, o.refusal);
+    if (!o.ok) return void this.refuse(u, o.refusal, o.reason, o.source);
     const capped = hub.admit(o.claims);
     if (capped) {
       metrics.count(metrics.refusals, capped.code);
-      return void this.refuse(u, capped);
+      return void this.refuse(u, capped, capped === Refusal.UNAVAILABLE ? 'node-full' : 'connection-cap', o.source);
     }
     const conn = hub.create(o.claims, chosen.encoding, chosen.protocol);
     metrics.upgradesAccepted++;
-    const data: SocketData = { refusal: undefined, conn, connected: async ? hub.connectedFrame(conn) : undefined };
+    const data: SocketData = { refusal: undefined, conn, connected: async ? hub.connectedFrame(conn) : undefined, app: u.slot };
+    this.upgradeSocket(u, data);
+    // open ran inside res.upgrade. Request to open, ~125 ns with the clock reads; an async upgrade's is
+    // observed once res.cork has returned (upgrade()): no code may run in the cork after the upgrade
+    // that did not before (docs/UWS-1928.md: in a fresh process, 6 of 30 first async upgrades were
+    // closed by uWS when this observation ran there, 0 of 30 without it, upstream v20.57).
+    if (!async) metrics.upgradeSeconds.sync.observe((performance.now() - u.t0) / 1000);
+    this.release(u);
+    return conn;
+  }
+
+  /**
+   * res.upgrade, the socket counted on its app first: uWS runs open inside res.upgrade, and for an
+   * async upgrade inside res.cork, where nothing new may run after the upgrade (docs/UWS-1928.md).
+   */
+  private upgradeSocket(u: Upgrading, data: SocketData): void {
+    this.deps.apps.opened(u.slot);
     try {
       // The bearer.* entry is never echoed: only our subprotocol (or none) is.
       u.res.upgrade(data, u.key, u.protocol, u.extensions, u.context);
     } catch (err) {
-      if (!conn.closed) hub.close(conn); // undo the session: its socket never opened
+      this.deps.apps.closed(u.slot); // its socket never opened
+      if (data.conn !== undefined && !data.conn.closed) this.deps.hub.close(data.conn); // undo the session
       throw err;
     }
-    this.release(u);
-    return conn;
   }
 
   /** The upgrade was answered or upgraded (or aborted): its socket stops counting as pending. Once. */
@@ -375,10 +407,11 @@ export class Gateway {
     }
   }
 
-  private refuse(u: Upgrading, refusal: RefusalKind): void {
+  /** `reason` and `source` go to the (sampled) log only. */
+  private refuse(u: Upgrading, refusal: RefusalKind, reason: string, source: TokenSource | 'none' | undefined): void {
+    this.deps.refusals.upgrade(refusal.code, refusal.status, reason, u.address ?? (() => text(u.res.getRemoteAddressAsText())), source, reason === 'origin' ? u.origin : undefined);
     if (this.deps.config.refusalMode === 'close' && u.key !== '') {
-      const data: SocketData = { refusal, conn: undefined, connected: undefined };
-      u.res.upgrade(data, u.key, u.protocol, u.extensions, u.context);
+      this.upgradeSocket(u, { refusal, conn: undefined, connected: undefined, app: u.slot });
       this.release(u);
       return;
     }
@@ -427,24 +460,61 @@ export class Gateway {
     }
   }
 
+  /** Listens on the configured host and port. */
   listen(): Promise<number> {
     const { host, port } = this.deps.config;
+    const slot = this.deps.apps.current!;
     return new Promise((resolve, reject) => {
-      this.app.listen(host, port, (socket) => {
+      slot.app.listen(host, port, (socket) => {
         if (!socket) return reject(new Error(`cannot listen on ${host}:${port}`));
-        this.listenSocket = socket;
+        slot.listenSocket = socket;
         this.port = this.deps.uws.us_socket_local_port(socket);
         resolve(this.port);
       });
     });
   }
 
+  /**
+   * A new certificate without dropping a connection: a new SSLApp with it listens on the same port
+   * (uSockets sets SO_REUSEPORT on a listen socket of a fixed port, on both builds), then the old
+   * app's listen socket is closed. The old app keeps its sockets until they close (server/apps.ts).
+   * Throws, and leaves the old listener as it was, when the new app cannot be made or cannot listen
+   * (WSGATE_PORT=0: the first listen socket was made without SO_REUSEPORT).
+   */
+  reloadTls(tls: TlsOptions): void {
+    if (this.draining) throw new Error('draining');
+    const current = this.deps.apps.current;
+    if (current?.listenSocket === undefined) throw new Error('not listening');
+    if (this.deps.config.port === 0) throw new Error('WSGATE_PORT is 0: the certificate can only be reloaded on a fixed port (restart to change it)');
+    let slot: AppSlot;
+    try {
+      slot = this.createApp(tls);
+    } catch (e) {
+      throw new Error(`uWS could not make an SSL app of the files: ${(e as Error).message}`);
+    }
+    let listened = false;
+    slot.app.listen(this.deps.config.host, this.port, (socket) => {
+      if (!socket) return;
+      slot.listenSocket = socket;
+      listened = true;
+    });
+    if (!listened) {
+      this.deps.apps.abandon(slot);
+      throw new Error(`cannot listen on ${this.deps.config.host}:${this.port} a second time`);
+    }
+    for (const old of this.deps.apps.older()) {
+      if (old.listenSocket !== undefined) this.deps.uws.us_listen_socket_close(old.listenSocket);
+      old.listenSocket = undefined;
+      this.deps.apps.prune(old);
+    }
+  }
+
   /** Graceful shutdown: stop accepting, then close every socket with a reconnect code. */
   shutdown(close: CloseKind = Close.SHUTDOWN): void {
     this.draining = true;
-    if (this.listenSocket) {
-      this.deps.uws.us_listen_socket_close(this.listenSocket);
-      this.listenSocket = undefined;
+    for (const slot of [...this.deps.apps.all()]) {
+      if (slot.listenSocket !== undefined) this.deps.uws.us_listen_socket_close(slot.listenSocket);
+      slot.listenSocket = undefined;
     }
     this.deps.hub.closeAll(close);
   }

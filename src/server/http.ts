@@ -1,12 +1,16 @@
 // The HTTP routes of the client listener: liveness, readiness, metrics, and 404 for the rest.
 // Each handler is contained: a failure answers 500 and is counted, never more.
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { MetricsAccess } from '../config/config.js';
 import type { Faults } from '../core/ports.js';
 import type { Metrics } from '../observability/metrics.js';
-import type { HttpResponse, TemplatedApp } from './uws.js';
+import type { HttpRequest, HttpResponse, TemplatedApp } from './uws.js';
 
 export interface HttpDeps {
   readonly app: TemplatedApp;
   readonly metrics: Metrics;
+  /** who may read /metrics here (WSGATE_METRICS) and the bearer token of 'token' */
+  readonly metricsAccess: { readonly mode: MetricsAccess; readonly token: string | undefined };
   readonly faults: Faults;
   /** GET /healthz body */
   readonly health: () => Record<string, unknown>;
@@ -18,12 +22,14 @@ export interface HttpDeps {
 
 // Every answer closes its connection: on the client listener no socket outlives the pending-socket
 // count of its one request (server/gateway.ts), and monitoring clients lose only a TCP handshake.
-function json(res: HttpResponse, status: string, body: unknown): void {
-  res.writeStatus(status).writeHeader('content-type', 'application/json').writeHeader('cache-control', 'no-store').end(JSON.stringify(body), true);
+function json(res: HttpResponse, status: string, body: unknown, headers: Readonly<Record<string, string>> = {}): void {
+  res.writeStatus(status).writeHeader('content-type', 'application/json').writeHeader('cache-control', 'no-store');
+  for (const [k, v] of Object.entries(headers)) res.writeHeader(k, v);
+  res.end(JSON.stringify(body), true);
 }
 
-function failed(deps: HttpDeps, res: HttpResponse, where: string, err: unknown): void {
-  deps.faults.report(where, err);
+function failed(faults: Faults, res: HttpResponse, where: string, err: unknown): void {
+  faults.report(where, err);
   try {
     res.cork(() => json(res, '500 Internal Server Error', { error: 'Internal error', code: 'INTERNAL' }));
   } catch {
@@ -31,10 +37,53 @@ function failed(deps: HttpDeps, res: HttpResponse, where: string, err: unknown):
   }
 }
 
+const digest = (s: string): Buffer => createHash('sha256').update(s).digest();
+
+/** A check of `Authorization: Bearer <token>` in constant time (over SHA-256 digests: equal lengths whatever was sent). */
+export function bearerCheck(token: string): (authorization: string) => boolean {
+  const want = digest(token);
+  return (authorization) => {
+    if (authorization.length < 7 || authorization.slice(0, 7).toLowerCase() !== 'bearer ') return false;
+    return timingSafeEqual(digest(authorization.slice(7).trim()), want);
+  };
+}
+
+/**
+ * GET /metrics on any listener: the text exposition, behind a bearer token when one is given. The
+ * client port registers it below (WSGATE_METRICS); an admin listener can register the same handler.
+ * `done` runs once, when the request was answered or aborted.
+ */
+export function metricsHandler(metrics: Metrics, faults: Faults, token: string | undefined): (res: HttpResponse, req: HttpRequest, done: () => void) => void {
+  const allowed = token === undefined ? undefined : bearerCheck(token);
+  return (res, req, done) => {
+    if (allowed !== undefined && !allowed(req.getHeader('authorization'))) {
+      json(res, '401 Unauthorized', { error: 'Unauthorized', code: 'UNAUTHORIZED' }, { 'www-authenticate': 'Bearer realm="metrics"' });
+      return done();
+    }
+    let aborted = false;
+    res.onAborted(() => {
+      aborted = true;
+      done();
+    });
+    metrics
+      .render()
+      .then((body) => {
+        if (aborted) return;
+        res.cork(() => res.writeStatus('200 OK').writeHeader('content-type', metrics.contentType).writeHeader('cache-control', 'no-store').end(body, true));
+        done();
+      })
+      .catch((err: unknown) => {
+        if (aborted) return;
+        failed(faults, res, 'http-metrics', err);
+        done();
+      });
+  };
+}
+
 export function registerRoutes(deps: HttpDeps): void {
   const { app } = deps;
-  const route = (method: 'get' | 'head' | 'any', path: string, where: string, handler: (res: HttpResponse, done: () => void) => void): void => {
-    app[method](path, (res) => {
+  const route = (method: 'get' | 'head' | 'any', path: string, where: string, handler: (res: HttpResponse, done: () => void, req: HttpRequest) => void): void => {
+    app[method](path, (res, req) => {
       // uWS aborts the whole process when a handler returns without answering and without an
       // abort handler: one is attached before anything can fail (a handler that waits replaces it).
       res.onAborted(() => undefined);
@@ -46,9 +95,9 @@ export function registerRoutes(deps: HttpDeps): void {
         deps.answered(address);
       };
       try {
-        handler(res, done);
+        handler(res, done, req);
       } catch (err) {
-        failed(deps, res, where, err);
+        failed(deps.faults, res, where, err);
         done();
       }
     });
@@ -79,17 +128,16 @@ export function registerRoutes(deps: HttpDeps): void {
         done();
       })
       .catch((err: unknown) => {
-        failed(deps, res, 'http-readyz', err);
+        failed(deps.faults, res, 'http-readyz', err);
         done();
       });
   };
   route('get', '/readyz', 'http-readyz', readyz(true));
   route('head', '/readyz', 'http-readyz', readyz(false));
-  route('get', '/metrics', 'http-metrics', (res, done) => {
-    const body = deps.metrics.render(); // before anything is written: a failure can still answer 500
-    res.writeStatus('200 OK').writeHeader('content-type', 'text/plain; version=0.0.4').end(body, true);
-    done();
-  });
+  if (deps.metricsAccess.mode !== 'off') {
+    const serve = metricsHandler(deps.metrics, deps.faults, deps.metricsAccess.mode === 'token' ? deps.metricsAccess.token : undefined);
+    route('get', '/metrics', 'http-metrics', (res, done, req) => serve(res, req, done));
+  }
   route('any', '/*', 'http-404', (res, done) => {
     json(res, '404 Not Found', { error: 'Not found', code: 'NOT_FOUND' });
     done();

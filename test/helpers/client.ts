@@ -19,6 +19,8 @@ export interface ConnectOptions {
   query?: string;
   json?: boolean;
   localAddress?: string;
+  /** wss://: the CA to trust */
+  ca?: Buffer;
 }
 
 export class Client {
@@ -98,7 +100,7 @@ export function connect(url: string, token: string | undefined, opts: ConnectOpt
   if (token !== undefined && !opts.headers && !opts.query) headers.authorization = `Bearer ${token}`;
   const full = opts.query ? `${url}?${opts.query}` : url;
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(full, protocols, { headers, ...(opts.localAddress ? { localAddress: opts.localAddress } : {}) });
+    const ws = new WebSocket(full, protocols, { headers, ...(opts.localAddress ? { localAddress: opts.localAddress } : {}), ...(opts.ca ? { ca: opts.ca } : {}) });
     ws.on('unexpected-response', (_req, res) => {
       let body = '';
       res.on('data', (c: Buffer) => (body += c.toString()));

@@ -2,7 +2,7 @@
 import { Writable } from 'node:stream';
 import { loadConfig } from '../../src/config/config.js';
 import { start, type Running, type StartOptions } from '../../src/main.js';
-import { createLogger } from '../../src/observability/logger.js';
+import { createLogger, logBindings } from '../../src/observability/logger.js';
 import { SECRET } from './tokens.js';
 
 export interface TestGateway extends Running {
@@ -36,6 +36,8 @@ export async function startGateway(env: Record<string, string> = {}, options: St
       cb();
     },
   });
-  const running = await start(config, { logger: createLogger(config.logLevel, sink), ...options });
-  return Object.assign(running, { url: `ws://127.0.0.1:${running.port}/ws`, http: `http://127.0.0.1:${running.port}`, logs });
+  const running = await start(config, { logger: createLogger(config.logLevel, sink, logBindings(config)), ...options });
+  const tls = config.tlsCertFile !== undefined;
+  return Object.assign(running, { url: `${tls ? 'wss' : 'ws'}://127.0.0.1:${running.port}/ws`, http: `${tls ? 'https' : 'http'}://127.0.0.1:${running.port}`, logs });
 }
+

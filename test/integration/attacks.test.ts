@@ -44,6 +44,8 @@ beforeAll(async () => {
     WSGATE_JWT_ISSUER: ISS,
     WSGATE_JWT_AUDIENCE: AUD,
     WSGATE_JWT_CLOCK_TOLERANCE_SEC: '0',
+    // every refused upgrade is logged here (not sampled), so that the grep below sees each one
+    WSGATE_REFUSAL_LOG_PER_SEC: '100000',
   });
 });
 afterAll(async () => {
@@ -180,5 +182,25 @@ describe('logs', () => {
     // Any JWT-shaped string (three base64url segments starting with eyJ) in the log output.
     expect(text).not.toMatch(/eyJ[\w-]{10,}\.[\w-]{10,}\.[\w-]*/);
     expect(text).not.toContain(SECRET);
+  });
+
+  it('name every refused upgrade: its code, the reason, the source address and the token transport (and nothing of the token)', async () => {
+    const lines = gw.logs.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.msg === 'upgrade refused');
+    const text = await (await fetch(`${gw.http}/metrics`)).text();
+    const counted = [...text.matchAll(/^wsgate_upgrades_refused_total\{[^}]*\} (\d+)$/gm)].reduce((n, m) => n + Number(m[1]), 0);
+    expect(lines.length).toBe(counted); // one line per refusal counted
+    expect(lines.length).toBeGreaterThan(attacks.length);
+    for (const l of lines) {
+      expect(Object.keys(l).sort()).toEqual(expect.arrayContaining(['address', 'code', 'node', 'reason', 'status']));
+      expect(l.address).toBe('127.0.0.1');
+      expect(l.node).toBe(gw.config.nodeId);
+      for (const k of Object.keys(l)) expect(['level', 'time', 'node', 'msg', 'code', 'status', 'reason', 'address', 'source', 'origin', 'suppressed']).toContain(k);
+    }
+    const has = (m: Record<string, unknown>): boolean => lines.some((l) => Object.entries(m).every(([k, v]) => l[k] === v));
+    expect(has({ code: 'AUTH_FAILED', status: 401, reason: 'signature', source: 'header' })).toBe(true);
+    expect(has({ code: 'AUTH_FAILED', reason: 'algorithm', source: 'header' })).toBe(true);
+    expect(has({ code: 'AUTH_FAILED', reason: 'expired', source: 'header' })).toBe(true);
+    expect(has({ code: 'AUTH_FAILED', reason: 'key-unavailable', source: 'header' })).toBe(true);
+    expect(has({ code: 'AUTH_FAILED', reason: 'conflicting-tokens' })).toBe(true);
   });
 });

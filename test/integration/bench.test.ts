@@ -97,6 +97,10 @@ describe('bench options', () => {
     expect((await refused('dist/bench/compare.js', 'a.json', 'b.json', '--verbose')).code).toBe(2);
     expect((await refused('dist/bench/plan.js', '--conections', '10', '--report', 'r.json')).stderr).toMatch(/Unknown option/);
     expect((await refused('dist/bench/plan.js', '--connections', 'x', '--report', 'r.json')).stderr).toMatch(/--connections: "x"/);
+    expect((await refused('dist/bench/cli.js', 'connect-storm', '--tls', '--baseline', 'naive')).stderr).toMatch(/have no TLS/);
+    expect((await refused('dist/bench/cli.js', 'connect-storm', '--tls-key', 'rsa')).stderr).toMatch(/--tls-key needs --tls/);
+    expect((await refused('dist/bench/cli.js', 'connect-storm', '--tls', '--tls-key', 'dsa')).stderr).toMatch(/--tls-key: "dsa"/);
+    expect((await refused('dist/bench/cli.js', 'http', '--tls')).stderr).toMatch(/plain HTTP only/);
   });
 });
 
@@ -123,6 +127,20 @@ describe.concurrent('bench scenarios (smoke)', { timeout: 150_000 }, () => {
     expect(md).toMatch(/\| wsgate \| .* \| 1\.00 \|/);
     expect(md).toMatch(/\| naive \| .* \| [\d.]+ \|/);
     expect(md).toMatch(/## Key figures[\s\S]*\| figure \| wsgate \| uws \| naive \| socketio \| wsgate \/ uws \| wsgate \/ naive \|/);
+  });
+
+  it('connect-storm --tls: wsgate and bare uWS over TLS, wsgate in plain text as the baseline; the TLS cost as ratios', async () => {
+    const { report, stdout } = await bench('tls', 'connect-storm', '--tls', '--store', 'memory');
+    checkSchema(report, 'connect-storm', ['wsgate', 'wsgate-plain', 'uws']);
+    expect(report.runs.map((r) => r.info.tls)).toEqual([true, false, true]);
+    for (const r of report.runs) expect(r.metrics.accepted, `${r.target} ${JSON.stringify(r.errors)}`).toBe(60);
+    checkFigure(report, 'cpuUsPerConnUpgrade');
+    expect(report.tls).toMatchObject({ key: 'ec' });
+    expect(report.tls!.upgradeCpuRatio).toBeGreaterThan(0);
+    expect(report.tls!.lifecycleCpuRatio).toBeGreaterThan(0);
+    expect(report.tls!.headlineRatio).toBe(report.ratios['wsgate-plain']!.headline);
+    expect(report.tls!.upgradeCpuExtraUs).toBe(report.runs[0]!.metrics.cpuUsPerConnUpgrade! - report.runs[1]!.metrics.cpuUsPerConnUpgrade!);
+    expect(stdout).toMatch(/TLS \(ec key\), wsgate over TLS \/ in plain text: server CPU per upgrade [\d.]+ x plain/);
   });
 
   it('reconnect-storm hits the verifier cache; CPU per connection against every target', async () => {

@@ -131,8 +131,8 @@ describe('Redis stalled', () => {
       maxPending = Math.max(maxPending, gauge('presence_pending_rooms'));
       expect(maxPending).toBeLessThanOrEqual(MAX_PENDING);
       expect(maxRegistry).toBeLessThanOrEqual(20 + 1);
-      expect(gw.metrics.render()).toMatch(/wsgate_presence_overflows_total [1-9]/);
-      expect(gw.metrics.render()).toMatch(/wsgate_registry_overflows_total [1-9]/);
+      expect(await gw.metrics.render()).toMatch(/wsgate_presence_overflows_total [1-9]/);
+      expect(await gw.metrics.render()).toMatch(/wsgate_registry_overflows_total [1-9]/);
     } finally {
       clearInterval(sample);
       resume();

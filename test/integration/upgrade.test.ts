@@ -192,6 +192,41 @@ describe('query transport disabled, close mode', () => {
   });
 });
 
+describe('refusals in the log', () => {
+  const refusalLines = (): Array<Record<string, unknown>> => gw.logs.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.msg === 'upgrade refused');
+
+  it('name the code, reason, address and token transport: query and cookie tokens too, and never the token', async () => {
+    const bad = hs({ sub: 'refused', exp: now() - 60 });
+    // sampled at 10 a second: other tests may have used this second's lines up
+    await until(async () => {
+      await refused(connect(gw.url, bad, { query: `access_token=${bad}` }));
+      return refusalLines().at(-1)?.source === 'query';
+    }, 5000, 100);
+    expect(refusalLines().at(-1)).toMatchObject({ code: 'AUTH_FAILED', status: 401, reason: 'expired', source: 'query', address: '127.0.0.1', node: gw.config.nodeId });
+    expect(gw.logs.join('\n')).not.toContain(bad.split('.')[2]!);
+  });
+
+  it('are sampled: a flood of refusals writes at most 10 lines a second, and the next line counts the ones left out', async () => {
+    const before = refusalLines().length;
+    const t0 = Date.now();
+    await Promise.all(Array.from({ length: 200 }, () => refused(connect(gw.url, undefined))));
+    const seconds = (Date.now() - t0) / 1000;
+    expect(refusalLines().length - before).toBeLessThanOrEqual(10 * (Math.ceil(seconds) + 1));
+    // one more refusal at a time until a new one-second window logs it with the count left out
+    const flagged = (): Record<string, unknown> | undefined => refusalLines().slice(before).find((l) => typeof l.suppressed === 'number');
+    await until(async () => {
+      await refused(connect(gw.url, undefined));
+      return flagged() !== undefined;
+    }, 5000, 100);
+    expect(flagged()).toMatchObject({ code: 'NO_TOKEN', reason: 'no-token', source: 'none' });
+    expect(flagged()!.suppressed).toBeGreaterThanOrEqual(200 - 10 * (Math.ceil(seconds) + 1));
+  });
+
+  it('never contain a token (this file sends them in headers, subprotocols, queries and cookies)', () => {
+    expect(gw.logs.join('\n')).not.toMatch(/eyJ[\w-]{10,}\.[\w-]{10,}\.[\w-]*/);
+  });
+});
+
 describe('HTTP endpoints', () => {
   it('GET /healthz tells the uWS build and node id', async () => {
     const res = await fetch(`${gw.http}/healthz`);

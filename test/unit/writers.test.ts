@@ -109,6 +109,28 @@ describe('PresenceTracker', () => {
     expect(await store.members('r')).toEqual([]);
   });
 
+  it('counts the connections in each room (a publish\'s fan-out here) and tells each flush\'s size and time', async () => {
+    const seen: Array<[number, boolean]> = [];
+    const t = new PresenceTracker(new MemoryPresenceStore(30), 'n', 10, Infinity, (entries, seconds, ok) => {
+      expect(seconds).toBeGreaterThanOrEqual(0);
+      seen.push([entries, ok]);
+    });
+    t.join('r', 'alice');
+    t.join('r', 'alice');
+    t.join('r', 'bob');
+    t.join('s', 'bob');
+    expect([t.connections('r'), t.connections('s'), t.connections('x')]).toEqual([3, 1, 0]);
+    expect(t.leave('x', 'bob')).toBe(false); // not a member: nothing changes
+    t.leave('r', 'alice');
+    expect(t.connections('r')).toBe(2);
+    await t.flush(); // the first flush writes the whole state: 2 rooms
+    t.leave('r', 'alice');
+    t.leave('r', 'bob');
+    expect(t.connections('r')).toBe(0);
+    await t.flush(); // one room changed
+    expect(seen).toEqual([[2, true], [1, true]]);
+  });
+
   it('a flush carries only the rooms that changed, plus a bounded refresh slice', async () => {
     const store = new Flaky<PresenceBatch>();
     const t = new PresenceTracker(store as unknown as PresenceStore, 'n', 4);

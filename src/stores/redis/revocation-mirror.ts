@@ -30,7 +30,7 @@
 import type { Redis } from 'ioredis';
 import { keyOf2, partsOf } from '../../keys/keys.js';
 import { StoreUnavailable, type RevocationStore } from '../ports.js';
-import { DEFAULT_USER_PREFIX, parseBefore, RedisRevocationStore } from './revocation.js';
+import { DEFAULT_USER_PREFIX, parseBefore, RedisRevocationStore, type BatchObserver } from './revocation.js';
 
 /** A user revocation in the mirror: `before` (seconds) and when the key expires (ms; Infinity: no TTL). */
 interface UserEntry { readonly before: number; readonly until: number }
@@ -71,8 +71,9 @@ export class RedisRevocationMirror implements RevocationStore {
     private readonly now: () => number = Date.now,
     private readonly onError: (err: unknown) => void = () => undefined,
     private readonly userPrefix: string = DEFAULT_USER_PREFIX,
+    observe?: BatchObserver,
   ) {
-    this.lookup = new RedisRevocationStore(redis, prefix, timeoutMs, userPrefix);
+    this.lookup = new RedisRevocationStore(redis, prefix, timeoutMs, userPrefix, observe);
     sub.on('messageBuffer', (channel: Buffer, message: Buffer[] | null) => {
       if (channel.toString() === INVALIDATE) this.invalidated(message);
     });

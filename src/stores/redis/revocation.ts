@@ -27,6 +27,9 @@ export function parseBefore(v: string | null | undefined): number {
 
 const MAX_KEYS_PER_MGET = 1000;
 
+/** Told of every lookup batch that settled (answered, failed or timed out): its keys and its round trip in seconds. */
+export type BatchObserver = (keys: number, seconds: number) => void;
+
 export class RedisRevocationStore implements RevocationStore {
   private queue: Waiter[] = [];
   private scheduled = false;
@@ -39,6 +42,7 @@ export class RedisRevocationStore implements RevocationStore {
     private readonly prefix: string,
     private readonly timeoutMs: number,
     private readonly userPrefix: string = DEFAULT_USER_PREFIX,
+    private readonly observe: BatchObserver = () => undefined,
   ) {}
 
   /** The lookup mode never knows without asking Redis. */
@@ -96,10 +100,13 @@ export class RedisRevocationStore implements RevocationStore {
   private lookupBatch(batch: Waiter[]): void {
     this.roundTrips++;
     let done = false;
+    const t0 = performance.now();
+    const settled = (): void => this.observe(batch.length, (performance.now() - t0) / 1000);
     // One timer per batch, not per lookup.
     const timer = setTimeout(() => {
       if (done) return;
       done = true;
+      settled();
       const err = new StoreUnavailable('revocation lookup timed out');
       for (const w of batch) w.reject(err);
     }, this.timeoutMs);
@@ -109,12 +116,14 @@ export class RedisRevocationStore implements RevocationStore {
         if (done) return;
         done = true;
         clearTimeout(timer);
+        settled();
         for (let i = 0; i < batch.length; i++) batch[i]!.resolve(values[i] ?? null);
       },
       (err: unknown) => {
         if (done) return;
         done = true;
         clearTimeout(timer);
+        settled();
         const e = new StoreUnavailable('revocation lookup failed', err);
         for (const w of batch) w.reject(e);
       },
