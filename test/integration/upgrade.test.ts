@@ -78,6 +78,9 @@ describe('Token Invalid: refused with the seed messages, nothing registered', ()
   it('revoked: revoked:<jti> in Redis refuses with Token revoked', async () => {
     const jti = `rev-${Date.now()}`;
     await redis.client.set(`revoked:${jti}`, '1', 'EX', 60);
+    // mirror mode (the default): the write reaches the node as an invalidation message, a moment
+    // after SET answers (docs/REDIS.md); an upgrade in between would still pass
+    await until(() => gw.revocations.isRevokedNow(jti) === true);
     const r = await refused(connect(gw.url, hs({ sub: 'refused', jti })));
     expect(r.status).toBe(401);
     expect(r.body).toEqual({ error: 'Token revoked', code: 'TOKEN_REVOKED' });
