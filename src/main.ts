@@ -176,7 +176,7 @@ function redisStores(config: Config, url: string, logger: Logger, metrics: Metri
 export async function start(config: Config, options: StartOptions = {}): Promise<Running> {
   const logger = options.logger ?? createLogger(config.logLevel, undefined, logBindings(config));
   const { uws, info } = loadUws();
-  logger.info({ build: info.build, version: info.version, package: info.package }, 'uWebSockets.js loaded');
+  logger.info({ build: info.build, version: info.version, package: info.package, maxHeaderBytes: info.maxHeaderBytes }, 'uWebSockets.js loaded');
   const tls = tlsFiles(config);
   const tlsLoaded = tls === undefined ? undefined : loadTls(tls); // throws TlsError: the files are checked before uWS reads them
   let certificate = tlsLoaded?.certificate;

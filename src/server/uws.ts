@@ -19,7 +19,18 @@ export interface UwsInfo {
   readonly version: string;
   readonly package: string;
   readonly binary: string;
+  /** request-header bytes uWS buffers before it answers 431 itself (UWS_HTTP_MAX_HEADERS_SIZE) */
+  readonly maxHeaderBytes: number;
 }
+
+/**
+ * UWS_HTTP_MAX_HEADERS_SIZE, read by uWS once, when its binary loads: the bytes of request headers
+ * it buffers before answering 431 itself. The builds differ without it (measured with raw requests:
+ * upstream v20.57 refuses past 4 KiB, so a token with a few dozen permissions never reached the
+ * gateway; v20.30 let 100 KB through). 20 KiB holds the longest token the gateway reads (16 KiB,
+ * auth/extract.ts) with the usual headers around it. An operator's own value is kept.
+ */
+export const DEFAULT_MAX_HEADER_BYTES = 20_480;
 
 const require = createRequire(import.meta.url);
 const binaryName = `uws_${process.platform}_${process.arch}_${process.versions.modules}.node`;
@@ -54,13 +65,16 @@ function tryLoad(c: Candidate): { uws: Uws; info: UwsInfo } {
   const binary = join(root, c.build === 'compat' ? 'binaries' : '', binaryName);
   const mod = require(binary) as unknown;
   if (!isNative(mod)) throw new Error(`${binary} is not a native uWS addon`);
-  return { uws: mod as Uws, info: { build: c.build, version: pkg.version, package: pkg.name, binary } };
+  // uWS reads the variable with atoi() and falls back to 4096 only when it is unset
+  const maxHeaderBytes = Number.parseInt(process.env.UWS_HTTP_MAX_HEADERS_SIZE ?? '4096', 10) || 0;
+  return { uws: mod as Uws, info: { build: c.build, version: pkg.version, package: pkg.name, binary, maxHeaderBytes } };
 }
 
 let loaded: { uws: Uws; info: UwsInfo } | undefined;
 
 /** Loads uWS once (WSGATE_UWS_BUILD may force a build); throws UwsLoadError when no native build loads. */
 export function loadUws(): { uws: Uws; info: UwsInfo } {
+  if (loaded === undefined) process.env.UWS_HTTP_MAX_HEADERS_SIZE ??= String(DEFAULT_MAX_HEADER_BYTES);
   return (loaded ??= resolveUws(process.env.WSGATE_UWS_BUILD));
 }
 

@@ -100,8 +100,8 @@ describe('JWT attacks at the upgrade', () => {
     it(`${name}: 401 Authentication failed, counted as a verification failure`, async () => {
       const before = await authFailures();
       const r = await refused(connect(gw.url, token()));
-      // uWS v20.57 refuses request headers over ~16 KB itself (431) before wsgate sees them;
-      // v20.30 passes them on and wsgate refuses the token as too long.
+      // uWS v20.57 refuses request headers over UWS_HTTP_MAX_HEADERS_SIZE (20 KiB, server/uws.ts)
+      // itself (431) before wsgate sees them; v20.30 passes them on and wsgate refuses the token as too long.
       if (r.status === 431 && name.startsWith('16 KB')) return;
       expect(r.status).toBe(401);
       expect(r.body).toEqual({ error: 'Authentication failed', code: 'AUTH_FAILED' });

@@ -43,6 +43,20 @@ describe('Token Valid', () => {
     await client.close();
   });
 
+  it('accepts a token just under the 16 KiB token limit on either build (upstream uWS alone refused request headers past 4 KiB with 431)', async () => {
+    // hundreds of permissions: what a tenant with fine-grained rooms may really send
+    const permissions = Array.from({ length: 1000 }, (_, i) => `join:team-${i}/*`);
+    let n = permissions.length;
+    let token = hs({ permissions });
+    while (token.length > 16_000) token = hs({ permissions: permissions.slice(0, (n -= Math.max(1, Math.floor((token.length - 16_000) / 30)))) });
+    expect(token.length).toBeGreaterThan(15_900);
+    const { client, connected } = await connect(gw.url, token, { headers: { authorization: `Bearer ${token}`, 'x-padding': 'p'.repeat(1500) } });
+    expect((connected.permissions as string[]).length).toBe(n);
+    expect(n).toBeGreaterThan(400);
+    expect(gw.uws.maxHeaderBytes).toBe(20_480);
+    await client.close();
+  });
+
   it('treats permissions as optional (empty list)', async () => {
     const { client, connected } = await connect(gw.url, hs({ permissions: undefined }));
     expect(connected.permissions).toEqual([]);
