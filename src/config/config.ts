@@ -70,6 +70,10 @@ export interface Config {
   readonly maxPendingPerAddress: number;
   readonly presenceMaxPending: number;
   readonly registryMaxPending: number;
+  // Workers and drain (docs/WORKERS.md)
+  readonly workers: number | 'auto';
+  readonly drainGraceSec: number;
+  readonly drainSec: number;
 }
 
 type Kind =
@@ -79,7 +83,9 @@ type Kind =
   | { type: 'list' }
   | { type: 'enum'; values: readonly string[] }
   | { type: 'algorithms' }
-  | { type: 'url'; protocols: readonly string[] };
+  | { type: 'url'; protocols: readonly string[] }
+  /** an integer in min..max, or the word auto */
+  | { type: 'int-or-auto'; min: number; max: number };
 
 interface Option {
   readonly key: keyof Config;
@@ -145,6 +151,10 @@ export const OPTIONS: readonly Option[] = [
   { key: 'maxConnectionsPerTenant', env: 'WSGATE_MAX_CONNECTIONS_PER_TENANT', kind: int(0, 10_000_000), def: '0', help: 'Connections one tenant may hold on this node (0 = unlimited). Over it: 429 / close 4508.' },
   { key: 'maxPendingUpgrades', env: 'WSGATE_MAX_PENDING_UPGRADES', kind: int(0, 1_000_000), def: '0', help: 'Sockets that have not completed an upgrade (HTTP requests, upgrades being authenticated) this node holds at once (0 = an eighth of the open-file limit, at most 4096). Over it: new sockets are closed at once (upstream build; see docs/SECURITY.md for the compat build).' },
   { key: 'maxPendingPerAddress', env: 'WSGATE_MAX_PENDING_PER_ADDRESS', kind: int(1, 1_000_000), def: '64', help: 'Sockets one source address may hold before completing an upgrade. Over it: closed at once.' },
+  // Workers and drain (docs/WORKERS.md)
+  { key: 'workers', env: 'WSGATE_WORKERS', kind: { type: 'int-or-auto', min: 1, max: 1024 }, def: 'auto', help: 'Worker processes sharing the port (SO_REUSEPORT), one gateway: auto = the cores this process may use (affinity and cgroup quota); 1 = a single process without a supervisor.' },
+  { key: 'drainGraceSec', env: 'WSGATE_DRAIN_GRACE_SEC', kind: int(0, 3600), def: '3', help: 'Drain (SIGTERM): seconds between /readyz turning 503 and the listen socket closing, so a load balancer stops sending new connections first.' },
+  { key: 'drainSec', env: 'WSGATE_DRAIN_SEC', kind: int(0, 3600), def: '5', help: 'Drain (SIGTERM): seconds over which open connections are closed in batches with 4500 (reconnect), so that clients do not all reconnect at once (0 = all at once).' },
 ];
 
 export class ConfigError extends Error {
@@ -188,6 +198,13 @@ function parseValue(opt: Option, raw: string, problems: string[]): unknown {
       if (bad.length > 0) { problems.push(`${where}: unsupported algorithm(s) ${bad.join(', ')} (allowed: ${ALL_ALGORITHMS.join(', ')}; "none" is never allowed)`); return undefined; }
       if (list.length === 0) { problems.push(`${where}: empty algorithm list`); return undefined; }
       return list;
+    }
+    case 'int-or-auto': {
+      if (raw.trim() === 'auto') return 'auto';
+      if (!/^\d+$/.test(raw.trim())) { problems.push(`${where}: "${raw}" is not an integer or auto`); return undefined; }
+      const n = Number(raw);
+      if (n < k.min || n > k.max) { problems.push(`${where}: ${n} is outside ${k.min}..${k.max}`); return undefined; }
+      return n;
     }
     case 'url': {
       try {

@@ -21,7 +21,7 @@ import { FanOut } from './fanout.js';
 import { Lifetime, type LifetimeOptions } from './lifetime.js';
 import { PresenceNotices } from './notices.js';
 import { Outbox } from './outbox.js';
-import type { Faults, SocketPort } from './ports.js';
+import type { Admission, Faults, SocketPort } from './ports.js';
 import { RateLimiter, type RateLimits } from './ratelimit.js';
 import { TokenRefresh } from './refresh.js';
 import { Requests } from './requests.js';
@@ -30,7 +30,7 @@ import type { Session } from './session.js';
 import { Sessions, type SessionLimits } from './sessions.js';
 
 export type { Session } from './session.js';
-export type { SocketPort, Faults } from './ports.js';
+export type { SocketPort, Faults, Admission } from './ports.js';
 
 export interface HubOptions extends SessionLimits, RoomLimits, LifetimeOptions {
   readonly presenceNotify: boolean;
@@ -47,6 +47,8 @@ export interface HubDeps {
   readonly metrics: Metrics;
   readonly faults: Faults;
   readonly now?: () => number;
+  /** the caps counted by the host (workers); undefined: counted here */
+  readonly admission?: Admission;
 }
 
 export class Hub<S> {
@@ -62,7 +64,7 @@ export class Hub<S> {
   constructor(opts: HubOptions, port: SocketPort<S>, private readonly deps: HubDeps) {
     const now = deps.now ?? Date.now;
     const limiter = new RateLimiter(opts.rate);
-    this.sessions = new Sessions<S>(opts, limiter, now);
+    this.sessions = new Sessions<S>(opts, limiter, now, deps.admission);
     this.registry = deps.registry(() => this.sessions.entries());
     this.outbox = new Outbox(port, deps.metrics, deps.faults);
     const fanOut = new FanOut(port, deps.bus, opts.nodeId, deps.faults, deps.metrics);
@@ -82,9 +84,17 @@ export class Hub<S> {
     return this.lifetime.scheduled;
   }
 
-  /** The connection caps, checked right before an upgrade; undefined = admitted. */
-  admit(claims: Claims): RefusalKind | undefined {
+  /**
+   * The connection caps, checked right before an upgrade; undefined = admitted. A promise when the
+   * host counts them (workers): then an admitted upgrade must become a session (create) or be
+   * given back (unadmit).
+   */
+  admit(claims: Claims): RefusalKind | undefined | Promise<RefusalKind | undefined> {
     return this.sessions.admit(claims);
+  }
+
+  unadmit(claims: Claims): void {
+    this.sessions.unadmit(claims);
   }
 
   /** A session for an authenticated upgrade; the socket opens right after (or `close` undoes it). */
@@ -156,13 +166,26 @@ export class Hub<S> {
 
   /** Closes every socket (shutdown); close() runs for each through the socket's close event. */
   closeAll(kind: CloseKind = Close.SHUTDOWN): void {
-    for (const s of [...this.sessions]) {
+    this.closeSome(Infinity, kind);
+  }
+
+  /**
+   * Closes up to `n` sockets (a drain's batch); returns how many it closed. uWS runs the close
+   * event inside end(), which deletes the session from the set being iterated: a Set iterator
+   * allows that, so no copy of 100k sessions is made per batch.
+   */
+  closeSome(n: number, kind: CloseKind = Close.SHUTDOWN): number {
+    let closed = 0;
+    for (const s of this.sessions) {
+      if (closed >= n) break;
       try {
         this.outbox.end(s, kind);
       } catch (err) {
         this.deps.faults.report('close-all', err);
       }
+      closed++;
     }
+    return closed;
   }
 
   sweep(): void {

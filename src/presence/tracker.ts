@@ -7,13 +7,10 @@
 // `maxPending` rooms (Redis away under churn of ever-new rooms) the buffer is dropped and the next
 // successful flush rewrites the node's whole presence instead (the notifications of that period
 // are lost; presence queries are exact again after that flush).
-import type { PresenceBatch, PresenceStore } from '../stores/ports.js';
+import type { PresenceBatch, PresenceStore, PresenceTransition } from '../stores/ports.js';
 
-export interface PresenceChange {
-  readonly room: string; // room key
-  readonly joined: readonly string[];
-  readonly left: readonly string[];
-}
+/** room: the room key */
+export type PresenceChange = PresenceTransition;
 
 interface Delta { add: Set<string>; rem: Set<string> }
 
@@ -21,7 +18,7 @@ export class PresenceTracker {
   /** room key -> user -> local connection count */
   private readonly local = new Map<string, Map<string, number>>();
   private pending = new Map<string, Delta>();
-  private flushing: Promise<PresenceChange[]> | undefined;
+  private flushing: Promise<readonly PresenceChange[]> | undefined;
   /** Send the node's whole state next time (first flush, or the store lost it). */
   private needFull = true;
   private refreshCursor: Iterator<string> = [][Symbol.iterator]();
@@ -114,10 +111,11 @@ export class PresenceTracker {
   }
 
   /**
-   * Writes the pending changes. Resolves to the changes written (for join/leave notifications);
-   * on failure the changes are merged back under newer ones and the promise rejects.
+   * Writes the pending changes. Resolves to the changes written (for join/leave notifications):
+   * the store's own transitions where it reports them (over all nodes), else this node's; on
+   * failure the changes are merged back under newer ones and the promise rejects.
    */
-  flush(): Promise<PresenceChange[]> {
+  flush(): Promise<readonly PresenceChange[]> {
     if (this.flushing) return this.flushing;
     const batchDeltas = this.pending;
     this.pending = new Map();
@@ -144,7 +142,7 @@ export class PresenceTracker {
         (res) => {
           this.flushes++;
           if (res.lost && !full) this.needFull = true;
-          return changes;
+          return res.transitions ?? changes;
         },
         (err: unknown) => {
           this.failures++;

@@ -27,6 +27,9 @@ export interface SocketData {
   readonly connected: Buffer | undefined;
 }
 
+/** An authentication outcome after the caps: `held`, the host counted it (workers) and it must become a session or be given back. */
+type Decision = (AuthOutcome & { readonly ok: false }) | (AuthOutcome & { readonly ok: true; readonly held: boolean });
+
 /** An upgrade being decided: what uWS needs to answer it, copied out of the request. */
 interface Upgrading {
   readonly res: HttpResponse;
@@ -59,10 +62,16 @@ const REFUSAL_BODY = new Map<RefusalKind, string>(Object.values(Refusal).map((r)
 
 const text = (ab: ArrayBuffer): string => Buffer.from(ab).toString('latin1');
 
+/** uSockets' LIBUS_LISTEN_EXCLUSIVE_PORT: SO_REUSEADDR without SO_REUSEPORT. */
+const EXCLUSIVE_PORT = 1;
+
 export class Gateway {
   private readonly app: TemplatedApp;
   private listenSocket: us_listen_socket | undefined;
+  /** /readyz answers 503 (a drain began: the grace period for the load balancer) */
   private draining = false;
+  /** upgrades are taken (false once the listen socket is closed) */
+  private accepting = true;
   /**
    * 'socket': the build has app.filter, so every accepted socket is counted from accept until its
    * first request is answered (the answer closes the connection) or upgraded, or it closes before
@@ -208,7 +217,7 @@ export class Gateway {
     const address = text(res.getRemoteAddressAsText());
     upgrading.address = address;
     upgrading.counted = this.pendingMode === 'socket';
-    if (this.draining) return this.refuse(upgrading, Refusal.UNAVAILABLE);
+    if (!this.accepting) return this.refuse(upgrading, Refusal.UNAVAILABLE);
     if (!chosen) {
       metrics.count(metrics.refusals, Refusal.BAD_SUBPROTOCOL.code);
       return this.refuse(upgrading, Refusal.BAD_SUBPROTOCOL);
@@ -223,9 +232,10 @@ export class Gateway {
       upgrading.counted = true;
     }
     const done = (): void => this.release(upgrading);
-    let outcome: AuthOutcome | Promise<AuthOutcome>;
+    let outcome: Decision | Promise<Decision>;
     try {
-      outcome = this.deps.authenticator.authenticate(request, offered);
+      const auth = this.deps.authenticator.authenticate(request, offered);
+      outcome = auth instanceof Promise ? auth.then((o) => this.admitted(o)) : this.admitted(auth);
     } catch (err) {
       done();
       throw err;
@@ -239,12 +249,15 @@ export class Gateway {
       metrics.upgradesAborted++;
     });
     outcome
-      .catch((err: unknown): AuthOutcome => {
+      .catch((err: unknown): Decision => {
         this.deps.faults.report('authenticate', err);
         return { ok: false, refusal: Refusal.INTERNAL };
       })
       .then((o) => {
-        if (aborted) return;
+        if (aborted) {
+          if (o.ok && o.held) this.deps.hub.unadmit(o.claims);
+          return;
+        }
         let conn: Session<WebSocket<SocketData>> | undefined;
         this.opened = undefined;
         try {
@@ -276,19 +289,40 @@ export class Gateway {
   }
 
   /**
+   * The connection caps after a successful authentication: checked here (a single process), or
+   * counted by the host (workers: a promise, one in-host round trip).
+   */
+  private admitted(o: AuthOutcome): Decision | Promise<Decision> {
+    if (!o.ok) return o;
+    const verdict = (capped: RefusalKind | undefined, held: boolean): Decision => {
+      if (!capped) return { ...o, held };
+      this.deps.metrics.count(this.deps.metrics.refusals, capped.code);
+      return { ok: false, refusal: capped };
+    };
+    const capped = this.deps.hub.admit(o.claims);
+    return capped instanceof Promise ? capped.then((c) => verdict(c, c === undefined)) : verdict(capped, false);
+  }
+
+  /**
    * The upgrade decided: refused, or upgraded with a new session (returned). `async`: inside
    * res.cork after an await; the connected frame is then encoded here, before the upgrade, and
    * open only sends it.
    */
-  private finish(u: Upgrading, o: AuthOutcome, chosen: { encoding: Encoding; protocol: string | undefined }, async: boolean): Session<WebSocket<SocketData>> | undefined {
+  private finish(u: Upgrading, o: Decision, chosen: { encoding: Encoding; protocol: string | undefined }, async: boolean): Session<WebSocket<SocketData>> | undefined {
     const { metrics, hub } = this.deps;
     if (!o.ok) return void this.refuse(u, o.refusal);
-    const capped = hub.admit(o.claims);
-    if (capped) {
-      metrics.count(metrics.refusals, capped.code);
-      return void this.refuse(u, capped);
+    if (!this.accepting) {
+      // the listen socket closed while this upgrade was being decided (a drain)
+      if (o.held) hub.unadmit(o.claims);
+      return void this.refuse(u, Refusal.UNAVAILABLE);
     }
-    const conn = hub.create(o.claims, chosen.encoding, chosen.protocol);
+    let conn: Session<WebSocket<SocketData>>;
+    try {
+      conn = hub.create(o.claims, chosen.encoding, chosen.protocol);
+    } catch (err) {
+      if (o.held) hub.unadmit(o.claims);
+      throw err;
+    }
     metrics.upgradesAccepted++;
     const data: SocketData = { refusal: undefined, conn, connected: async ? hub.connectedFrame(conn) : undefined };
     try {
@@ -371,25 +405,50 @@ export class Gateway {
     }
   }
 
-  listen(): Promise<number> {
-    const { host, port } = this.deps.config;
+  /**
+   * Listens on `port` (never 0: see server/listen.ts). `shared`: with SO_REUSEPORT, so that the
+   * other workers of the host listen on the same port; otherwise exclusively (SO_REUSEADDR only:
+   * a second process on the port fails instead of silently taking half the connections).
+   */
+  listen(port: number, shared: boolean): Promise<number> {
+    const { host } = this.deps.config;
+    const { uws } = this.deps;
     return new Promise((resolve, reject) => {
-      this.app.listen(host, port, (socket) => {
-        if (!socket) return reject(new Error(`cannot listen on ${host}:${port}`));
+      const done = (socket: us_listen_socket | false): void => {
+        if (!socket) return reject(new Error(`cannot listen on ${host}:${port}${shared ? '' : ' (in use?)'}`));
         this.listenSocket = socket;
-        this.port = this.deps.uws.us_socket_local_port(socket);
+        this.port = uws.us_socket_local_port(socket);
         resolve(this.port);
-      });
+      };
+      if (shared) this.app.listen(host, port, done);
+      // The four-argument form (host, port, options) exists in both builds' binaries; their type
+      // declarations lack it. LIBUS_LISTEN_EXCLUSIVE_PORT = 1 (ListenOptions in the declarations).
+      else (this.app.listen as unknown as (h: string, p: number, o: number, cb: typeof done) => void).call(this.app, host, port, EXCLUSIVE_PORT, done);
     });
   }
 
-  /** Graceful shutdown: stop accepting, then close every socket with a reconnect code. */
-  shutdown(close: CloseKind = Close.SHUTDOWN): void {
+  /** A drain began: /readyz answers 503; upgrades are still taken until stopAccepting(). */
+  beginDrain(): void {
     this.draining = true;
+  }
+
+  /** Closes the listen socket; upgrades still being decided are refused with 503. */
+  stopAccepting(): void {
+    this.draining = true;
+    this.accepting = false;
     if (this.listenSocket) {
       this.deps.uws.us_listen_socket_close(this.listenSocket);
       this.listenSocket = undefined;
     }
+  }
+
+  get isAccepting(): boolean {
+    return this.accepting;
+  }
+
+  /** Stops accepting and closes every socket with a reconnect code at once. */
+  shutdown(close: CloseKind = Close.SHUTDOWN): void {
+    this.stopAccepting();
     this.deps.hub.closeAll(close);
   }
 }

@@ -8,8 +8,10 @@ export interface HttpDeps {
   readonly app: TemplatedApp;
   readonly metrics: Metrics;
   readonly faults: Faults;
-  /** GET /healthz body */
-  readonly health: () => Record<string, unknown>;
+  /** GET /healthz body (a promise with workers: the supervisor's view of every worker) */
+  readonly health: () => Record<string, unknown> | Promise<Record<string, unknown>>;
+  /** GET /metrics text; default: `metrics.render()` (with workers: every worker's, from the supervisor) */
+  readonly metricsText?: () => string | Promise<string>;
   /** Reasons the node is not ready (empty: ready), e.g. Redis unreachable or draining. */
   readonly notReady: () => Promise<string[]>;
   /** Called once per request when it is answered or aborted: its socket (from `address`) stops counting as pending (server/gateway.ts). */
@@ -50,10 +52,32 @@ export function registerRoutes(deps: HttpDeps): void {
       }
     });
   };
-  route('get', '/healthz', 'http-healthz', (res, done) => {
-    json(res, '200 OK', deps.health());
-    done();
-  });
+  /** Answers with `body()` now, or once its promise settles (unless the client went away meanwhile). */
+  const answer = <T>(res: HttpResponse, done: () => void, where: string, body: () => T | Promise<T>, write: (v: T) => void): void => {
+    const v = body(); // before anything is written: a failure can still answer 500
+    if (!(v instanceof Promise)) {
+      write(v);
+      return done();
+    }
+    let aborted = false;
+    res.onAborted(() => {
+      aborted = true;
+      done();
+    });
+    v.then(
+      (x) => {
+        if (aborted) return;
+        res.cork(() => write(x));
+        done();
+      },
+      (err: unknown) => {
+        if (aborted) return;
+        failed(deps, res, where, err);
+        done();
+      },
+    );
+  };
+  route('get', '/healthz', 'http-healthz', (res, done) => answer(res, done, 'http-healthz', deps.health, (body) => json(res, '200 OK', body)));
   route('get', '/readyz', 'http-readyz', (res, done) => {
     let aborted = false;
     res.onAborted(() => {
@@ -73,11 +97,10 @@ export function registerRoutes(deps: HttpDeps): void {
         done();
       });
   });
-  route('get', '/metrics', 'http-metrics', (res, done) => {
-    const body = deps.metrics.render(); // before anything is written: a failure can still answer 500
-    res.writeStatus('200 OK').writeHeader('content-type', 'text/plain; version=0.0.4').end(body, true);
-    done();
-  });
+  const metricsText = deps.metricsText ?? (() => deps.metrics.render());
+  route('get', '/metrics', 'http-metrics', (res, done) =>
+    answer(res, done, 'http-metrics', metricsText, (body) => res.writeStatus('200 OK').writeHeader('content-type', 'text/plain; version=0.0.4').end(body, true)),
+  );
   route('any', '/*', 'http-404', (res, done) => {
     json(res, '404 Not Found', { error: 'Not found', code: 'NOT_FOUND' });
     done();
