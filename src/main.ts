@@ -368,7 +368,16 @@ export async function start(config: Config, options: StartOptions = {}): Promise
   const waited = await Promise.race([stores.ready.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 5000).unref())]);
   if (!waited) logger.warn('redis not reachable after 5 s; serving anyway (upgrades refused with 503 until it is)');
   // A worker listens on the port its supervisor chose, shared with the other workers (SO_REUSEPORT).
-  const port = await gateway.listen(options.worker ? config.port : await resolvePort(config.host, config.port), options.worker !== undefined);
+  let port: number;
+  try {
+    port = await gateway.listen(options.worker ? config.port : await resolvePort(config.host, config.port), options.worker !== undefined);
+  } catch (err) {
+    loopDelay.disable();
+    for (const t of timers) clearInterval(t);
+    await stores.bus.close();
+    await stores.close();
+    throw err;
+  }
   // A worker's line does not say "listening": the supervisor says it once, when every worker is.
   const store = config.redisUrl ? 'redis' : host ? 'host' : 'memory';
   if (options.worker) logger.info({ port, store }, 'worker serving'); // its logger names the node
