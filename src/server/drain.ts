@@ -2,8 +2,8 @@
 //
 //   t = 0              /readyz answers 503 (draining); upgrades are still taken
 //   t = grace          the listen socket closes: the load balancer (or, with workers, the kernel's
-//                      SO_REUSEPORT group) sends new connections elsewhere; upgrades still being
-//                      decided are refused with 503
+//                      SO_REUSEPORT group) sends new connections elsewhere; an upgrade still
+//                      arriving on a socket accepted before is served, and closed with the rest
 //   grace .. +spread   open connections are closed with 4500 (reconnect with backoff) in batches:
 //                      by time t, ceil(n * (t - grace) / spread) of the n that were open are closed,
 //                      so clients come back at a steady rate instead of all in the same second

@@ -217,7 +217,8 @@ export class Gateway {
     const address = text(res.getRemoteAddressAsText());
     upgrading.address = address;
     upgrading.counted = this.pendingMode === 'socket';
-    if (!this.accepting) return this.refuse(upgrading, Refusal.UNAVAILABLE);
+    // During a drain, an upgrade still arriving came on a socket accepted before the listen socket
+    // closed: it is served like any other (the drain closes it with the rest, 4500), not refused.
     if (!chosen) {
       metrics.count(metrics.refusals, Refusal.BAD_SUBPROTOCOL.code);
       return this.refuse(upgrading, Refusal.BAD_SUBPROTOCOL);
@@ -311,11 +312,6 @@ export class Gateway {
   private finish(u: Upgrading, o: Decision, chosen: { encoding: Encoding; protocol: string | undefined }, async: boolean): Session<WebSocket<SocketData>> | undefined {
     const { metrics, hub } = this.deps;
     if (!o.ok) return void this.refuse(u, o.refusal);
-    if (!this.accepting) {
-      // the listen socket closed while this upgrade was being decided (a drain)
-      if (o.held) hub.unadmit(o.claims);
-      return void this.refuse(u, Refusal.UNAVAILABLE);
-    }
     let conn: Session<WebSocket<SocketData>>;
     try {
       conn = hub.create(o.claims, chosen.encoding, chosen.protocol);
@@ -432,7 +428,7 @@ export class Gateway {
     this.draining = true;
   }
 
-  /** Closes the listen socket; upgrades still being decided are refused with 503. */
+  /** Closes the listen socket: no new connection reaches this process (the ones it accepted are still served). */
   stopAccepting(): void {
     this.draining = true;
     this.accepting = false;

@@ -16,7 +16,19 @@ interface Health {
   workers: Array<{ node: string; pid: number; state: string; restarts: number; connections?: number }>;
 }
 
-const health = async (gw: GatewayProcess): Promise<Health> => (await (await fetch(`${gw.http}/healthz`)).json()) as Health;
+/**
+ * GET /healthz, asked again when the request fails: a request that reached a worker just killed
+ * (or sat in its listen queue, which the kernel resets with it) fails, as it would for any client.
+ */
+async function health(gw: GatewayProcess): Promise<Health> {
+  for (let i = 0; ; i++) {
+    try {
+      return (await (await fetch(`${gw.http}/healthz`)).json()) as Health;
+    } catch (e) {
+      if (i >= 5) throw e;
+    }
+  }
+}
 
 /**
  * A client of `sub` on the worker `node` (the kernel spreads connections over the workers: connect
@@ -77,12 +89,17 @@ describe('two workers on the embedded store (the in-host store)', () => {
     expect(await ann.none((m) => m.type === 'message', 200)).toBe(true);
     expect(await ben.none((m) => m.type === 'message', 200)).toBe(true);
 
-    // cleo on both workers: one join; leaving one worker is no leave, leaving the other is
+    // cleo on both workers: one join; leaving one worker is no leave, leaving the other is.
+    // (Changes of one user on two workers within one flush interval may still be announced as a
+    // leave and a join: each worker flushes on its own. So each step waits for the previous flush.)
     const cleo1 = await on(gw, nodes[0]!, 'cleo');
     const cleo2 = await on(gw, nodes[1]!, 'cleo');
+    await ann.request({ type: 'join', rooms: ['x/2'] });
     await cleo1.request({ type: 'join', rooms: ['x/1'] });
     expect(await ann.next((m) => presenceOf('x/1')(m) && (m.joined as string[]).includes('cleo'))).toBeTruthy();
-    await cleo2.request({ type: 'join', rooms: ['x/1'] });
+    // x/2 is new to cleo: its notice says the second worker's flush (x/1 with it) was applied
+    await cleo2.request({ type: 'join', rooms: ['x/1', 'x/2'] });
+    expect(await ann.next((m) => presenceOf('x/2')(m) && (m.joined as string[]).includes('cleo'))).toBeTruthy();
     await cleo1.request({ type: 'leave', rooms: ['x/1'] });
     expect(await ann.none((m) => presenceOf('x/1')(m) && ((m.joined as string[]).includes('cleo') || (m.left as string[]).includes('cleo')), 400)).toBe(true);
     expect(await members(ann, 'x/1')).toEqual(['ann', 'ben', 'cleo']);
@@ -112,7 +129,7 @@ describe('two workers on the embedded store (the in-host store)', () => {
     const watch = await on(gw, nodes[1]!, 'watch');
     await ghost.request({ type: 'join', rooms: ['y/1'] });
     await watch.request({ type: 'join', rooms: ['y/1'] });
-    await until(async () => (await members(watch, 'y/1')).includes('ghost'));
+    await until(async () => (await members(watch, 'y/1')).length === 2);
     const dead = (await health(gw)).workers.find((w) => w.node === nodes[0])!;
     process.kill(dead.pid, 'SIGKILL');
     expect((await ghost.closed).code).toBe(1006);
@@ -158,7 +175,7 @@ describe('two workers on Redis', () => {
     const watch = await on(gw, nodes[0]!, 'watch');
     await ghost.request({ type: 'join', rooms: ['z/1'] });
     await watch.request({ type: 'join', rooms: ['z/1'] });
-    await until(async () => (await redis.client.exists(`wk:node:${nodes[1]}:conns`)) === 1 && (await members(watch, 'z/1')).includes('ghost'));
+    await until(async () => (await redis.client.exists(`wk:node:${nodes[1]}:conns`)) === 1 && (await members(watch, 'z/1')).length === 2);
     process.kill((await health(gw)).workers[1]!.pid, 'SIGKILL');
     expect(await watch.next((m) => presenceOf('z/1')(m) && (m.left as string[]).includes('ghost'), 5000)).toBeTruthy();
     expect(await members(watch, 'z/1')).toEqual(['watch']);
@@ -187,7 +204,7 @@ describe('rolling restart (SIGHUP)', () => {
             const { client } = await connect(gw.url, hs({ sub: 'loop' }));
             await client.close();
           } catch (e) {
-            failures.push(String((e as Error).message ?? e));
+            failures.push(typeof (e as { status?: unknown }).status === 'number' ? `refused ${(e as { status: number }).status}` : String((e as Error).message));
           }
         }
       })();
@@ -203,7 +220,11 @@ describe('rolling restart (SIGHUP)', () => {
       await loop;
       expect(secondClosedAt === 0 || secondClosedAt > firstClosedAt).toBe(true);
       expect(await second.closed).toEqual({ code: 4500, reason: 'Server shutting down' });
-      expect(failures).toEqual([]);
+      // No refusal ever. A connection the kernel had queued on a worker's listen socket when that
+      // socket closed is reset (SO_REUSEPORT without net.ipv4.tcp_migrate_req, docs/WORKERS.md): at
+      // most one per replaced worker.
+      expect(failures.filter((f) => !/ECONNRESET|socket hang up/.test(f))).toEqual([]);
+      expect(failures.length).toBeLessThanOrEqual(2);
       expect(attempts).toBeGreaterThan(5);
       expect((await health(gw)).workers.map((w) => w.restarts)).toEqual([1, 1]);
     } finally {
