@@ -95,6 +95,9 @@ function startProcess(target: Target, opts: TargetOptions): Promise<RunningProce
     WSGATE_RATE_LIMIT_BYTES: '0',
     // Every generator connection comes from 127.0.0.1: the per-address pending bound would cap the storm.
     WSGATE_MAX_PENDING_PER_ADDRESS: '1000000',
+    // No load balancer in front: a stop needs no grace (the drain scenario sets its own).
+    WSGATE_DRAIN_GRACE_SEC: '0',
+    WSGATE_DRAIN_SEC: '0',
     ...(opts.env ?? {}),
   };
   // WSGATE_BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the servers only.

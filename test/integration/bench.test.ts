@@ -265,6 +265,11 @@ describe('reports of the smoke runs', () => {
     const hold = reportOf('hold');
     const plan = await run(process.execPath, ['dist/bench/plan.js', '--connections', '1000000', '--deliveries', '0', '--report', hold], { cwd: root });
     expect(plan.stdout).toMatch(/Nodes needed: \d+ \(binding resource: [A-Za-z]/);
+    // per-core CPU from the 2-worker run, each worker's memory, and the descriptor limit per worker
+    const workers = await run(process.execPath, ['dist/bench/plan.js', '--connections', '100000', '--deliveries', '0', '--upgrades', '100', '--fd-limit', '20000', '--cores', '2', '--workers', '2', '--report', reportOf('storm-workers'), '--report', reportOf('hold-workers')], { cwd: root });
+    expect(workers.stdout).toMatch(/CPU figures: per core, from the run on 2 workers/);
+    expect(workers.stdout).toMatch(/Each worker's own memory: \d+ MB/);
+    expect(workers.stdout).toMatch(/descriptors \(2 workers x 20000\)\s+per node\s+34488\s+-> 3 nodes/);
   });
 });
 
