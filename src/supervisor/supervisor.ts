@@ -33,7 +33,7 @@ const WORKER_SCRIPT = fileURLToPath(new URL('../worker.js', import.meta.url));
 export const MAX_FAILURES = 8;
 /** A worker that served this long before dying starts its slot's count of failures afresh. */
 const QUICK_MS = 30_000;
-/** Restart delay: BACKOFF_MS * 2^(failures - 1), at most BACKOFF_MAX_MS. */
+/** Restart delay: backoffMs * 2^(failures - 1), at most maxBackoffMs (defaults). */
 const BACKOFF_MS = 100;
 const BACKOFF_MAX_MS = 10_000;
 /** How long a worker has to answer for /healthz and /metrics. */
@@ -71,6 +71,9 @@ export interface SupervisorOptions {
   readonly script?: string;
   /** node flags for the workers (default: this process's) */
   readonly execArgv?: readonly string[];
+  /** restart delay after a slot's first quick death (doubles each time, at most maxBackoffMs) */
+  readonly backoffMs?: number;
+  readonly maxBackoffMs?: number;
 }
 
 export class Supervisor {
@@ -217,7 +220,7 @@ export class Supervisor {
       this.opts.onFatal?.(reason);
       return;
     }
-    const delay = Math.min(BACKOFF_MAX_MS, BACKOFF_MS * 2 ** (slot.failures - 1));
+    const delay = Math.min(this.opts.maxBackoffMs ?? BACKOFF_MAX_MS, (this.opts.backoffMs ?? BACKOFF_MS) * 2 ** (slot.failures - 1));
     this.log.warn({ worker: proc.nodeId, code, signal, restartInMs: delay, failures: slot.failures }, 'worker died; restarting');
     slot.timer = setTimeout(() => {
       slot.timer = undefined;

@@ -3,11 +3,18 @@
 // revocation behave as on one process whether two clients landed on one worker or two; a worker
 // that dies leaves presence at once and is restarted; /healthz and /metrics speak for the host; a
 // rolling restart (SIGHUP) drops no connection of the other workers.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config/config.js';
+import { createLogger } from '../../src/observability/logger.js';
+import { probePort } from '../../src/server/listen.js';
+import { MAX_FAILURES, Supervisor } from '../../src/supervisor/supervisor.js';
 import { connect, refused, type Client, type Msg } from '../helpers/client.js';
 import { spawnGateway, type GatewayProcess } from '../helpers/process.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
-import { hs } from '../helpers/tokens.js';
+import { hs, SECRET } from '../helpers/tokens.js';
 import { until } from '../helpers/wait.js';
 
 interface Health {
@@ -231,4 +238,51 @@ describe('rolling restart (SIGHUP)', () => {
       expect(await gw.kill()).toBe(0);
     }
   }, 40_000);
+});
+
+describe('supervisor', () => {
+  it('a worker that keeps dying is restarted with backoff, then the supervisor gives up (the CLI then exits 1)', async () => {
+    // A stand-in worker that says it listens and dies 20 ms later, every time.
+    const dir = mkdtempSync(join(tmpdir(), 'wsgate-sup-'));
+    const script = join(dir, 'dies.mjs');
+    writeFileSync(script, `process.on('message', (m) => { if (m.t === 'start') { process.send({ t: 'listening', port: m.config.port }); setTimeout(() => process.exit(1), 20); } });\n`);
+    const config = loadConfig({ WSGATE_PORT: '0', WSGATE_HOST: '127.0.0.1', WSGATE_JWT_SECRET: SECRET, WSGATE_LOG_LEVEL: 'silent' }, [], { nodeId: 'sup-test' });
+    let fatal = '';
+    const sup = new Supervisor({ config, workers: 1, logger: createLogger('silent'), script, execArgv: [], backoffMs: 5, maxBackoffMs: 20, onFatal: (r) => (fatal = r) });
+    try {
+      await sup.start();
+      await until(() => fatal !== '', 15_000);
+      expect(fatal).toBe(`worker slot 0 died ${MAX_FAILURES + 1} times in a row`);
+      // restarted after each of the first MAX_FAILURES deaths, given up at the next
+      expect(await sup.metrics()).toMatch(new RegExp(`^wsgate_worker_restarts_total ${MAX_FAILURES}$`, 'm'));
+      expect((await sup.health()).status).toBe('degraded');
+    } finally {
+      await sup.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('workers that cannot start: the CLI exits 1', async () => {
+    const err = await spawnGateway({ WSGATE_WORKERS: '2', WSGATE_JWT_PUBLIC_KEY_FILE: '/nonexistent/key.pem' }).then(
+      () => undefined,
+      (e: Error) => e,
+    );
+    expect(err?.message).toMatch(/exited \(1\) before listening/);
+  });
+
+  it('a supervisor killed with SIGKILL: its workers stop (no orphan keeps the port)', async () => {
+    const gw = await spawnGateway({ WSGATE_WORKERS: '2' });
+    const pids = (await health(gw)).workers.map((w) => w.pid);
+    expect(await gw.kill('SIGKILL')).toBeNull();
+    const alive = (pid: number): boolean => {
+      try {
+        process.kill(pid, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    await until(() => !pids.some(alive), 15_000);
+    expect(await probePort('127.0.0.1', gw.port)).toBe(gw.port);
+  });
 });
