@@ -87,6 +87,8 @@ export class Supervisor {
   private redis: Redis | undefined;
   private redisStores: { registry: RedisRegistryStore; presence: RedisPresenceStore } | undefined;
   private stopping: Promise<void> | undefined;
+  /** every worker process not yet exited, in a slot or not (a rolling restart's new one, an old one draining) */
+  private readonly alive = new Set<WorkerProc>();
   private rolling: Promise<void> | undefined;
   private readonly startedAt = Date.now();
   port = 0;
@@ -154,6 +156,7 @@ export class Supervisor {
     let exitedResolve: () => void = () => undefined;
     const exited = new Promise<void>((r) => (exitedResolve = r));
     const proc: WorkerProc = { n, nodeId, child, state: 'starting', startedAt: Date.now(), listeningAt: undefined, drained: undefined, listening, exited };
+    this.alive.add(proc);
     child.on('message', (m: FromWorker) => {
       try {
         this.message(proc, m, listened);
@@ -165,6 +168,7 @@ export class Supervisor {
     child.once('exit', (code, signal) => {
       const was = proc.state;
       proc.state = 'exited';
+      this.alive.delete(proc);
       failed(new Error(`worker ${nodeId} exited (${code ?? signal}) before listening`));
       exitedResolve();
       this.exited(slot, proc, was, code, signal);
@@ -256,7 +260,7 @@ export class Supervisor {
    */
   drain(plan?: Partial<DrainPlan>): Promise<void> {
     const full: DrainPlan = { graceSec: plan?.graceSec ?? this.config.drainGraceSec, spreadSec: plan?.spreadSec ?? this.config.drainSec };
-    const live = (): WorkerProc[] => this.slots.flatMap((s) => (s.proc && s.proc.state !== 'exited' ? [s.proc] : []));
+    const live = (): WorkerProc[] => [...this.alive];
     if (this.stopping) {
       if (full.graceSec === 0 && full.spreadSec === 0) for (const p of live()) this.send(p, { t: 'drain', graceSec: 0, spreadSec: 0 });
       return this.stopping;
@@ -298,15 +302,16 @@ export class Supervisor {
         for (const slot of this.slots) {
           if (this.stopping) return;
           const old = slot.proc;
+          // Not the slot's worker until it listens: if it dies first, nothing restarts it.
           const next = this.spawn(slot);
-          slot.proc = next;
           try {
             await next.listening;
           } catch (err) {
             this.log.error({ err: String(err), slot: slot.index }, 'rolling restart: the new worker did not start; keeping the old one, stopping the restart');
-            if (old && old.state !== 'exited') slot.proc = old;
             return;
           }
+          if (this.stopping) return; // the drain under way has told it too
+          slot.proc = next;
           slot.restarts++;
           slot.failures = 0;
           if (old && old.state !== 'exited') {
