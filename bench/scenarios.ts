@@ -320,21 +320,42 @@ async function hold(ctx: ScenarioContext): Promise<ScenarioResult> {
   }, { handshake: summarize(m0.hist), ...(shared ? { delivery: summarize(d.deliveryHist) } : {}) });
 }
 
+/** The node ids of a gateway's listening workers, from its /healthz. */
+async function workerNodes(port: number): Promise<string[]> {
+  const h = (await (await fetch(`http://127.0.0.1:${port}/healthz`)).json()) as { workers?: Array<{ node: string; state: string }> };
+  return (h.workers ?? []).filter((w) => w.state === 'listening').map((w) => w.node);
+}
+
 /**
  * A rolling restart under load (wsgate only, --gateway-workers 2 or more): every connection is a
  * client that reconnects with backoff as the SDK does (full jitter from 500 ms, at most 30 s); one
  * second in, the bench sends the gateway SIGHUP, and the workers are replaced one at a time, each
- * closing its connections with 4500 over WSGATE_DRAIN_SEC (--drain-sec). Reported per second:
+ * closing its connections with 4500 over WSGATE_DRAIN_SEC (--drain-sec); watched until every worker
+ * is new and the last old one had --drain-sec + 2 s (at most --duration), then until every connection
+ * is back (at most 15 s). Reported per second:
  * connections closed, reconnected and failed attempts; the headline is the most closes in one second.
  */
 async function drain(ctx: ScenarioContext): Promise<ScenarioResult> {
   const { opts } = ctx;
   const m0 = await connect(ctx);
   ctx.phase('drain');
-  const pid = ctx.target.procs[0]!.pid;
-  const hup = setTimeout(() => process.kill(pid, 'SIGHUP'), 1000);
-  const m = await ctx.gen.run({ cmd: 'reconnect', durationMs: opts.durationSec * 1000, baseDelayMs: 500, maxDelayMs: 30_000 });
-  clearTimeout(hup);
+  const before = await workerNodes(ctx.target.port);
+  const running = ctx.gen.run({ cmd: 'reconnect', durationMs: opts.durationSec * 1000, baseDelayMs: 500, maxDelayMs: 30_000 });
+  await sleep(1000);
+  process.kill(ctx.target.procs[0]!.pid, 'SIGHUP');
+  // The restart is done when every slot has a new worker; the last old one then drains for
+  // --drain-sec: watch that too, and the reconnects of its last batch.
+  const deadline = performance.now() + opts.durationSec * 1000;
+  while (performance.now() < deadline) {
+    const now = await workerNodes(ctx.target.port).catch(() => undefined);
+    if (now && now.length === before.length && now.every((n) => !before.includes(n))) {
+      await sleep((opts.drainSec + 2) * 1000);
+      break;
+    }
+    await sleep(250);
+  }
+  ctx.gen.endPhase();
+  const m = await running;
   const open = m.openAtEnd;
   await close(ctx);
   const sum = (k: string): number => (m.series[k] ?? []).reduce((a, b) => a + b, 0);

@@ -147,6 +147,11 @@ export class Generator {
     return merged;
   }
 
+  /** Ends a phase that runs until told (reconnect) on every worker. */
+  endPhase(): void {
+    for (const p of this.procs) if (p.connected) p.send({ stop: true });
+  }
+
   async stop(): Promise<void> {
     for (const p of this.procs) if (p.connected) p.disconnect();
     await Promise.all(this.procs.map((p) => (p.exitCode !== null ? Promise.resolve() : new Promise((r) => p.once('exit', r)))));

@@ -42,7 +42,7 @@ export type Command =
   | { cmd: 'hold'; durationMs: number }
   /** one publish to every room, from its first connection (index = room number), then the deliveries counted */
   | { cmd: 'deliver'; payloadBytes: number }
-  /** for durationMs (and until every connection is back, at most 15 s more): a connection that closes reconnects with backoff (full jitter) */
+  /** until the parent says stop (at most durationMs), then until every connection is back (at most 15 s more): a connection that closes reconnects with backoff (full jitter) */
   | { cmd: 'reconnect'; durationMs: number; baseDelayMs: number; maxDelayMs: number }
   | { cmd: 'close' };
 
@@ -122,6 +122,8 @@ interface WorkerState {
   phase: PhaseState;
   /** set while waiting at a barrier: the parent releases it once every worker got there */
   release: (() => void) | undefined;
+  /** set while a phase runs until told to stop (reconnect): the parent's `stop` ends it */
+  stop: (() => void) | undefined;
 }
 
 const newPhase = (): PhaseState => ({ series: undefined, openAtEnd: undefined, hist: newHist(), deliveryHist: newHist(), ok: 0, deliveries: 0, errors: {}, lastOkAt: 0, onReady: undefined, onReply: undefined, onClosed: undefined });
@@ -151,7 +153,7 @@ function init(spec: WorkerSpec): WorkerState {
     conns.push({ idx, token, ...destination(spec, idx), sock: undefined, state: 'idle', head: Buffer.alloc(0), parser: undefined as unknown as FrameParser, nextId: 1, pending: new Map(), scheduledAt: 0, closeCode: 1006 });
   }
   const refreshTokens = conns.map((c) => sign({ sub: `user${c.idx}`, tenant_id: spec.tenant, jti: `${spec.jtiPrefix}${c.idx}-r-${randomUUID()}`, permissions: perms }));
-  return { spec, dialect: dialectFor(spec.target, spec.encoding), conns, refreshTokens, phase: newPhase(), release: undefined };
+  return { spec, dialect: dialectFor(spec.target, spec.encoding), conns, refreshTokens, phase: newPhase(), release: undefined, stop: undefined };
 }
 
 function onFrame(w: WorkerState, c: Conn, opcode: number, payload: Buffer): void {
@@ -430,7 +432,8 @@ async function reconnecting(w: WorkerState, p: PhaseState, durationMs: number, b
     } else bump('failed');
     retry(c);
   };
-  await sleep(durationMs);
+  await Promise.race([sleep(durationMs), new Promise<void>((resolve) => (w.stop = resolve))]);
+  w.stop = undefined;
   const end = now() + 15_000;
   while (now() < end && w.conns.some((c) => c.state !== 'ready')) await sleep(100);
   ended = true;
@@ -562,8 +565,9 @@ function run(w: WorkerState, cmd: Command): Promise<PhaseStats> {
 // The worker's state exists from the parent's `init` on; every phase runs on it.
 if (process.send) {
   let state: WorkerState | undefined;
-  process.on('message', (msg: { init?: WorkerSpec; run?: Command; release?: true }) => {
+  process.on('message', (msg: { init?: WorkerSpec; run?: Command; release?: true; stop?: true }) => {
     if (msg.release) return state?.release?.();
+    if (msg.stop) return state?.stop?.();
     if (msg.init) {
       state = init(msg.init);
       process.send!({ ev: 'ready' });

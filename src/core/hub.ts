@@ -170,9 +170,10 @@ export class Hub<S> {
   }
 
   /**
-   * Closes up to `n` sockets (a drain's batch); returns how many it closed. uWS runs the close
-   * event inside end(), which deletes the session from the set being iterated: a Set iterator
-   * allows that, so no copy of 100k sessions is made per batch.
+   * Closes up to `n` sockets (a drain's batch); returns how many it closed (a socket whose end
+   * throws is reported and not counted). uWS runs the close event inside end(), which deletes the
+   * session from the set being iterated: a Set iterator allows that, so no copy of 100k sessions is
+   * made per batch.
    */
   closeSome(n: number, kind: CloseKind = Close.SHUTDOWN): number {
     let closed = 0;
@@ -180,10 +181,10 @@ export class Hub<S> {
       if (closed >= n) break;
       try {
         this.outbox.end(s, kind);
+        closed++;
       } catch (err) {
         this.deps.faults.report('close-all', err);
       }
-      closed++;
     }
     return closed;
   }

@@ -38,10 +38,14 @@ export interface DrainReport {
   readonly doneMs: number;
   /** connections closed in each second of the spread (index 0 = the first second after the grace) */
   readonly perSecond: number[];
+  /** sessions still open when the drain gave up on them (their socket would not close: a failure contained elsewhere) */
+  readonly left: number;
 }
 
 /** Batches run every TICK_MS at most: 10 batches a second spread 10k connections 1k a second in steps of 100. */
 const TICK_MS = 100;
+/** After the spread, closes are retried this long before the drain ends without the sessions left. */
+const FINAL_MS = 2000;
 
 export class Drain {
   private wake: (() => void) | undefined;
@@ -93,22 +97,25 @@ export class Drain {
       while (perSecond.length <= second) perSecond.push(0);
       perSecond[second]! += n;
     };
+    let finalFrom: number | undefined;
     for (;;) {
       if (this.sessions.size === 0) break;
       const elapsed = this.now() - start;
       if (this.hurried || spreadMs === 0 || elapsed >= spreadMs) {
         // The end of the spread (or a hurry): whatever is left, including connections whose
-        // upgrade completed after the listen socket closed.
+        // upgrade completed after the listen socket closed. A session whose socket will not close
+        // (its close handler failed, contained and counted elsewhere) does not hold the exit.
+        finalFrom ??= this.now();
         count(this.sessions.closeSome(Infinity, Close.SHUTDOWN));
-        if (this.sessions.size === 0) break;
-        await this.sleep(TICK_MS); // closes still completing
+        if (this.sessions.size === 0 || this.now() - finalFrom >= FINAL_MS) break;
+        await new Promise((r) => setTimeout(r, TICK_MS)); // closes still completing
         continue;
       }
       const due = Math.ceil((open * elapsed) / spreadMs) - closed;
       if (due > 0) count(this.sessions.closeSome(due, Close.SHUTDOWN));
       await this.sleep(Math.min(TICK_MS, spreadMs - elapsed));
     }
-    const report: DrainReport = { open, closed, acceptedUntilMs: start - t0, doneMs: this.now() - t0, perSecond };
+    const report: DrainReport = { open, closed, acceptedUntilMs: start - t0, doneMs: this.now() - t0, perSecond, left: this.sessions.size };
     this.log('drain: every connection closed', { ...report });
     return report;
   }

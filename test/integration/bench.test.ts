@@ -225,7 +225,8 @@ describe.concurrent('bench scenarios (smoke)', { timeout: 150_000 }, () => {
   });
 
   it('drain: a rolling restart under clients that reconnect with backoff; every connection closed with 4500 comes back', async () => {
-    const { report } = await bench('drain', 'drain', '--store', 'memory', '--gateway-workers', '2', '--drain-sec', '1', '--duration', '4');
+    // --duration: the longest it watches; it ends when both workers were replaced and the last drained
+    const { report } = await bench('drain', 'drain', '--store', 'memory', '--gateway-workers', '2', '--drain-sec', '1', '--duration', '60');
     expect(report.runs.map((r) => r.target)).toEqual(['wsgate']);
     const m = report.runs[0]!.metrics;
     expect(m.connected).toBe(60);
