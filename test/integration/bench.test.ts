@@ -187,8 +187,14 @@ describe.concurrent('bench scenarios (smoke)', { timeout: 150_000 }, () => {
     expect(hold.runs[0]!.metrics.heapUsedSettledBytes).toBeGreaterThan(0);
     expect(hold.runs[1]!.metrics.heapUsedSettledBytes).toBeUndefined(); // from wsgate's /metrics only
     expect(hold.capacity.connectionsPerGB).toBeGreaterThan(0);
-    // one publish per room reached every other member of it, on every target
-    for (const r of hold.runs) expect([r.target, r.metrics.deliveriesReceived, r.metrics.deliveredAll]).toEqual([r.target, 297, 1]);
+    // One publish per room reached every other member of it. The naive baseline upgrades after an
+    // await in res.cork: on the upstream build uWebSockets #1928 may close a socket right after its
+    // connected frame (docs/UWS-1928.md), and that member then misses its delivery.
+    for (const r of hold.runs) {
+      expect(r.metrics.deliveriesExpected, r.target).toBe(297);
+      if (r.target !== 'naive') expect([r.target, r.metrics.deliveriesReceived, r.metrics.deliveredAll]).toEqual([r.target, 297, 1]);
+      else expect(r.metrics.deliveriesReceived).toBeGreaterThan(290);
+    }
   });
 
   it('hold on two wsgate workers next to bare uWS on two processes sharing one port: every member receives (rooms span the workers); each process reported', async () => {
@@ -205,7 +211,7 @@ describe.concurrent('bench scenarios (smoke)', { timeout: 150_000 }, () => {
     expect(uws!.server.processes).toHaveLength(2);
     expect(new Set(uws!.server.processes.map((p) => p.port)).size).toBe(1);
     expect(report.capacity.workerBaseRssBytes).toBeGreaterThan(0);
-    expect(readFileSync(join(dir, 'report.md'), 'utf8')).toMatch(/\| wsgate \(2 workers\) \| [0-9.]+ bytes \| 1\.00 \|/);
+    expect(readFileSync(join(dir, 'report.md'), 'utf8')).toMatch(/\| wsgate \(2 workers\) \| [0-9.]+k? bytes \| 1\.00 \|/);
   });
 
   it('connect-storm on 1 and 2 workers: a scaling table with each worker\'s CPU; the per-core capacity comes from the 2-worker run', async () => {

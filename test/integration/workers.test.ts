@@ -115,6 +115,18 @@ describe('two workers on the embedded store (the in-host store)', () => {
     for (const c of [ann, ben, cleo1]) await c.close();
   });
 
+  it('token:refresh on either worker: the new permissions apply there', async () => {
+    const a = await on(gw, nodes[0]!, 'rene');
+    const b = await on(gw, nodes[1]!, 'rene');
+    for (const c of [a, b]) {
+      const r = await c.request({ type: 'token:refresh', token: hs({ sub: 'rene', permissions: ['join:only/*'] }) });
+      expect(r).toMatchObject({ type: 'token:refreshed', permissions: ['join:only/*'] });
+      expect((await c.request({ type: 'join', rooms: ['x/9'] })).code).toBe('FORBIDDEN');
+    }
+    await a.close();
+    await b.close();
+  });
+
   it('the per-user cap counts every worker of the host', async () => {
     const d1 = await on(gw, nodes[0]!, 'dora');
     const d2 = await on(gw, nodes[1]!, 'dora');
