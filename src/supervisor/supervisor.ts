@@ -89,6 +89,8 @@ export class Supervisor {
   private stopping: Promise<void> | undefined;
   /** every worker process not yet exited, in a slot or not (a rolling restart's new one, an old one draining) */
   private readonly alive = new Set<WorkerProc>();
+  /** cleanups of exited workers under way (a drain waits for them before closing Redis) */
+  private readonly forgetting = new Set<Promise<void>>();
   private rolling: Promise<void> | undefined;
   private readonly startedAt = Date.now();
   port = 0;
@@ -209,7 +211,9 @@ export class Supervisor {
   private exited(slot: Slot, proc: WorkerProc, was: State, code: number | null, signal: NodeJS.Signals | null): void {
     // Its connections are gone: so are its entries, at once (embedded: the in-host store removed
     // them when the worker's link closed).
-    this.forget(proc.nodeId).catch((err: unknown) => this.log.warn({ err: String(err), worker: proc.nodeId }, 'worker cleanup in Redis failed; its entries expire after the TTL'));
+    const forgetting = this.forget(proc.nodeId).catch((err: unknown) => this.log.warn({ err: String(err), worker: proc.nodeId }, 'worker cleanup in Redis failed; its entries expire after the TTL'));
+    this.forgetting.add(forgetting);
+    void forgetting.finally(() => this.forgetting.delete(forgetting));
     const expected = this.stopping !== undefined || slot.proc !== proc || was === 'draining';
     if (expected) {
       this.log.info({ worker: proc.nodeId, code, signal, drained: proc.drained }, 'worker exited');
@@ -274,6 +278,7 @@ export class Supervisor {
         this.send(p, { t: 'drain', ...full });
       }
       await Promise.all(procs.map((p) => p.exited));
+      await Promise.all([...this.forgetting]);
       await this.host.close();
       if (this.redis) {
         if (this.redis.status === 'ready') await this.redis.quit().catch(() => this.redis?.disconnect());
