@@ -20,6 +20,8 @@ COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 USER node
 EXPOSE 8080
+# One worker process per core of the container's CPU quota (WSGATE_WORKERS=auto, docs/WORKERS.md).
+# SIGTERM drains for WSGATE_DRAIN_GRACE_SEC + WSGATE_DRAIN_SEC (3 + 5 s): within `docker stop`'s 10 s.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.WSGATE_PORT||8080)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
 ENTRYPOINT ["node", "dist/src/cli.js"]
