@@ -20,7 +20,10 @@ COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 USER node
 EXPOSE 8080
-# https when WSGATE_TLS_CERT_FILE is set (the certificate is not checked: it names the public host, not 127.0.0.1)
+# One worker process per core of the container's CPU quota (WSGATE_WORKERS=auto, docs/WORKERS.md).
+# SIGTERM drains for WSGATE_DRAIN_GRACE_SEC + WSGATE_DRAIN_SEC (3 + 5 s): within `docker stop`'s 10 s.
+# The health check speaks https when WSGATE_TLS_CERT_FILE is set (the certificate is not checked: it
+# names the public host, not 127.0.0.1).
 HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 \
   CMD ["node", "-e", "require(process.env.WSGATE_TLS_CERT_FILE?'node:https':'node:http').get({host:'127.0.0.1',port:process.env.WSGATE_PORT||8080,path:'/healthz',rejectUnauthorized:false,timeout:2500},r=>process.exit(r.statusCode===200?0:1)).on('error',()=>process.exit(1)).on('timeout',()=>process.exit(1))"]
 ENTRYPOINT ["node", "dist/src/cli.js"]

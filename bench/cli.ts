@@ -34,6 +34,11 @@ Options (defaults in brackets):
                      bare uWS always runs (calibration)
   --gateway-procs N  wsgate processes on one Redis, each on its own port; connections and rooms
                      are spread over them so that fan-out crosses processes [1]
+  --gateway-workers LIST
+                     WSGATE_WORKERS of wsgate, or a comma-separated list (e.g. 1,2): wsgate runs
+                     once per count, the first is the subject and the others are reported in a
+                     scaling table; bare uWS runs as many processes on one port as the first [1]
+  --drain-sec S      drain: WSGATE_DRAIN_SEC of the gateway [10]
   --store S          redis | memory for wsgate [redis]
   --tls              wsgate and bare uWS over TLS (wss://, a throw-away certificate, a full
                      handshake per connection), and wsgate in plain text as the baseline
@@ -60,7 +65,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions | 'help' {
       allowPositionals: true,
       options: {
         conns: str, workers: str, duration: str, rate: str, concurrency: str, window: str, rooms: str, publishers: str, payload: str,
-        saturate: flag, settle: str, warmup: str, revoked: str, encoding: str, 'reuse-tokens': flag, baseline: str, 'gateway-procs': str, store: str, tls: flag, 'tls-key': str, out: str, quiet: flag, help: flag,
+        saturate: flag, settle: str, warmup: str, revoked: str, encoding: str, 'reuse-tokens': flag, baseline: str, 'gateway-procs': str, 'gateway-workers': str, 'drain-sec': str, store: str, tls: flag, 'tls-key': str, out: str, quiet: flag, help: flag,
       },
     });
   } catch (e) {
@@ -94,6 +99,8 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions | 'help' {
   if (v['tls-key'] !== undefined && !v.tls) throw new UsageError('--tls-key needs --tls');
   if (v.tls && baselines.length > 0) throw new UsageError('--tls compares wsgate over TLS with wsgate in plain text and bare uWS over TLS; the naive and Socket.IO baselines have no TLS');
   if (v.tls && scenario === 'http') throw new UsageError('--tls: the http scenario speaks plain HTTP only');
+  const gatewayWorkers = (v['gateway-workers'] ?? '1').split(',').map((x) => x.trim());
+  if (gatewayWorkers.some((x) => !/^[1-9][0-9]{0,3}$/.test(x))) throw new UsageError(`--gateway-workers: "${v['gateway-workers']}" is not a worker count or a comma-separated list of them (1..9999)`);
   return {
     scenario: scenario as ScenarioName,
     conns: num('conns', 1000, { int: true, min: 1 }),
@@ -113,6 +120,8 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions | 'help' {
     reuseTokens: v['reuse-tokens'] === true,
     baselines,
     gatewayProcs: num('gateway-procs', 1, { int: true, min: 1 }),
+    gatewayWorkers: gatewayWorkers.map(Number),
+    drainSec: num('drain-sec', 10, { int: true, max: 3600 }),
     store: oneOf('store', ['redis', 'memory'], 'redis'),
     tls: v.tls ? oneOf<'ec' | 'rsa'>('tls-key', ['ec', 'rsa'], 'ec') : undefined,
     outDir: resolve(v.out ?? 'bench/results'),

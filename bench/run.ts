@@ -10,9 +10,9 @@ import { makeCa } from './lib/certs.js';
 import { TARGETS, type Target } from './lib/dialects.js';
 import { Generator } from './lib/generator.js';
 import { renderHtml } from './lib/html.js';
-import { cpuModel, effectiveFdLimit, listenOverflows, sampleProc, sampleTrees, type ProcSample } from './lib/procs.js';
+import { cpuModel, effectiveFdLimit, listenOverflows, sampleProc, sampleTreeProcs, sampleTrees, type ProcSample } from './lib/procs.js';
 import { startRedisServer, type RedisServer } from './lib/redis-server.js';
-import { FIGURES, renderMarkdown, SCHEMA, type FigureRatio, type Report, type RunReport, type TimelinePoint } from './lib/report.js';
+import { FIGURES, renderMarkdown, SCHEMA, type FigureRatio, type Report, type RunReport, type ScalingPoint, type TimelinePoint } from './lib/report.js';
 import { startTarget } from './lib/targets.js';
 import { scenarios, type BenchOptions, type ScenarioContext } from './scenarios.js';
 
@@ -26,6 +26,7 @@ const MEASURED: Record<BenchOptions['scenario'], string> = {
   hold: 'hold',
   revocation: 'connect',
   http: 'http healthz',
+  drain: 'drain',
 };
 
 const log = (opts: BenchOptions, line: string): void => {
@@ -53,7 +54,9 @@ export interface RunSpec {
 }
 
 /** The targets of a run, in report order: the subject first, then its baselines. */
-export function runSpecs(opts: Pick<BenchOptions, 'tls' | 'baselines'>): RunSpec[] {
+export function runSpecs(opts: Pick<BenchOptions, 'tls' | 'baselines' | 'scenario'>): RunSpec[] {
+  // drain: a wsgate-only scenario
+  if (opts.scenario === 'drain') return [{ target: 'wsgate', label: 'wsgate', tls: false }];
   // --tls: wsgate over TLS against itself in plain text (the cost of TLS), and bare uWS over TLS (the calibration)
   if (opts.tls) return [{ target: 'wsgate', label: 'wsgate', tls: true }, { target: 'wsgate', label: 'wsgate-plain', tls: false }, { target: 'uws', label: 'uws', tls: true }];
   return TARGETS.filter((t) => t === 'wsgate' || t === 'uws' || opts.baselines.includes(t)).map((t) => ({ target: t, label: t, tls: false }));
@@ -102,13 +105,18 @@ async function warmUp(spec: RunSpec, ports: readonly number[], opts: BenchOption
 
 type CertFiles = { readonly certFile: string; readonly keyFile: string };
 
-async function runTarget(spec: RunSpec, opts: BenchOptions, redis: RedisServer | undefined, secret: string, cert: CertFiles | undefined): Promise<RunReport> {
+/** One target's run; `workers`: wsgate's WSGATE_WORKERS (bare uWS: processes on one port). */
+async function runTarget(spec: RunSpec, opts: BenchOptions, redis: RedisServer | undefined, secret: string, cert: CertFiles | undefined, workers: number, role: RunReport['role']): Promise<RunReport> {
   const { target } = spec;
   const jtiPrefix = `bench-${randomBytes(4).toString('hex')}-`;
-  const running = await startTarget(target, { secret, redisUrl: redis?.url, ...(spec.tls && cert ? { tls: cert } : {}) }, target === 'wsgate' ? opts.gatewayProcs : 1);
+  const env: Record<string, string> = target === 'wsgate' && opts.scenario === 'drain' ? { WSGATE_DRAIN_GRACE_SEC: '0', WSGATE_DRAIN_SEC: String(opts.drainSec) } : {};
+  const running = await startTarget(target, { secret, redisUrl: redis?.url, env, ...(spec.tls && cert ? { tls: cert } : {}) }, target === 'wsgate' ? opts.gatewayProcs : 1, workers);
   const roots = running.procs.map((p) => p.pid);
   // Every figure is of the whole target: each process with its descendants (a supervisor's workers).
   const samples = (): Array<ProcSample | undefined> => sampleTrees(roots);
+  /** every process of every tree on its own: pid -> CPU ms (the per-worker figures) */
+  const treeCpu = (): Map<number, number> => new Map(roots.flatMap((r) => sampleTreeProcs(r).map((x) => [x.pid, x.sample.cpuMs] as const)));
+  const treeRss = new Map<number, { root: number; rssMaxBytes: number }>();
   const redisPid = redis?.pid();
   const redisCpuMs = (): number | undefined => (redisPid === undefined ? undefined : sampleProc(redisPid)?.cpuMs);
   let gen: Generator;
@@ -142,10 +150,10 @@ async function runTarget(spec: RunSpec, opts: BenchOptions, redis: RedisServer |
   const tty = process.stderr.isTTY && !opts.quiet;
   let lastLine = 0;
   // CPU per phase, of the target and of each process: the measured phase's share is the server CPU the report states.
-  const phases: Array<{ name: string; t: number; cpuMs: number; procCpuMs: number[] }> = [];
+  const phases: Array<{ name: string; t: number; cpuMs: number; procCpuMs: number[]; treeCpuMs: Map<number, number> }> = [];
   const phaseMark = (name: string): void => {
     const s = samples();
-    phases.push({ name, t: Date.now(), cpuMs: total(s).cpuMs, procCpuMs: s.map((x) => x?.cpuMs ?? 0) });
+    phases.push({ name, t: Date.now(), cpuMs: total(s).cpuMs, procCpuMs: s.map((x) => x?.cpuMs ?? 0), treeCpuMs: treeCpu() });
   };
   const tick = (): void => {
     const now = Date.now();
@@ -157,6 +165,14 @@ async function runTarget(spec: RunSpec, opts: BenchOptions, redis: RedisServer |
       perProc[i]!.rssMaxBytes = Math.max(perProc[i]!.rssMaxBytes, x.rssBytes);
       perProc[i]!.treeProcs = Math.max(perProc[i]!.treeProcs, x.procs);
     });
+    if (running.workers > 1 || opts.gatewayProcs > 1) {
+      for (const r of roots) {
+        for (const { pid, sample } of sampleTreeProcs(r)) {
+          const e = treeRss.get(pid);
+          treeRss.set(pid, { root: r, rssMaxBytes: Math.max(e?.rssMaxBytes ?? 0, sample.rssBytes) });
+        }
+      }
+    }
     const g = gen.totals();
     if (phase !== last.phase) last = { ...last, ok: 0, deliveries: 0, phase };
     const dt = (now - last.t) / 1000;
@@ -226,9 +242,12 @@ async function runTarget(spec: RunSpec, opts: BenchOptions, redis: RedisServer |
     };
     const cpuByPhase = byPhase((p) => p.cpuMs);
     const measured = MEASURED[opts.scenario];
+    // Every process of the trees on its own in the measured phase: a supervisor and each worker.
+    const perProcess = [...treeRss].map(([pid, x]) => ({ pid, root: pid === x.root, cpuAvg: byPhase((p) => p.treeCpuMs.get(pid) ?? 0)[measured] ?? 0, rssMaxBytes: x.rssMaxBytes }));
     return {
       target: spec.label,
-      role: spec.label === 'wsgate' ? 'subject' : 'baseline',
+      role,
+      workers: running.workers,
       info: { ...running.info, tls: spec.tls },
       ...r,
       server: {
@@ -240,6 +259,7 @@ async function runTarget(spec: RunSpec, opts: BenchOptions, redis: RedisServer |
           const phaseCpu = byPhase((x) => x.procCpuMs[i] ?? 0);
           return { ...p, cpuAvg: phaseCpu[measured] ?? 0, cpuByPhase: phaseCpu };
         }),
+        perProcess,
       },
       generator: { workers: gen.workers, addrs: gen.addrs, workerCpu: r.workerCpu, maxWorkerCpu: Math.max(0, ...r.workerCpu) },
       timeline,
@@ -252,18 +272,37 @@ async function runTarget(spec: RunSpec, opts: BenchOptions, redis: RedisServer |
   }
 }
 
+/**
+ * Each server process holds its share of the connections within its own descriptor limit (wsgate's
+ * default cap per process is the limit less 256 and the pending-socket bound). wsgate's workers and
+ * bare uWS's processes on one port share the connections as the kernel spreads them (SO_REUSEPORT
+ * hashes connections: about even, so 10% headroom is asked for); naive and Socket.IO are one process.
+ */
+export function checkDescriptors(opts: Pick<BenchOptions, 'conns' | 'gatewayProcs' | 'gatewayWorkers' | 'baselines' | 'scenario'>, fdLimit: number): void {
+  const room = fdLimit - 600;
+  const need = (procs: number): number => (procs > 1 ? Math.ceil((opts.conns / procs) * 1.1) : opts.conns);
+  const fewest = Math.min(...opts.gatewayWorkers) * opts.gatewayProcs;
+  const problems: string[] = [];
+  if (need(fewest) > room) problems.push(`wsgate with ${Math.min(...opts.gatewayWorkers)} worker(s) per process would hold ~${need(fewest)} connections in one process`);
+  if (opts.scenario !== 'drain' && need(opts.gatewayWorkers[0]!) > room) problems.push(`bare uWS on ${opts.gatewayWorkers[0]} process(es) would hold ~${need(opts.gatewayWorkers[0]!)} in one`);
+  for (const b of opts.baselines) if (opts.conns > room) problems.push(`the ${b} baseline is one process`);
+  if (problems.length > 0) {
+    const workers = Math.ceil((opts.conns * 1.1) / room);
+    throw new Error(`--conns ${opts.conns} exceeds what one server process can hold here (file-descriptor limit ${fdLimit}; raising it needs CAP_SYS_RESOURCE): ${problems.join('; ')}. Use --gateway-workers ${workers} or more (bare uWS then runs as many processes on one port), or at most ${room} connections.`);
+  }
+}
+
 export async function runBench(opts: BenchOptions): Promise<{ report: Report; files: string[] }> {
   const startedAt = new Date();
   // Each server is one process: it cannot hold more sockets than its descriptor limit. Past it,
   // accept() fails with EMFILE and the event loop spins on the listen socket.
   const fdLimit = effectiveFdLimit();
-  // wsgate's default connection cap is the limit minus 512.
-  if (opts.conns > fdLimit - 600) {
-    throw new Error(`--conns ${opts.conns} exceeds what one server process can hold here: the file-descriptor limit is ${fdLimit} (raising it needs CAP_SYS_RESOURCE). Use at most ${fdLimit - 600}.`);
-  }
+  checkDescriptors(opts, fdLimit);
   if (opts.gatewayProcs > 1 && opts.store !== 'redis') throw new Error('--gateway-procs > 1 needs --store redis: the processes share rooms through Redis');
+  if (opts.scenario === 'drain' && opts.gatewayWorkers.some((w) => w < 2)) throw new Error('drain needs --gateway-workers 2 or more: it restarts the workers one at a time (SIGHUP)');
   const secret = randomBytes(32).toString('base64url');
-  // uWS is always run: it is the calibration of the generator's headroom as well as a baseline.
+  // uWS is always run (not for drain, a wsgate-only scenario): it is the calibration of the
+  // generator's headroom as well as a baseline. It runs as many processes as wsgate's first worker count.
   const specs = runSpecs(opts);
   const usesRedis = (t: Target): boolean => (t === 'wsgate' ? opts.store === 'redis' : t !== 'uws');
   const redis = specs.some((s) => usesRedis(s.target)) ? await startRedisServer() : undefined;
@@ -273,9 +312,15 @@ export async function runBench(opts: BenchOptions): Promise<{ report: Report; fi
   const runs: RunReport[] = [];
   try {
     for (const s of specs) {
-      const procs = s.target === 'wsgate' && opts.gatewayProcs > 1 ? ` on ${opts.gatewayProcs} processes` : '';
-      log(opts, `bench ${opts.scenario}: ${s.label}${procs}${s.tls ? ' over TLS' : ''} (${opts.conns} connections, ${opts.workers} workers)`);
-      runs.push(await runTarget(s, opts, usesRedis(s.target) ? redis : undefined, secret, cert));
+      // the subject once per --gateway-workers count: the first is the subject, the others its scaling runs
+      const subject = s.label === 'wsgate';
+      const counts = subject ? opts.gatewayWorkers : s.target === 'wsgate' || s.target === 'uws' ? [opts.gatewayWorkers[0]!] : [1];
+      for (const [k, workers] of counts.entries()) {
+        const procs = s.target === 'wsgate' && opts.gatewayProcs > 1 ? ` on ${opts.gatewayProcs} processes` : '';
+        const w = workers > 1 ? (s.target === 'wsgate' ? `, ${workers} workers` : `, ${workers} processes on one port`) : '';
+        log(opts, `bench ${opts.scenario}: ${s.label}${procs}${w}${s.tls ? ' over TLS' : ''} (${opts.conns} connections, ${opts.workers} generator workers)`);
+        runs.push(await runTarget(s, opts, usesRedis(s.target) ? redis : undefined, secret, cert, workers, subject ? (k === 0 ? 'subject' : 'scaling') : 'baseline'));
+      }
     }
   } finally {
     await redis?.stop();
@@ -300,6 +345,7 @@ export async function runBench(opts: BenchOptions): Promise<{ report: Report; fi
     ratios: {},
     headroom: { calibrationTarget: 'uws', ratio: undefined, generatorBound: false, note: '' },
     capacity: {},
+    scaling: [],
   };
   finishReport(report);
   const dir = join(opts.outDir, `${startedAt.toISOString().replace(/[:.]/g, '-')}-${opts.scenario}`);
@@ -374,4 +420,43 @@ export function finishReport(report: Report): void {
   if ((report.scenario === 'connect-storm' || report.scenario === 'reconnect-storm') && cpu > 0) cap.upgradesPerSecPerCore = subject.headline.value / cpu;
   if (report.scenario === 'fanout' && cpu > 0) cap.deliveriesPerSecPerCore = subject.headline.value / cpu;
   if (report.scenario === 'echo' && cpu > 0) cap.roundTripsPerSecPerCore = subject.headline.value / cpu;
+  report.scaling = scalingOf(report);
+  // The per-core figures a planner multiplies by a node's cores: from the run with the most workers
+  // (one per core is how a node runs), which includes what sharing state between workers costs.
+  const widest = report.scaling.at(-1);
+  if (widest && report.scaling.length > 1 && widest.perCore !== undefined) {
+    if (report.scenario === 'connect-storm' || report.scenario === 'reconnect-storm') cap.upgradesPerSecPerCore = widest.perCore;
+    if (report.scenario === 'fanout') cap.deliveriesPerSecPerCore = widest.perCore;
+    if (report.scenario === 'echo') cap.roundTripsPerSecPerCore = widest.perCore;
+    cap.perCoreFromWorkers = widest.workers;
+  }
+  if (report.scenario === 'hold') {
+    // A worker's own memory before any connection: a node of C cores runs C workers.
+    const base = subject.metrics.rssBaseBytes;
+    const processes = subject.server.perProcess?.filter((p) => !p.root).length || 1;
+    if (base !== undefined && base > 0) cap.workerBaseRssBytes = base / (subject.workers > 1 ? processes : 1);
+  }
+}
+
+/** wsgate's runs by worker count: throughput, the cores they used, each worker's share, per core. */
+function scalingOf(report: Report): ScalingPoint[] {
+  const runs = report.runs.filter((r) => r.target === 'wsgate');
+  if (runs.length < 2) return [];
+  const first = runs[0]!;
+  return runs.map((r) => {
+    const workers = (r.server.perProcess ?? []).filter((p) => !p.root);
+    const supervisor = (r.server.perProcess ?? []).find((p) => p.root && r.workers > 1);
+    const throughput = r.throughput ?? r.headline.value;
+    return {
+      workers: r.workers,
+      headline: r.headline.value,
+      throughput,
+      ratioToFirst: first.headline.value > 0 ? r.headline.value / first.headline.value : undefined,
+      cpuAvg: r.server.cpuAvg,
+      workerCpu: r.workers > 1 ? workers.map((p) => p.cpuAvg) : [r.server.cpuAvg],
+      supervisorCpu: supervisor?.cpuAvg ?? 0,
+      perCore: r.server.cpuAvg > 0 ? throughput / r.server.cpuAvg : undefined,
+      generatorCpu: r.generator.workerCpu.reduce((a, b) => a + b, 0),
+    };
+  });
 }

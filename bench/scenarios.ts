@@ -30,6 +30,13 @@ export interface BenchOptions {
   readonly warmup: number;
   /** wsgate processes on one Redis, each on its own port; connections and rooms spread over them */
   readonly gatewayProcs: number;
+  /**
+   * WSGATE_WORKERS of each wsgate run: wsgate runs once per count (the first is the subject, the
+   * others are reported as scaling runs); bare uWS runs as many processes on one port as the first
+   */
+  readonly gatewayWorkers: readonly number[];
+  /** drain: WSGATE_DRAIN_SEC of the gateway (each worker's connections closed over this many seconds) */
+  readonly drainSec: number;
   /** extra baselines; bare uWS always runs */
   readonly baselines: readonly Baseline[];
   readonly store: 'redis' | 'memory';
@@ -55,6 +62,8 @@ export interface ScenarioResult {
   errors: Record<string, number>;
   /** generator CPU per worker (share of one core) in the measured phase */
   workerCpu: number[];
+  /** per-second counts of the measured phase (drain: closed, closed4500, reconnected, failed) */
+  series?: Record<string, number[]>;
 }
 
 export interface ScenarioContext {
@@ -78,8 +87,8 @@ export interface ScenarioContext {
   metric(name: string): Promise<number | undefined>;
 }
 
-export type ScenarioName = 'connect-storm' | 'reconnect-storm' | 'fanout' | 'echo' | 'refresh-storm' | 'hold' | 'revocation' | 'http';
-export const SCENARIOS: readonly ScenarioName[] = ['connect-storm', 'reconnect-storm', 'fanout', 'echo', 'refresh-storm', 'hold', 'revocation', 'http'];
+export type ScenarioName = 'connect-storm' | 'reconnect-storm' | 'fanout' | 'echo' | 'refresh-storm' | 'hold' | 'revocation' | 'http' | 'drain';
+export const SCENARIOS: readonly ScenarioName[] = ['connect-storm', 'reconnect-storm', 'fanout', 'echo', 'refresh-storm', 'hold', 'revocation', 'http', 'drain'];
 
 const perSec = (n: number, ms: number): number => (ms > 0 ? (n * 1000) / ms : 0);
 const perWorker = (total: number, workers: number): number => total / workers;
@@ -277,6 +286,16 @@ async function hold(ctx: ScenarioContext): Promise<ScenarioResult> {
   const cpuShare = Math.max(0, (ctx.cpuMs() - cpu0) / m.elapsedMs - idleShare);
   const rss = ctx.rss();
   const held = m0.ok;
+  // Every member gets a room's publish: one publish per room (from its first connection), which
+  // every other member of the room must receive (wherever the kernel put it: on a multi-worker
+  // target the rooms span the workers).
+  // Bare uWS on several processes has no bus between them: its rooms do not span processes, and it
+  // is there for its memory only.
+  const shared = !(ctx.target.target === 'uws' && ctx.target.workers > 1);
+  ctx.phase('deliver');
+  const d = await ctx.gen.run({ cmd: 'deliver', payloadBytes: opts.payloadBytes });
+  const rooms = Math.min(opts.rooms, held);
+  const expected = held - rooms;
   await close(ctx);
   const per = (bytes: number): number => (held > 0 ? bytes / held : 0);
   const perConn = per(rss - base.rssBytes);
@@ -292,7 +311,84 @@ async function hold(ctx: ScenarioContext): Promise<ScenarioResult> {
     cpuShareHeld: cpuShare,
     cpuShareIdleServer: idleShare,
     cpuPer1kConns: held > 0 ? cpuShare / (held / 1000) : 0,
-  }, { handshake: summarize(m0.hist) });
+    ...(shared
+      ? {
+          deliveryPublishes: d.ok,
+          deliveriesExpected: expected,
+          deliveriesReceived: d.deliveries,
+          deliveredAll: held === opts.conns && d.ok === rooms && d.deliveries === expected ? 1 : 0,
+        }
+      : {}),
+  }, { handshake: summarize(m0.hist), ...(shared ? { delivery: summarize(d.deliveryHist) } : {}) });
+}
+
+/** The node ids of a gateway's listening workers, from its /healthz. */
+async function workerNodes(port: number): Promise<string[]> {
+  const h = (await (await fetch(`http://127.0.0.1:${port}/healthz`)).json()) as { workers?: Array<{ node: string; state: string }> };
+  return (h.workers ?? []).filter((w) => w.state === 'listening').map((w) => w.node);
+}
+
+/**
+ * A rolling restart under load (wsgate only, --gateway-workers 2 or more): every connection is a
+ * client that reconnects with backoff as the SDK does (full jitter from 500 ms, at most 30 s); one
+ * second in, the bench sends the gateway SIGHUP, and the workers are replaced one at a time, each
+ * closing its connections with 4500 over WSGATE_DRAIN_SEC (--drain-sec); watched until every worker
+ * is new and the last old one had --drain-sec + 2 s (at most --duration), then until every connection
+ * is back (at most 15 s). Reported per second:
+ * connections closed, reconnected and failed attempts; the headline is the most closes in one second.
+ */
+async function drain(ctx: ScenarioContext): Promise<ScenarioResult> {
+  const { opts } = ctx;
+  const m0 = await connect(ctx);
+  ctx.phase('drain');
+  const before = await workerNodes(ctx.target.port);
+  const running = ctx.gen.run({ cmd: 'reconnect', durationMs: opts.durationSec * 1000, baseDelayMs: 500, maxDelayMs: 30_000 });
+  await sleep(1000);
+  process.kill(ctx.target.procs[0]!.pid, 'SIGHUP');
+  // The restart is done when every slot has a new worker; the last old one then drains for
+  // --drain-sec: watch that too, and the reconnects of its last batch.
+  const deadline = performance.now() + opts.durationSec * 1000;
+  while (performance.now() < deadline) {
+    const now = await workerNodes(ctx.target.port).catch(() => undefined);
+    if (now && now.length === before.length && now.every((n) => !before.includes(n))) {
+      await sleep((opts.drainSec + 2) * 1000);
+      break;
+    }
+    await sleep(250);
+  }
+  ctx.gen.endPhase();
+  const m = await running;
+  const open = m.openAtEnd;
+  await close(ctx);
+  const sum = (k: string): number => (m.series[k] ?? []).reduce((a, b) => a + b, 0);
+  const closed = m.series.closed ?? [];
+  const reconnected = m.series.reconnected ?? [];
+  const lastClose = closed.reduce((last, n, i) => (n > 0 ? i : last), -1);
+  const lastReconnect = reconnected.reduce((last, n, i) => (n > 0 ? i : last), -1);
+  const peak = Math.max(0, ...closed);
+  return {
+    headline: { metric: 'most connections closed in one second', value: peak, unit: '/s', higherIsBetter: false },
+    throughput: undefined,
+    metrics: {
+      connected: m0.ok,
+      closed: sum('closed'),
+      closed4500: sum('closed4500'),
+      reconnected: sum('reconnected'),
+      failedAttempts: sum('failed'),
+      openAtEnd: open,
+      allBack: open === m0.ok ? 1 : 0,
+      peakClosesPerSec: peak,
+      peakReconnectsPerSec: Math.max(0, ...reconnected),
+      closingSeconds: closed.filter((n) => n > 0).length,
+      lastCloseSec: lastClose,
+      lastReconnectSec: lastReconnect,
+      drainSec: opts.drainSec,
+    },
+    latency: { handshake: summarize(m.hist) },
+    errors: m.errors,
+    workerCpu: m.workerCpu,
+    series: m.series,
+  };
 }
 
 async function revocation(ctx: ScenarioContext): Promise<ScenarioResult> {
@@ -375,4 +471,5 @@ export const scenarios: Record<ScenarioName, (ctx: ScenarioContext) => Promise<S
   hold,
   revocation,
   http,
+  drain,
 };

@@ -33,6 +33,7 @@ const gw = spawn(process.execPath, [cli], {
     WSGATE_LOG_LEVEL: 'info',
     WSGATE_MAX_PENDING_PER_ADDRESS: '1000000',
     WSGATE_RATE_LIMIT: '0',
+    WSGATE_WORKERS: '1',
     WSGATE_REVOCATION_MODE: values.mode,
     ...(values.redis ? { WSGATE_REDIS_URL: values.redis } : {}),
   },

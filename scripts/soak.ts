@@ -35,7 +35,7 @@ async function main(): Promise<void> {
   const secret = randomUUID() + randomUUID();
   const cli = fileURLToPath(new URL('../src/cli.js', import.meta.url));
   const gw = spawn(process.execPath, [cli], {
-    env: { ...process.env, WSGATE_PORT: '0', WSGATE_HOST: '127.0.0.1', WSGATE_JWT_SECRET: secret, WSGATE_REDIS_URL: redis.url, WSGATE_LOG_LEVEL: 'info', WSGATE_TOKEN_EXPIRING_SEC: '0', WSGATE_JWT_CACHE_SIZE: String(cacheSize) },
+    env: { ...process.env, WSGATE_PORT: '0', WSGATE_HOST: '127.0.0.1', WSGATE_JWT_SECRET: secret, WSGATE_REDIS_URL: redis.url, WSGATE_LOG_LEVEL: 'info', WSGATE_TOKEN_EXPIRING_SEC: '0', WSGATE_JWT_CACHE_SIZE: String(cacheSize), WSGATE_WORKERS: '1', WSGATE_DRAIN_GRACE_SEC: '0', WSGATE_DRAIN_SEC: '0' },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const port = await new Promise<number>((res, rej) => {

@@ -21,8 +21,10 @@ import { PresenceTracker } from './presence/tracker.js';
 import { ConnectionRegistry } from './registry/registry.js';
 import { AdminServer } from './server/admin.js';
 import { Apps } from './server/apps.js';
+import { Drain, type DrainPlan, type DrainReport } from './server/drain.js';
 import { Gateway, type SocketData } from './server/gateway.js';
 import { registerRoutes } from './server/http.js';
+import { resolvePort } from './server/listen.js';
 import { PendingSockets } from './server/pending.js';
 import { acceptQueueMigrates, loadTls, tlsFiles, type CertificateInfo } from './server/tls.js';
 import { uwsPort } from './server/uws-port.js';
@@ -32,6 +34,8 @@ import { MemoryPresenceStore } from './stores/memory/presence.js';
 import { MemoryRegistryStore } from './stores/memory/registry.js';
 import { MemoryRevocationStore } from './stores/memory/revocation.js';
 import type { Bus, PresenceStore, RegistryStore, RevocationStore } from './stores/ports.js';
+import type { HostLink } from './stores/host/link.js';
+import { connectHost, HostAdmission, type HostStores } from './stores/host/stores.js';
 import { RedisBus } from './stores/redis/bus.js';
 import { createRedis } from './stores/redis/client.js';
 import { RedisPresenceStore } from './stores/redis/presence.js';
@@ -54,9 +58,24 @@ export function openFileLimit(): number {
   }
 }
 
+/** This process is one worker of a host (src/worker.ts, started by src/supervisor/). */
+export interface WorkerOptions {
+  /** the supervisor's in-host store (stores/host/server.ts): a Unix socket */
+  readonly hostPath: string;
+  /** GET /healthz and /metrics for the whole host, from the supervisor */
+  readonly health?: () => Promise<Record<string, unknown>>;
+  readonly metricsText?: () => Promise<string>;
+}
+
 export interface StartOptions {
   readonly logger?: Logger;
   readonly fetchJson?: FetchJson;
+  readonly worker?: WorkerOptions;
+}
+
+/** A connection cap that must count every worker of a host is configured. */
+export function capsConfigured(config: Pick<Config, 'maxConnections' | 'maxConnectionsPerUser' | 'maxConnectionsPerTenant'>): boolean {
+  return config.maxConnections > 0 || config.maxConnectionsPerUser > 0 || config.maxConnectionsPerTenant > 0;
 }
 
 /** The descriptor budget split between pending sockets and connections, from the configuration and the open-file limit. */
@@ -92,7 +111,20 @@ export interface Running {
    * certificate stays). Without TLS: logs that there is nothing to reload.
    */
   reloadTls(): CertificateInfo | undefined;
-  /** Graceful stop: refuse new upgrades, close sockets (4500), clear this node from the stores. */
+  /** A worker's link to its supervisor's in-host store. */
+  readonly hostLink: HostLink | undefined;
+  /** GET /healthz of this process alone. */
+  health(): Record<string, unknown>;
+  /**
+   * The graceful drain (server/drain.ts): /readyz 503 at once, the listen socket closed after the
+   * grace, connections closed with 4500 in batches over the spread, then the node's registry and
+   * presence cleared and the stores closed. Defaults: WSGATE_DRAIN_GRACE_SEC and WSGATE_DRAIN_SEC.
+   * Called again (or stop() during it): the same drain, hurried when the new plan has no time.
+   */
+  drain(plan?: Partial<DrainPlan>): Promise<void>;
+  /** The last drain's timeline, once it closed every connection. */
+  readonly drained: DrainReport | undefined;
+  /** Graceful stop without waiting: a drain with no grace and no spread. */
   stop(): Promise<void>;
 }
 
@@ -118,6 +150,19 @@ function memoryStores(config: Config): Stores {
     ready: Promise.resolve(),
     notReady: () => Promise.resolve([]),
     close: () => Promise.resolve(),
+  };
+}
+
+/** The embedded store shared by a host's workers, over the link to the supervisor. */
+function hostStores(host: HostStores): Stores {
+  return {
+    revocations: host.revocations,
+    registry: host.registry,
+    presence: host.presence,
+    bus: host.bus,
+    ready: Promise.resolve(),
+    notReady: () => Promise.resolve(host.link.isOpen ? [] : ['in-host store: link to the supervisor closed']),
+    close: () => Promise.resolve(host.link.close()),
   };
 }
 
@@ -215,7 +260,11 @@ export async function start(config: Config, options: StartOptions = {}): Promise
   const verifier = createTokenVerifier(verifierOptions);
 
   const metrics = new Metrics({ processMetrics: true });
-  const stores = config.redisUrl ? redisStores(config, config.redisUrl, logger, metrics) : memoryStores(config);
+  // A worker always links to its supervisor: the embedded store of the host, or (with Redis) the
+  // connection caps counted for the whole host.
+  const host = options.worker ? await connectHost(options.worker.hostPath, config.nodeId) : undefined;
+  const stores = config.redisUrl ? redisStores(config, config.redisUrl, logger, metrics) : host ? hostStores(host) : memoryStores(config);
+  const admission = host && capsConfigured(config) ? new HostAdmission(host.link, config.revocationTimeoutMs) : undefined;
   const faults = new FaultReporter(metrics, logger);
   const refusals = new RefusalLog(logger, config.refusalLogPerSec);
   const authenticator = new Authenticator(
@@ -225,7 +274,9 @@ export async function start(config: Config, options: StartOptions = {}): Promise
     metrics,
   );
   const apps = new Apps();
-  const budget = socketBudget(config, openFileLimit());
+  // With workers, WSGATE_MAX_CONNECTIONS counts the whole host (the supervisor does): each worker
+  // keeps only its own descriptor budget.
+  const budget = socketBudget(admission ? { ...config, maxConnections: 0 } : config, openFileLimit());
   const pending = new PendingSockets(budget.maxPending, config.maxPendingPerAddress);
   const startedAt = Date.now();
   const observeFlush = (store: 'presence' | 'registry') => (entries: number, seconds: number): void => {
@@ -261,25 +312,30 @@ export async function start(config: Config, options: StartOptions = {}): Promise
       metrics,
       faults,
       info: () => ({ draining: gateway.isDraining, uptimeSec: Math.round((Date.now() - startedAt) / 1000) }),
+      admission,
     },
   );
-  // The routes are registered on each app the gateway makes (a new one per TLS reload).
+  const health = (): Record<string, unknown> => ({
+    status: 'ok',
+    node: config.nodeId,
+    pid: process.pid,
+    uws: { build: info.build, version: info.version, package: info.package },
+    uptimeSec: Math.round((Date.now() - startedAt) / 1000),
+    connections: hub.size,
+    pending: { sockets: pending.size, addresses: pending.addresses, mode: gateway.pendingMode, max: pending.maxTotal, maxPerAddress: pending.maxPerAddress },
+    draining: gateway.isDraining,
+    ...(certificate !== undefined ? { tls: { notAfter: certificate.notAfter, fingerprint256: certificate.fingerprint256, listeners: apps.size } } : {}),
+  });
+  // The routes are registered on each app the gateway makes (a new one per TLS reload). A worker
+  // answers /healthz and /metrics for the whole host (its supervisor gathers every worker's).
   const routes = (app: TemplatedApp): void =>
     registerRoutes({
       app,
       metrics,
       metricsAccess: { mode: config.metricsAccess, token: config.metricsToken },
       faults,
-      health: () => ({
-        status: 'ok',
-        node: config.nodeId,
-        uws: { build: info.build, version: info.version, package: info.package },
-        uptimeSec: Math.round((Date.now() - startedAt) / 1000),
-        connections: hub.size,
-        pending: { sockets: pending.size, addresses: pending.addresses, mode: gateway.pendingMode, max: pending.maxTotal, maxPerAddress: pending.maxPerAddress },
-        draining: gateway.isDraining,
-        ...(certificate !== undefined ? { tls: { notAfter: certificate.notAfter, fingerprint256: certificate.fingerprint256, listeners: apps.size } } : {}),
-      }),
+      health: options.worker?.health ?? health,
+      metricsText: options.worker?.metricsText,
       notReady: () => (gateway.isDraining ? Promise.resolve(['draining']) : stores.notReady()),
       answered: (address) => gateway.answered(address),
     });
@@ -326,6 +382,7 @@ export async function start(config: Config, options: StartOptions = {}): Promise
     ['uws_apps', 'uWS apps holding sockets: 1, more for a while after a TLS reload (the old ones keep their connections).', () => apps.size],
   ];
   if (tls !== undefined) gauges.push(['tls_certificate_not_after_seconds', 'Expiry of the TLS certificate served to new connections, in seconds since the epoch.', () => certificate?.notAfterSec ?? 0]);
+  gauges.push(['draining', '1 while the node drains (SIGTERM): /readyz answers 503 and connections are being closed with 4500.', () => (gateway.isDraining ? 1 : 0)]);
   for (const [name, help, read] of gauges) metrics.gauge(name, help, read);
 
   metrics.onCollect = () => {
@@ -368,9 +425,26 @@ export async function start(config: Config, options: StartOptions = {}): Promise
   const waited = await Promise.race([stores.ready.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 5000).unref())]);
   if (!waited) logger.warn('redis not reachable after 5 s; serving anyway (upgrades refused with 503 until it is)');
   const adminPort = await admin?.listen();
-  const port = await gateway.listen();
-  logger.info({ port, host: config.host, node: config.nodeId, store: config.redisUrl ? 'redis' : 'memory', tls: tls !== undefined, ...(admin ? { adminPort, adminHost: config.adminHost } : {}) }, 'wsgate listening');
+  // A worker listens on the port its supervisor chose, shared with the other workers (SO_REUSEPORT).
+  let port: number;
+  try {
+    // shared also with TLS: a certificate reload listens a second time on the port (server/gateway.ts reloadTls)
+    port = await gateway.listen(options.worker ? config.port : await resolvePort(config.host, config.port), options.worker !== undefined || tls !== undefined);
+  } catch (err) {
+    loopDelay.disable();
+    for (const t of timers) clearInterval(t);
+    admin?.close();
+    await stores.bus.close();
+    await stores.close();
+    throw err;
+  }
+  // A worker's line does not say "listening": the supervisor says it once, when every worker is.
+  const store = config.redisUrl ? 'redis' : host ? 'host' : 'memory';
+  if (options.worker) logger.info({ port, store }, 'worker serving'); // its logger names the node
+  else logger.info({ port, host: config.host, node: config.nodeId, store, tls: tls !== undefined, ...(admin ? { adminPort, adminHost: config.adminHost } : {}) }, 'wsgate listening');
   if (admin && !isLoopback(config.adminHost)) logger.warn({ adminHost: config.adminHost }, 'the server API listens beyond loopback: it speaks plain HTTP, keep it on a private network (docs/API.md)');
+
+
 
   const reloadTls = (): CertificateInfo | undefined => {
     if (tls === undefined) {
@@ -392,17 +466,39 @@ export async function start(config: Config, options: StartOptions = {}): Promise
   };
 
   let stopping: Promise<void> | undefined;
-  const stop = (): Promise<void> =>
-    (stopping ??= (async () => {
-      admin?.close();
-      gateway.shutdown();
-      loopDelay.disable();
-      for (const t of timers) clearInterval(t);
-      await hub.forgetNode();
-      await stores.bus.close();
-      await stores.close();
-      logger.info('wsgate stopped');
-    })());
+  let drain: Drain | undefined;
+  let drained: DrainReport | undefined;
+  const finish = async (): Promise<void> => {
+    // The last presence changes (every connection just left): their leave notifications go out
+    // before the node's entries are removed. Bounded: a store that is gone does not hold the exit.
+    await Promise.race([hub.flushPresence().catch(() => undefined), new Promise((r) => setTimeout(r, 1000).unref())]);
+    admin?.close();
+    loopDelay.disable();
+    for (const t of timers) clearInterval(t);
+    await hub.forgetNode();
+    await stores.bus.close();
+    await stores.close();
+    logger.info('wsgate stopped');
+  };
+  const drainWith = (plan: DrainPlan): Promise<void> => {
+    if (stopping) {
+      if (plan.graceSec === 0 && plan.spreadSec === 0) drain?.hurry();
+      return stopping;
+    }
+    const d = (drain = new Drain(gateway, hub, (msg, fields) => logger.info(fields, msg)));
+    stopping = d.run(plan).then(
+      (report) => {
+        drained = report;
+        return finish();
+      },
+      (err: unknown) => {
+        faults.report('drain', err);
+        gateway.shutdown();
+        return finish();
+      },
+    );
+    return stopping;
+  };
 
   return {
     port,
@@ -424,7 +520,13 @@ export async function start(config: Config, options: StartOptions = {}): Promise
       return certificate;
     },
     reloadTls,
-    stop,
+    hostLink: host?.link,
+    health,
+    drain: (plan) => drainWith({ graceSec: plan?.graceSec ?? config.drainGraceSec, spreadSec: plan?.spreadSec ?? config.drainSec }),
+    get drained() {
+      return drained;
+    },
+    stop: () => drainWith({ graceSec: 0, spreadSec: 0 }),
   };
 }
 

@@ -37,6 +37,10 @@ export interface Merged {
   activeMs: number;
   /** per worker: CPU share of one core during the phase (0..1) */
   workerCpu: number[];
+  /** per-second counts summed over the workers (reconnect phase) */
+  series: Record<string, number[]>;
+  /** connections open at the end of the phase, over the workers (reconnect phase) */
+  openAtEnd: number;
 }
 
 export type ProgressSum = { open: number; ok: number; deliveries: number; errors: number };
@@ -126,8 +130,13 @@ export class Generator {
           }),
       ),
     );
-    const merged: Merged = { ok: 0, errors: {}, hist: newHist(), deliveries: 0, deliveryHist: newHist(), elapsedMs: 0, activeMs: 0, workerCpu: [] };
+    const merged: Merged = { ok: 0, errors: {}, hist: newHist(), deliveries: 0, deliveryHist: newHist(), elapsedMs: 0, activeMs: 0, workerCpu: [], series: {}, openAtEnd: 0 };
     for (const r of results) {
+      merged.openAtEnd += r.openAtEnd ?? 0;
+      for (const [k, v] of Object.entries(r.series ?? {})) {
+        const sum = (merged.series[k] ??= []);
+        v.forEach((x, i) => (sum[i] = (sum[i] ?? 0) + x));
+      }
       merged.ok += r.ok;
       merged.deliveries += r.deliveries;
       for (const [k, v] of Object.entries(r.errors)) merged.errors[k] = (merged.errors[k] ?? 0) + v;
@@ -138,6 +147,11 @@ export class Generator {
       merged.workerCpu.push(r.elapsedMs > 0 ? (r.cpuUserMs + r.cpuSystemMs) / r.elapsedMs : 0);
     }
     return merged;
+  }
+
+  /** Ends a phase that runs until told (reconnect) on every worker. */
+  endPhase(): void {
+    for (const p of this.procs) if (p.connected) p.send({ stop: true });
   }
 
   async stop(): Promise<void> {

@@ -141,6 +141,14 @@ export function sampleTrees(roots: readonly number[]): Array<ProcSample | undefi
   return roots.map((r) => sumOf(processTree(r, children)));
 }
 
+/** Each process of `root`'s tree on its own (a supervisor first, then its workers). */
+export function sampleTreeProcs(root: number): Array<{ pid: number; sample: ProcSample }> {
+  return processTree(root).flatMap((pid) => {
+    const sample = sumOf([pid]);
+    return sample ? [{ pid, sample }] : [];
+  });
+}
+
 export function cpuModel(): string {
   try {
     const m = /model name\s*:\s*(.+)/.exec(readFileSync('/proc/cpuinfo', 'utf8'));

@@ -79,12 +79,46 @@ export interface FigureRatio {
   higherIsBetter: boolean;
 }
 
+/** One process of a target's trees (a supervisor: root; a worker: not), in the measured phase. */
+export interface TreeProcessReport {
+  pid: number;
+  root: boolean;
+  cpuAvg: number;
+  rssMaxBytes: number;
+}
+
+/** wsgate at one worker count (--gateway-workers 1,2,...). */
+export interface ScalingPoint {
+  workers: number;
+  headline: number;
+  throughput: number;
+  /** headline / the first count's headline */
+  ratioToFirst: number | undefined;
+  /** cores the whole target used in the measured phase */
+  cpuAvg: number;
+  /** each worker's cores in the measured phase */
+  workerCpu: number[];
+  /** the supervisor's cores (0 for one worker: no supervisor) */
+  supervisorCpu: number;
+  /** throughput per core used */
+  perCore: number | undefined;
+  /** the generator's cores in the measured phase (it shares the machine) */
+  generatorCpu: number;
+}
+
 export interface RunReport extends ScenarioResult {
   target: string;
-  role: 'subject' | 'baseline';
+  /** scaling: wsgate at another --gateway-workers count than the subject's */
+  role: 'subject' | 'baseline' | 'scaling';
+  /** wsgate: WSGATE_WORKERS; bare uWS: processes on one port */
+  workers: number;
   info: Record<string, unknown>;
-  /** the target's processes summed (each with its descendants). cpuAvg: cores used during the measured phase; cpuByPhase: cores per phase */
-  server: { cpuAvg: number; cpuByPhase: Record<string, number>; cpuMax: number; rssMaxBytes: number; processes: ProcessReport[] };
+  /**
+   * The target's processes summed (each with its descendants). cpuAvg: cores used during the
+   * measured phase; cpuByPhase: cores per phase. perProcess: every process of a multi-process
+   * target on its own (a supervisor and each worker).
+   */
+  server: { cpuAvg: number; cpuByPhase: Record<string, number>; cpuMax: number; rssMaxBytes: number; processes: ProcessReport[]; perProcess?: TreeProcessReport[] };
   generator: { workers: number; addrs: number; workerCpu: number[]; maxWorkerCpu: number };
   timeline: TimelinePoint[];
 }
@@ -100,7 +134,19 @@ export interface Report {
   /** wsgate's headline / the baseline's headline, per baseline; `figures`: the scenario's other figures (FIGURES) both targets report */
   ratios: Record<string, { headline: number | undefined; metric: string; higherIsBetter: boolean; figures: Record<string, FigureRatio> }>;
   headroom: { calibrationTarget: 'uws'; ratio: number | undefined; generatorBound: boolean; note: string };
-  capacity: { connectionsPerGB?: number; connectionsPerCore?: number; upgradesPerSecPerCore?: number; deliveriesPerSecPerCore?: number; roundTripsPerSecPerCore?: number };
+  capacity: {
+    connectionsPerGB?: number;
+    connectionsPerCore?: number;
+    upgradesPerSecPerCore?: number;
+    deliveriesPerSecPerCore?: number;
+    roundTripsPerSecPerCore?: number;
+    /** the per-core figures come from the run with this many workers (--gateway-workers) */
+    perCoreFromWorkers?: number;
+    /** hold: RSS of one idle worker (a node runs one per core) */
+    workerBaseRssBytes?: number;
+  };
+  /** wsgate per worker count, when --gateway-workers lists several (the generator shares the machine's cores) */
+  scaling?: ScalingPoint[];
   /**
    * --tls runs: wsgate over TLS against wsgate in plain text (the baseline wsgate-plain). Ratios are
    * TLS / plain: server CPU per upgrade (the TLS handshake's cost), per connection lifecycle, and
@@ -124,24 +170,31 @@ export function renderMarkdown(r: Report): string {
   L.push(`${r.options.conns} connections · ${r.options.workers} generator workers · ${r.options.durationSec}s · rate ${r.options.rate || 'closed loop'} · ${r.options.encoding} · store ${r.options.store}`, '');
   L.push('## Headline (ratios are the result; absolute numbers are noise on shared machines)', '');
   L.push('| target | ' + (subject?.headline.metric ?? 'headline') + ' | wsgate / target | server CPU (cores) | server RSS max |', '|---|---|---|---|---|');
-  for (const run of r.runs) {
+  for (const run of r.runs.filter((x) => x.role !== 'scaling')) {
     const ratio = run.role === 'subject' ? '1.00' : fmt(r.ratios[run.target]?.headline, 2);
-    L.push(`| ${run.target} | ${fmt(run.headline.value, run.headline.value < 100 ? 2 : 0)} ${run.headline.unit} | ${ratio} | ${run.server.cpuAvg.toFixed(2)} | ${(run.server.rssMaxBytes / 1048576).toFixed(0)} MB |`);
+    L.push(`| ${label(run)} | ${fmt(run.headline.value, run.headline.value < 100 ? 2 : 0)} ${run.headline.unit} | ${ratio} | ${run.server.cpuAvg.toFixed(2)} | ${(run.server.rssMaxBytes / 1048576).toFixed(0)} MB |`);
   }
   L.push('', `Generator headroom: ${r.headroom.note || 'n/a'}.`, '');
   if (r.tls) {
     L.push(`TLS (${r.tls.key} key, a full handshake per connection): wsgate over TLS / wsgate in plain text: server CPU per upgrade ${fmt(r.tls.upgradeCpuRatio, 3)} (${r.tls.upgradeCpuExtraUs === undefined ? 'n/a' : `+${r.tls.upgradeCpuExtraUs.toFixed(1)} µs`}), per connection lifecycle ${fmt(r.tls.lifecycleCpuRatio, 3)}, ${subject?.headline.metric ?? 'headline'} ${fmt(r.tls.headlineRatio, 3)}.`, '');
   }
   L.push(...figuresTable(r));
+  L.push(...scalingTable(r));
   L.push(...processesTable(r));
   L.push('## Latency (ms)', '', '| target | series | count | p50 | p90 | p99 | p99.9 | max |', '|---|---|---|---|---|---|---|---|');
-  for (const run of r.runs) for (const [k, l] of Object.entries(run.latency)) L.push(`| ${run.target} | ${k} | ${l.count} | ${l.p50} | ${l.p90} | ${l.p99} | ${l.p999} | ${l.max} |`);
+  for (const run of r.runs) for (const [k, l] of Object.entries(run.latency)) L.push(`| ${label(run)} | ${k} | ${l.count} | ${l.p50} | ${l.p90} | ${l.p99} | ${l.p999} | ${l.max} |`);
   L.push('', '## Metrics', '');
   for (const run of r.runs) {
-    L.push(`- **${run.target}**: ` + Object.entries(run.metrics).map(([k, v]) => `${k} ${fmt(v, v < 10 ? 3 : 0)}`).join(', '));
+    L.push(`- **${label(run)}**: ` + Object.entries(run.metrics).map(([k, v]) => `${k} ${fmt(v, v < 10 ? 3 : 0)}`).join(', '));
     const errs = Object.entries(run.errors);
     if (errs.length) L.push(`  - errors/refusals: ` + errs.map(([k, v]) => `${k}: ${v}`).join(', '));
     L.push(`  - generator CPU per worker: ${run.generator.workerCpu.map((c) => `${(c * 100).toFixed(0)}%`).join(', ') || 'n/a'}`);
+  }
+  for (const run of r.runs.filter((x) => x.series && Object.keys(x.series).length > 0)) {
+    const keys = Object.keys(run.series!);
+    const secs = Math.max(...keys.map((k) => run.series![k]!.length));
+    L.push('', `### ${label(run)}: per second`, '', `| second | ${keys.join(' | ')} |`, `|---|${keys.map(() => '---|').join('')}`);
+    for (let i = 0; i < secs; i++) L.push(`| ${i} | ${keys.map((k) => run.series![k]![i] ?? 0).join(' | ')} |`);
   }
   const cap = Object.entries(r.capacity);
   if (cap.length) {
@@ -150,6 +203,23 @@ export function renderMarkdown(r: Report): string {
     L.push('', 'Plan a deployment: `npm run plan -- --connections N --deliveries N --report report.json`.');
   }
   return L.join('\n') + '\n';
+}
+
+/** A run's name in tables: the target, with its workers when it had several. */
+export const label = (run: Pick<RunReport, 'target' | 'workers'>): string => (run.workers > 1 ? `${run.target} (${run.workers} ${run.target === 'wsgate' ? 'workers' : 'processes'})` : run.target);
+
+/** wsgate per worker count: how throughput grows with cores. */
+function scalingTable(r: Report): string[] {
+  const points = r.scaling ?? [];
+  if (points.length < 2) return [];
+  const L = ['## Scaling with workers (wsgate)', ''];
+  L.push(`The generator runs on the same ${r.environment.cores} cores as the gateway: on a machine with few cores, more workers compete with it, so the ratio understates what separate cores would give. CPU is in cores (1 = one full core) over the measured phase.`, '');
+  L.push('| workers | headline | / first | server CPU | per worker | supervisor | per core used | generator CPU |', '|---|---|---|---|---|---|---|---|');
+  for (const p of points) {
+    L.push(`| ${p.workers} | ${fmt(p.headline, p.headline < 100 ? 2 : 0)} | ${fmt(p.ratioToFirst, 2)} | ${p.cpuAvg.toFixed(2)} | ${p.workerCpu.map((c) => c.toFixed(2)).join(', ')} | ${p.supervisorCpu.toFixed(2)} | ${fmt(p.perCore)} | ${p.generatorCpu.toFixed(2)} |`);
+  }
+  L.push('');
+  return L;
 }
 
 const KB = 1024;
@@ -161,15 +231,16 @@ export function figuresTable(r: Report): string[] {
   if (figures.length === 0) return [];
   const baselines = r.runs.filter((x) => x.role === 'baseline').map((x) => x.target);
   const L = ['## Key figures', ''];
-  L.push(`| figure | ${r.runs.map((x) => x.target).join(' | ')} | ${baselines.map((b) => `wsgate / ${b}`).join(' | ')} |`);
-  L.push(`|---|${r.runs.map(() => '---|').join('')}${baselines.map(() => '---|').join('')}`);
+  const runs = r.runs.filter((x) => x.role !== 'scaling');
+  L.push(`| figure | ${runs.map(label).join(' | ')} | ${baselines.map((b) => `wsgate / ${b}`).join(' | ')} |`);
+  L.push(`|---|${runs.map(() => '---|').join('')}${baselines.map(() => '---|').join('')}`);
   for (const f of figures) {
     const ratios = baselines.map((b) => {
       const x = r.ratios[b]?.figures[f.key];
       if (!x) return 'n/a';
       return `${fmt(x.ratio, 2)}${x.differenceKB !== undefined ? ` (${x.differenceKB >= 0 ? '+' : ''}${x.differenceKB.toFixed(2)} KB)` : ''}`;
     });
-    L.push(`| ${f.label}${f.higherIsBetter ? '' : ' (lower is better)'} | ${r.runs.map((x) => figureValue(f, x.metrics[f.key])).join(' | ')} | ${ratios.join(' | ')} |`);
+    L.push(`| ${f.label}${f.higherIsBetter ? '' : ' (lower is better)'} | ${runs.map((x) => figureValue(f, x.metrics[f.key])).join(' | ')} | ${ratios.join(' | ')} |`);
   }
   L.push('');
   return L;
@@ -180,7 +251,12 @@ function processesTable(r: Report): string[] {
   const runs = r.runs.filter((x) => x.server.processes.length > 1 || x.server.processes.some((p) => p.treeProcs > 1));
   if (runs.length === 0) return [];
   const L = ['## Processes', '', '| target | pid | port | node | CPU (cores, measured phase) | RSS max | processes in tree |', '|---|---|---|---|---|---|---|'];
-  for (const run of runs) for (const p of run.server.processes) L.push(`| ${run.target} | ${p.pid} | ${p.port} | ${p.nodeId ?? ''} | ${p.cpuAvg.toFixed(2)} | ${(p.rssMaxBytes / 1048576).toFixed(0)} MB | ${p.treeProcs} |`);
+  for (const run of runs) for (const p of run.server.processes) L.push(`| ${label(run)} | ${p.pid} | ${p.port} | ${p.nodeId ?? ''} | ${p.cpuAvg.toFixed(2)} | ${(p.rssMaxBytes / 1048576).toFixed(0)} MB | ${p.treeProcs} |`);
+  const trees = runs.filter((x) => (x.server.perProcess?.length ?? 0) > 1);
+  if (trees.length > 0) {
+    L.push('', 'Each process of the trees (a supervisor and its workers):', '', '| target | pid | role | CPU (cores, measured phase) | RSS max |', '|---|---|---|---|---|');
+    for (const run of trees) for (const p of run.server.perProcess!) L.push(`| ${label(run)} | ${p.pid} | ${p.root && run.target === 'wsgate' && run.workers > 1 ? 'supervisor' : 'worker'} | ${p.cpuAvg.toFixed(2)} | ${(p.rssMaxBytes / 1048576).toFixed(0)} MB |`);
+  }
   L.push('');
   return L;
 }

@@ -1,9 +1,13 @@
 // The servers a scenario runs against, each as its own process (or, for wsgate with
 // --gateway-procs N, N processes on one Redis, each on its own port with its own node id): wsgate
 // (dist/src/cli.js), the bare uWebSockets.js, naive and Socket.IO 4 baselines (bench/baselines/).
+// wsgate with --gateway-workers W is one process tree (a supervisor and W workers on one port); bare
+// uWS with W > 1 is W processes listening on one port (SO_REUSEPORT), so that it can hold as many
+// connections as wsgate's workers (each process has its own descriptor limit).
 import type { ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { Target } from './dialects.js';
+import { probePort } from '../../src/server/listen.js';
 import { spawnNode } from './procs.js';
 
 const dist = (p: string): string => fileURLToPath(new URL(`../../${p}`, import.meta.url));
@@ -23,6 +27,8 @@ export interface RunningProcess {
 
 export interface RunningTarget {
   readonly target: Target;
+  /** workers per process (wsgate: WSGATE_WORKERS), or bare uWS processes sharing one port */
+  readonly workers: number;
   readonly procs: readonly RunningProcess[];
   /** one per process; the generator spreads connections over them */
   readonly ports: readonly number[];
@@ -36,12 +42,22 @@ export interface RunningTarget {
   stop(): Promise<void>;
 }
 
-/** Starts `procs` processes of `target` (more than one: wsgate only, each with its own WSGATE_NODE_ID). */
-export async function startTarget(target: Target, opts: TargetOptions, procs = 1): Promise<RunningTarget> {
+/**
+ * Starts `procs` processes of `target` (more than one: wsgate only, each with its own WSGATE_NODE_ID),
+ * each with `workers` workers (wsgate: WSGATE_WORKERS; bare uWS: that many processes on one port).
+ */
+export async function startTarget(target: Target, opts: TargetOptions, procs = 1, workers = 1): Promise<RunningTarget> {
   if (procs > 1 && target !== 'wsgate') throw new Error(`only wsgate runs as several processes, not ${target}`);
-  const started = await Promise.allSettled(
-    Array.from({ length: procs }, (_, i) => startProcess(target, procs > 1 ? { ...opts, env: { ...opts.env, WSGATE_NODE_ID: `bench-${target}-${i}` } } : opts)),
-  );
+  if (workers > 1 && target !== 'wsgate' && target !== 'uws') throw new Error(`only wsgate and bare uWS run several workers, not ${target}`);
+  const shared = target === 'uws' && workers > 1 ? String(await probePort('0.0.0.0', 0)) : undefined;
+  const env = (i: number): Record<string, string> => ({
+    ...opts.env,
+    ...(target === 'wsgate' ? { WSGATE_WORKERS: String(workers) } : {}),
+    ...(procs > 1 ? { WSGATE_NODE_ID: `bench-${target}-${i}` } : {}),
+    ...(shared ? { WSGATE_PORT: shared } : {}),
+  });
+  const count = shared ? workers : procs;
+  const started = await Promise.allSettled(Array.from({ length: count }, (_, i) => startProcess(target, { ...opts, env: env(i) })));
   const ok = started.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
   const failed = started.find((r): r is PromiseRejectedResult => r.status === 'rejected');
   if (failed) {
@@ -50,8 +66,9 @@ export async function startTarget(target: Target, opts: TargetOptions, procs = 1
   }
   return {
     target,
+    workers,
     procs: ok,
-    ports: ok.map((p) => p.port),
+    ports: [...new Set(ok.map((p) => p.port))],
     port: ok[0]!.port,
     adminPort: ok[0]!.adminPort,
     adminKey: adminKeyOf(opts.secret),
@@ -96,6 +113,9 @@ function startProcess(target: Target, opts: TargetOptions): Promise<RunningProce
     WSGATE_ADMIN_KEYS: adminKeyOf(opts.secret),
     WSGATE_ADMIN_RATE_LIMIT: '0',
     ...(opts.tls ? { WSGATE_TLS_CERT_FILE: opts.tls.certFile, WSGATE_TLS_KEY_FILE: opts.tls.keyFile } : {}),
+    // No load balancer in front: a stop needs no grace (the drain scenario sets its own).
+    WSGATE_DRAIN_GRACE_SEC: '0',
+    WSGATE_DRAIN_SEC: '0',
     ...(opts.env ?? {}),
   };
   // WSGATE_BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the servers only.

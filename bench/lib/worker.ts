@@ -43,6 +43,10 @@ export type Command =
   | { cmd: 'fanout'; durationMs: number; publishers: number; rate: number; window: number; payloadBytes: number }
   | { cmd: 'refresh'; timeoutMs: number }
   | { cmd: 'hold'; durationMs: number }
+  /** one publish to every room, from its first connection (index = room number), then the deliveries counted */
+  | { cmd: 'deliver'; payloadBytes: number }
+  /** until the parent says stop (at most durationMs), then until every connection is back (at most 15 s more): a connection that closes reconnects with backoff (full jitter) */
+  | { cmd: 'reconnect'; durationMs: number; baseDelayMs: number; maxDelayMs: number }
   | { cmd: 'close' };
 
 export interface PhaseStats {
@@ -58,6 +62,10 @@ export interface PhaseStats {
   activeMs: number;
   cpuUserMs: number;
   cpuSystemMs: number;
+  /** per-second counts from the phase start (reconnect: closes, reconnects, failed attempts) */
+  series?: Record<string, number[]>;
+  /** connections open at the end of the phase (reconnect) */
+  openAtEnd?: number;
 }
 
 export interface Progress {
@@ -85,10 +93,16 @@ interface Conn {
   /** request id -> scheduled (or actual) send time */
   pending: Map<number, number>;
   scheduledAt: number;
+  /** the close code of the server's last close frame (1006: none) */
+  closeCode: number;
 }
 
 /** What one phase counts, and the callbacks it installs; a fresh one per phase. */
 interface PhaseState {
+  /** per-second counts (reconnect phase) */
+  series: Record<string, number[]> | undefined;
+  /** connections open when the phase ended (reconnect phase) */
+  openAtEnd: number | undefined;
   hist: hdr.Histogram;
   deliveryHist: hdr.Histogram;
   ok: number;
@@ -111,9 +125,11 @@ interface WorkerState {
   phase: PhaseState;
   /** set while waiting at a barrier: the parent releases it once every worker got there */
   release: (() => void) | undefined;
+  /** set while a phase runs until told to stop (reconnect): the parent's `stop` ends it */
+  stop: (() => void) | undefined;
 }
 
-const newPhase = (): PhaseState => ({ hist: newHist(), deliveryHist: newHist(), ok: 0, deliveries: 0, errors: {}, lastOkAt: 0, onReady: undefined, onReply: undefined, onClosed: undefined });
+const newPhase = (): PhaseState => ({ series: undefined, openAtEnd: undefined, hist: newHist(), deliveryHist: newHist(), ok: 0, deliveries: 0, errors: {}, lastOkAt: 0, onReady: undefined, onReply: undefined, onClosed: undefined });
 
 const err = (p: PhaseState, reason: string): void => {
   p.errors[reason] = (p.errors[reason] ?? 0) + 1;
@@ -137,10 +153,10 @@ function init(spec: WorkerSpec): WorkerState {
   for (let i = 0; i < spec.conns; i++) {
     const idx = spec.first + i;
     const token = spec.reuseTokens ? shared[idx % 100]! : sign({ sub: `user${idx}`, tenant_id: spec.tenant, jti: `${spec.jtiPrefix}${idx}`, permissions: perms });
-    conns.push({ idx, token, ...destination(spec, idx), sock: undefined, state: 'idle', head: Buffer.alloc(0), parser: undefined as unknown as FrameParser, nextId: 1, pending: new Map(), scheduledAt: 0 });
+    conns.push({ idx, token, ...destination(spec, idx), sock: undefined, state: 'idle', head: Buffer.alloc(0), parser: undefined as unknown as FrameParser, nextId: 1, pending: new Map(), scheduledAt: 0, closeCode: 1006 });
   }
   const refreshTokens = conns.map((c) => sign({ sub: `user${c.idx}`, tenant_id: spec.tenant, jti: `${spec.jtiPrefix}${c.idx}-r-${randomUUID()}`, permissions: perms }));
-  return { spec, dialect: dialectFor(spec.target, spec.encoding), conns, refreshTokens, phase: newPhase(), release: undefined };
+  return { spec, dialect: dialectFor(spec.target, spec.encoding), conns, refreshTokens, phase: newPhase(), release: undefined, stop: undefined };
 }
 
 function onFrame(w: WorkerState, c: Conn, opcode: number, payload: Buffer): void {
@@ -151,6 +167,7 @@ function onFrame(w: WorkerState, c: Conn, opcode: number, payload: Buffer): void
   }
   if (opcode === OP_CLOSE) {
     const code = payload.length >= 2 ? payload.readUInt16BE(0) : 1005;
+    c.closeCode = code;
     if (c.state !== 'ready') err(p, `closed ${code} ${payload.subarray(2).toString()}`.trim());
     c.sock?.end();
     return;
@@ -186,6 +203,7 @@ function onFrame(w: WorkerState, c: Conn, opcode: number, payload: Buffer): void
 
 function open(w: WorkerState, c: Conn, scheduledAt: number): void {
   c.scheduledAt = scheduledAt;
+  c.closeCode = 1006;
   c.state = 'http';
   c.head = Buffer.alloc(0);
   c.pending.clear();
@@ -252,6 +270,8 @@ async function phase(w: WorkerState, fn: (p: PhaseState) => Promise<void>): Prom
     activeMs: p.lastOkAt > 0 ? p.lastOkAt - t0 : now() - t0,
     cpuUserMs: cpu.user / 1000,
     cpuSystemMs: cpu.system / 1000,
+    ...(p.series ? { series: p.series } : {}),
+    ...(p.openAtEnd !== undefined ? { openAtEnd: p.openAtEnd } : {}),
   };
 }
 
@@ -375,6 +395,54 @@ async function drainDeliveries(p: PhaseState): Promise<void> {
   }
 }
 
+/**
+ * A client that reconnects with backoff, as the SDK does (src/client/policy.ts: full jitter, a
+ * uniform delay in [0, min(max, base * 2^attempt)]): every connection that closes opens again, and
+ * each second's closes (by the server, a 4500 drain included), reconnects and failed attempts are
+ * counted. Runs for `durationMs`, then until every connection is back (at most 15 s more).
+ */
+async function reconnecting(w: WorkerState, p: PhaseState, durationMs: number, baseDelayMs: number, maxDelayMs: number): Promise<void> {
+  const t0 = now();
+  const series: Record<string, number[]> = { closed: [], closed4500: [], reconnected: [], failed: [] };
+  p.series = series;
+  const bump = (k: string): void => {
+    const arr = series[k]!;
+    const sec = Math.floor((now() - t0) / 1000);
+    while (arr.length <= sec) arr.push(0);
+    arr[sec]!++;
+  };
+  const attempts = new Map<Conn, number>();
+  let ended = false;
+  const retry = (c: Conn): void => {
+    const attempt = attempts.get(c) ?? 0;
+    attempts.set(c, attempt + 1);
+    const delay = Math.floor(Math.random() * Math.min(maxDelayMs, baseDelayMs * 2 ** Math.min(attempt, 30)));
+    setTimeout(() => {
+      if (!ended) open(w, c, now());
+    }, delay);
+  };
+  p.onReady = (c) => {
+    attempts.delete(c);
+    p.ok++;
+    p.lastOkAt = now();
+    bump('reconnected');
+  };
+  p.onClosed = (c, was) => {
+    if (ended) return;
+    if (was === 'ready') {
+      bump('closed');
+      if (c.closeCode === 4500) bump('closed4500');
+    } else bump('failed');
+    retry(c);
+  };
+  await Promise.race([sleep(durationMs), new Promise<void>((resolve) => (w.stop = resolve))]);
+  w.stop = undefined;
+  const end = now() + 15_000;
+  while (now() < end && w.conns.some((c) => c.state !== 'ready')) await sleep(100);
+  ended = true;
+  p.openAtEnd = w.conns.filter((c) => c.state === 'ready').length;
+}
+
 function run(w: WorkerState, cmd: Command): Promise<PhaseStats> {
   switch (cmd.cmd) {
     case 'connect':
@@ -446,6 +514,31 @@ function run(w: WorkerState, cmd: Command): Promise<PhaseStats> {
       return phase(w, (p) => requestEach(w, p, (c, id) => w.dialect.refresh(id, w.refreshTokens[c.idx - w.spec.first]!), cmd.timeoutMs));
     case 'hold':
       return phase(w, () => sleep(cmd.durationMs));
+    case 'deliver':
+      return phase(w, async (p) => {
+        // The first connection of each room (connection r is in room r) publishes once; every other
+        // member of the room must get it. All workers count before any publishes, and drain only
+        // once all have published.
+        const pubs = w.conns.filter((c) => c.idx < w.spec.rooms && c.state === 'ready');
+        const pad = 'x'.repeat(Math.max(0, cmd.payloadBytes - 40));
+        await barrier(w);
+        await new Promise<void>((resolve) => {
+          let left = pubs.length;
+          if (left === 0) return resolve();
+          expectReplies(p);
+          const count = p.onReply!;
+          p.onReply = (c, ref, good, code) => {
+            count(c, ref, good, code);
+            if (--left === 0) resolve();
+          };
+          for (const c of pubs) send(c, (id) => w.dialect.publish(id, roomOf(w, c), now(), pad), now());
+          setTimeout(resolve, 30_000).unref();
+        });
+        await barrier(w);
+        await drainDeliveries(p);
+      });
+    case 'reconnect':
+      return phase(w, (p) => reconnecting(w, p, cmd.durationMs, cmd.baseDelayMs, cmd.maxDelayMs));
     case 'close':
       return phase(w, async (p) => {
         const live = w.conns.filter((c) => c.sock);
@@ -475,8 +568,9 @@ function run(w: WorkerState, cmd: Command): Promise<PhaseStats> {
 // The worker's state exists from the parent's `init` on; every phase runs on it.
 if (process.send) {
   let state: WorkerState | undefined;
-  process.on('message', (msg: { init?: WorkerSpec; run?: Command; release?: true }) => {
+  process.on('message', (msg: { init?: WorkerSpec; run?: Command; release?: true; stop?: true }) => {
     if (msg.release) return state?.release?.();
+    if (msg.stop) return state?.stop?.();
     if (msg.init) {
       state = init(msg.init);
       process.send!({ ev: 'ready' });

@@ -121,6 +121,10 @@ export class GatewayProcess {
         WSGATE_PRESENCE_FLUSH_MS: '20',
         WSGATE_REGISTRY_FLUSH_MS: '200',
         WSGATE_NODE_ID: `fuzz-${process.pid}-${gen}`,
+        // one process: the crash oracle is its exit (a supervisor would restart a crashed worker)
+        WSGATE_WORKERS: '1',
+        WSGATE_DRAIN_GRACE_SEC: '0',
+        WSGATE_DRAIN_SEC: '0',
         WSGATE_KEY_PREFIX: `fuzz${process.pid}x${gen}:`,
         ...opts.env,
       },

@@ -87,6 +87,10 @@ export interface Config {
   readonly metricsAccess: MetricsAccess;
   readonly metricsToken: string | undefined;
   readonly refusalLogPerSec: number;
+  // Workers and drain (docs/WORKERS.md)
+  readonly workers: number | 'auto';
+  readonly drainGraceSec: number;
+  readonly drainSec: number;
 }
 
 /** Who may read GET /metrics on the client port. */
@@ -99,7 +103,9 @@ type Kind =
   | { type: 'list' }
   | { type: 'enum'; values: readonly string[] }
   | { type: 'algorithms' }
-  | { type: 'url'; protocols: readonly string[] };
+  | { type: 'url'; protocols: readonly string[] }
+  /** an integer in min..max, or the word auto */
+  | { type: 'int-or-auto'; min: number; max: number };
 
 interface Option {
   readonly key: keyof Config;
@@ -175,12 +181,16 @@ export const OPTIONS: readonly Option[] = [
   { key: 'adminRateLimit', env: 'WSGATE_ADMIN_RATE_LIMIT', kind: int(0, 1_000_000), def: '50', help: 'Server API requests per second per API key or JWT sub (0 = unlimited); failed authentications are limited per address alike. Over it: 429.' },
   { key: 'adminRateBurst', env: 'WSGATE_ADMIN_RATE_BURST', kind: int(1, 1_000_000), def: '100', help: 'Token-bucket size of the server API rate limit.' },
   // Operations: TLS, /metrics access, refusal logs
-  { key: 'tlsCertFile', env: 'WSGATE_TLS_CERT_FILE', kind: { type: 'string' }, def: undefined, help: 'PEM certificate file (the chain after it): the listener serves wss:// and https:// only. Needs WSGATE_TLS_KEY_FILE. Both files are read again on SIGHUP, without dropping connections (needs a fixed WSGATE_PORT).' },
+  { key: 'tlsCertFile', env: 'WSGATE_TLS_CERT_FILE', kind: { type: 'string' }, def: undefined, help: 'PEM certificate file (the chain after it): the listener serves wss:// and https:// only. Needs WSGATE_TLS_KEY_FILE. Both files are read again on SIGHUP, without dropping connections.' },
   { key: 'tlsKeyFile', env: 'WSGATE_TLS_KEY_FILE', kind: { type: 'string' }, def: undefined, help: 'PEM private key file of WSGATE_TLS_CERT_FILE.' },
   { key: 'tlsPassphrase', env: 'WSGATE_TLS_PASSPHRASE', kind: { type: 'string' }, def: undefined, help: 'Passphrase of an encrypted WSGATE_TLS_KEY_FILE.' },
   { key: 'metricsAccess', env: 'WSGATE_METRICS', kind: { type: 'enum', values: ['public', 'token', 'off'] }, def: 'public', help: 'Who may read GET /metrics on the client port: anyone (public), a scraper sending Authorization: Bearer <WSGATE_METRICS_TOKEN> (token), or nobody (off: 404).' },
   { key: 'metricsToken', env: 'WSGATE_METRICS_TOKEN', kind: { type: 'string' }, def: undefined, help: 'The bearer token of WSGATE_METRICS=token, at least 16 characters.' },
   { key: 'refusalLogPerSec', env: 'WSGATE_REFUSAL_LOG_PER_SEC', kind: int(0, 100_000), def: '10', help: 'Refused upgrades logged per second at most (code, reason, source address, token transport; never the token); the next line counts those left out. 0: none.' },
+  // Workers and drain (docs/WORKERS.md)
+  { key: 'workers', env: 'WSGATE_WORKERS', kind: { type: 'int-or-auto', min: 1, max: 1024 }, def: 'auto', help: 'Worker processes sharing the port (SO_REUSEPORT), one gateway: auto = the cores this process may use (affinity and cgroup quota); 1 = a single process without a supervisor.' },
+  { key: 'drainGraceSec', env: 'WSGATE_DRAIN_GRACE_SEC', kind: int(0, 3600), def: '3', help: 'Drain (SIGTERM): seconds between /readyz turning 503 and the listen socket closing, so a load balancer stops sending new connections first.' },
+  { key: 'drainSec', env: 'WSGATE_DRAIN_SEC', kind: int(0, 3600), def: '5', help: 'Drain (SIGTERM): seconds over which open connections are closed in batches with 4500 (reconnect), so that clients do not all reconnect at once (0 = all at once).' },
 ];
 
 export class ConfigError extends Error {
@@ -224,6 +234,13 @@ function parseValue(opt: Option, raw: string, problems: string[]): unknown {
       if (bad.length > 0) { problems.push(`${where}: unsupported algorithm(s) ${bad.join(', ')} (allowed: ${ALL_ALGORITHMS.join(', ')}; "none" is never allowed)`); return undefined; }
       if (list.length === 0) { problems.push(`${where}: empty algorithm list`); return undefined; }
       return list;
+    }
+    case 'int-or-auto': {
+      if (raw.trim() === 'auto') return 'auto';
+      if (!/^\d+$/.test(raw.trim())) { problems.push(`${where}: "${raw}" is not an integer or auto`); return undefined; }
+      const n = Number(raw);
+      if (n < k.min || n > k.max) { problems.push(`${where}: ${n} is outside ${k.min}..${k.max}`); return undefined; }
+      return n;
     }
     case 'url': {
       try {

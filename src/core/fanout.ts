@@ -15,6 +15,8 @@ const MESSAGE_JSON = '{"type":"message"';
 export class FanOut<S> {
   /** Where commands and answers from other nodes go (core/control.ts). */
   control: (e: ControlEnvelope) => void = () => undefined;
+  /** A presence notification for a room came from another node (core/presence-queries.ts). */
+  presenceChanged: (room: string) => void = () => undefined;
 
   constructor(
     private readonly port: SocketPort<S>,
@@ -58,6 +60,7 @@ export class FanOut<S> {
     if (e.node === this.nodeId) return; // our own echo
     if (e.kind !== 'room') return this.control(e);
     if (e.json.startsWith(MESSAGE_JSON)) this.metrics.fanoutSize.bus.observe(this.members(e.room));
+    else this.presenceChanged(e.room);
     this.local(e.room, Buffer.from(e.bin.buffer, e.bin.byteOffset, e.bin.byteLength), e.json, undefined);
   }
 }

@@ -24,7 +24,7 @@ import { FanOut } from './fanout.js';
 import { Lifetime, type LifetimeOptions } from './lifetime.js';
 import { PresenceNotices } from './notices.js';
 import { Outbox } from './outbox.js';
-import type { Faults, SocketPort } from './ports.js';
+import type { Admission, Faults, SocketPort } from './ports.js';
 import { RateLimiter, type RateLimits } from './ratelimit.js';
 import { TokenRefresh } from './refresh.js';
 import { Requests } from './requests.js';
@@ -34,7 +34,7 @@ import type { Session } from './session.js';
 import { Sessions, type SessionLimits } from './sessions.js';
 
 export type { Session } from './session.js';
-export type { SocketPort, Faults } from './ports.js';
+export type { SocketPort, Faults, Admission } from './ports.js';
 export type { Gathered, NodeInfo } from './control.js';
 
 // Presence queries (core/presence-queries.ts): one store read per room serves the room's queries for
@@ -64,6 +64,8 @@ export interface HubDeps {
   readonly now?: () => number;
   /** what this node says about itself in the server API's node list */
   readonly info?: () => NodeInfo;
+  /** the caps counted by the host (workers); undefined: counted here */
+  readonly admission?: Admission;
 }
 
 export class Hub<S> {
@@ -81,7 +83,7 @@ export class Hub<S> {
   constructor(opts: HubOptions, port: SocketPort<S>, private readonly deps: HubDeps) {
     const now = deps.now ?? Date.now;
     const limiter = new RateLimiter(opts.rate);
-    this.sessions = new Sessions<S>(opts, limiter, now);
+    this.sessions = new Sessions<S>(opts, limiter, now, deps.admission);
     // the registry holds sessions, and builds their entries at flush time
     this.registry = deps.registry(() => this.sessions, (s) => this.sessions.entry(s as Session<S>));
     this.outbox = new Outbox(port, deps.metrics, deps.faults);
@@ -98,6 +100,7 @@ export class Hub<S> {
       faults: deps.faults,
     });
     fanOut.control = (e) => this.control.receive(e);
+    fanOut.presenceChanged = (room) => queries.changed(room);
     this.rooms = new RoomRequests(opts, port, this.outbox, fanOut, deps.presence, queries, deps.metrics, now);
     this.lifetime = new Lifetime(opts, port, this.outbox, deps.metrics, now);
     const refresh = new TokenRefresh(deps.authenticator, this.sessions, this.outbox, this.rooms, this.registry, deps.metrics);
@@ -110,9 +113,22 @@ export class Hub<S> {
     return this.sessions.size;
   }
 
-  /** The connection caps, checked right before an upgrade; undefined = admitted. */
-  admit(claims: Claims): RefusalKind | undefined {
+  /**
+   * The connection caps, checked right before an upgrade; undefined = admitted. A promise when the
+   * host counts them (workers): then an admitted upgrade must become a session (create) or be
+   * given back (unadmit).
+   */
+  admit(claims: Claims): RefusalKind | undefined | Promise<RefusalKind | undefined> {
     return this.sessions.admit(claims);
+  }
+
+  unadmit(claims: Claims): void {
+    this.sessions.unadmit(claims);
+  }
+
+  /** True when admit() may answer with a promise (the host counts the caps: workers). */
+  get admitsAsync(): boolean {
+    return this.sessions.admitsAsync;
   }
 
   /** A session for an authenticated upgrade; the socket opens right after (or `close` undoes it). */
@@ -201,13 +217,27 @@ export class Hub<S> {
 
   /** Closes every socket (shutdown); close() runs for each through the socket's close event. */
   closeAll(kind: CloseKind = Close.SHUTDOWN): void {
-    for (const s of [...this.sessions]) {
+    this.closeSome(Infinity, kind);
+  }
+
+  /**
+   * Closes up to `n` sockets (a drain's batch); returns how many it closed (a socket whose end
+   * throws is reported and not counted). uWS runs the close event inside end(), which deletes the
+   * session from the set being iterated: a Set iterator allows that, so no copy of 100k sessions is
+   * made per batch.
+   */
+  closeSome(n: number, kind: CloseKind = Close.SHUTDOWN): number {
+    let closed = 0;
+    for (const s of this.sessions) {
+      if (closed >= n) break;
       try {
         this.outbox.end(s, kind);
+        closed++;
       } catch (err) {
         this.deps.faults.report('close-all', err);
       }
     }
+    return closed;
   }
 
   sweep(): void {

@@ -5,10 +5,30 @@
 // constant, not by the room's size (a 5,000-member room filling up within one flush used to send
 // every member a 5,000-name list: bytes growing with the square of the room size).
 import type { PresenceChange, PresenceTracker } from '../presence/tracker.js';
+import { encodeEnvelope } from '../protocol/bus.js';
 import { encodeJson, encodeMsgpack } from '../protocol/codec.js';
 import type { ServerMessage } from '../protocol/messages.js';
 import { roomOf } from '../rooms/rooms.js';
 import type { FanOut } from './fanout.js';
+
+/** A presence notification's frames, in both encodings: the names, or counts past `maxNames`. */
+export function presenceFrames(c: PresenceChange, maxNames: number): { bin: Buffer; json: string } {
+  const room = roomOf(c.room);
+  const msg: ServerMessage =
+    c.joined.length + c.left.length > maxNames
+      ? { type: 'presence', room, joined: [], left: [], counts: { joined: c.joined.length, left: c.left.length } }
+      : { type: 'presence', room, joined: c.joined, left: c.left };
+  return { bin: encodeMsgpack(msg), json: encodeJson(msg) };
+}
+
+/**
+ * A presence notification as a Bus payload from `node`: what a supervisor sends for a worker that
+ * died (its users left every room at once; the worker cannot say so itself).
+ */
+export function presenceEnvelope(node: string, c: PresenceChange, maxNames: number): Buffer {
+  const { bin, json } = presenceFrames(c, maxNames);
+  return encodeEnvelope({ kind: 'room', node, room: c.room, bin, json });
+}
 
 export class PresenceNotices<S> {
   constructor(
@@ -25,11 +45,7 @@ export class PresenceNotices<S> {
   }
 
   private notify(c: PresenceChange): void {
-    const room = roomOf(c.room);
-    const msg: ServerMessage =
-      c.joined.length + c.left.length > this.maxNames
-        ? { type: 'presence', room, joined: [], left: [], counts: { joined: c.joined.length, left: c.left.length } }
-        : { type: 'presence', room, joined: c.joined, left: c.left };
-    this.fanOut.toRoom(c.room, encodeMsgpack(msg), encodeJson(msg), undefined);
+    const { bin, json } = presenceFrames(c, this.maxNames);
+    this.fanOut.toRoom(c.room, bin, json, undefined);
   }
 }

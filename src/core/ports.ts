@@ -1,5 +1,7 @@
 // What the core needs from the outside, as small ports: sockets (implemented over uWS in
-// server/uws-port.ts, over fakes in test/unit/core), and fault reporting (observability/faults.ts).
+// server/uws-port.ts, over fakes in test/unit/core), fault reporting (observability/faults.ts) and
+// the connection-cap admission.
+import type { RefusalKind } from '../errors/codes.js';
 
 /** How the core reaches sockets. */
 export interface SocketPort<S> {
@@ -22,4 +24,15 @@ export interface SocketPort<S> {
  */
 export interface Faults {
   report(where: string, err: unknown): void;
+}
+
+/**
+ * Connection caps counted outside this process: with workers, the per-user, per-tenant and
+ * configured total caps count every worker of the host (stores/host/stores.ts asks the host). A
+ * single process counts them itself (core/sessions.ts) and has none.
+ */
+export interface Admission {
+  /** Counts one connection of the user if the caps allow it: undefined = admitted (release it later), else the refusal. */
+  acquire(tenant: string, user: string): Promise<RefusalKind | undefined>;
+  release(tenant: string, user: string): void;
 }

@@ -9,6 +9,10 @@
 //   that room for `cacheMs`: Redis sees at most one read per room per `cacheMs` per node;
 // - at most `maxRooms` rooms are read at once per node; beyond, a query answers UNAVAILABLE at once;
 // - a session has at most `perSession` queries waiting (the caller checks, core/rooms.ts).
+// A presence notification for a room (a node wrote a change of it to the store, then told the room)
+// drops the room's cached answer, and a read in flight is not kept: a client told that someone left
+// does not see them in its next answer. Notifications come once per room per presence flush per
+// node, so the reads they cause stay bounded by the flushes.
 import type { PresenceTracker } from '../presence/tracker.js';
 import { StoreUnavailable, type PresenceStore } from '../stores/ports.js';
 import { withTimeout } from './timeout.js';
@@ -31,6 +35,8 @@ export interface PresenceQueryLimits {
 export class PresenceQueries {
   private readonly inFlight = new Map<string, Promise<readonly string[]>>();
   private readonly cached = new Map<string, Cached>();
+  /** reads in flight whose answer came too late to keep (a change was told meanwhile) */
+  private readonly stale = new Set<Promise<readonly string[]>>();
   /** store reads issued (for tests and metrics) */
   reads = 0;
 
@@ -61,16 +67,28 @@ export class PresenceQueries {
     if (hit !== undefined && this.now() - hit.at < this.limits.cacheMs) return Promise.resolve(hit.users);
     const waiting = this.inFlight.get(room);
     if (waiting !== undefined) return waiting;
-    if (this.inFlight.size >= this.limits.maxRooms) return Promise.reject(new StoreUnavailable('too many presence queries in flight'));
+    if (this.inFlight.size + this.stale.size >= this.limits.maxRooms) return Promise.reject(new StoreUnavailable('too many presence queries in flight'));
     this.reads++;
-    const read = this.store.members(room, this.nodeId).then((users) => {
-      this.remember(room, users);
+    const read: Promise<readonly string[]> = this.store.members(room, this.nodeId).then((users) => {
+      if (!this.stale.has(read)) this.remember(room, users);
       return users;
     });
     this.inFlight.set(room, read);
-    const done = (): void => void this.inFlight.delete(room);
+    const done = (): void => {
+      if (this.inFlight.get(room) === read) this.inFlight.delete(room);
+      this.stale.delete(read);
+    };
     read.then(done, done);
     return read;
+  }
+
+  /** The room's membership changed (a presence notification): its next query reads the store again. */
+  changed(room: string): void {
+    this.cached.delete(room);
+    const read = this.inFlight.get(room);
+    if (read === undefined) return;
+    this.inFlight.delete(room);
+    this.stale.add(read);
   }
 
   private remember(room: string, users: readonly string[]): void {

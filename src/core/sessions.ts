@@ -1,6 +1,7 @@
 // The table of sessions on this node: ids, the live set, the connection caps and the registry
 // entries. Caps are counted per user (tenant + sub) and per tenant only when such a cap is
-// configured: without one, an upgrade touches no map here.
+// configured: without one, an upgrade touches no map here. With workers, the caps count the whole
+// host: an Admission (the host) counts them, and this table only keeps its descriptor budget.
 //
 // There is no index by token id, user or tenant: revocations, disconnects and the server API's
 // counts (core/control.ts) find their sessions with one scan of the live set (select()). An index
@@ -14,6 +15,7 @@ import { keyOf2 } from '../keys/keys.js';
 import type { Encoding } from '../protocol/messages.js';
 import { compilePermissions } from '../rooms/permissions.js';
 import type { ConnectionEntry } from '../stores/ports.js';
+import type { Admission } from './ports.js';
 import type { RateLimiter } from './ratelimit.js';
 import type { Session } from './session.js';
 
@@ -39,10 +41,12 @@ export class Sessions<S> implements Iterable<Session<S>> {
     private readonly limits: SessionLimits,
     private readonly limiter: RateLimiter,
     private readonly now: () => number,
+    /** the host's count of the caps (workers); undefined: counted here */
+    private readonly shared?: Admission,
   ) {
     this.idPrefix = `${limits.nodeId}.`;
-    this.perUser = limits.maxConnectionsPerUser > 0 ? new Map() : undefined;
-    this.perTenant = limits.maxConnectionsPerTenant > 0 ? new Map() : undefined;
+    this.perUser = limits.maxConnectionsPerUser > 0 && !shared ? new Map() : undefined;
+    this.perTenant = limits.maxConnectionsPerTenant > 0 && !shared ? new Map() : undefined;
   }
 
   get size(): number {
@@ -53,13 +57,28 @@ export class Sessions<S> implements Iterable<Session<S>> {
     return this.live.values();
   }
 
-  /** The connection caps, checked right before an upgrade; undefined = admitted. */
-  admit(claims: Claims): RefusalKind | undefined {
+  /**
+   * The connection caps, checked right before an upgrade; undefined = admitted. With a shared
+   * Admission the answer is a promise, and an admitted upgrade holds a slot of the host's count:
+   * create() takes it over (close releases it), or unadmit() gives it back.
+   */
+  admit(claims: Claims): RefusalKind | undefined | Promise<RefusalKind | undefined> {
     const l = this.limits;
     if (l.maxConnections > 0 && this.admitted >= l.maxConnections) return Refusal.UNAVAILABLE;
+    if (this.shared) return this.shared.acquire(claims.tenantId, claims.sub);
     if (this.perUser && (this.perUser.get(keyOf2(claims.tenantId, claims.sub)) ?? 0) >= l.maxConnectionsPerUser) return Refusal.TOO_MANY_CONNECTIONS;
     if (this.perTenant && (this.perTenant.get(claims.tenantId) ?? 0) >= l.maxConnectionsPerTenant) return Refusal.TOO_MANY_CONNECTIONS;
     return undefined;
+  }
+
+  /** An upgrade admitted by a shared Admission that will not become a session (aborted, refused, failed). */
+  unadmit(claims: Claims): void {
+    this.shared?.release(claims.tenantId, claims.sub);
+  }
+
+  /** True when admit() may answer with a promise. */
+  get admitsAsync(): boolean {
+    return this.shared !== undefined;
   }
 
   private count(tenant: string, user: string, d: 1 | -1): void {
@@ -129,6 +148,7 @@ export class Sessions<S> implements Iterable<Session<S>> {
     s.closed = true;
     s.socket = undefined;
     this.count(s.tenantId, s.userId, -1);
+    this.shared?.release(s.tenantId, s.userId);
     this.live.delete(s);
     return true;
   }

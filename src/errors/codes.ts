@@ -44,7 +44,7 @@ export const Refusal = {
   BAD_SUBPROTOCOL: { status: 400, code: 'BAD_SUBPROTOCOL', error: 'Unsupported subprotocol', close: Close.BAD_SUBPROTOCOL },
   /** Connection caps per user or per tenant reached on this node. */
   TOO_MANY_CONNECTIONS: { status: 429, code: 'TOO_MANY_CONNECTIONS', error: 'Too many connections', close: Close.TOO_MANY_CONNECTIONS },
-  /** Revocation lookup failed or timed out (fail-closed), the node is draining, or it is full. Retry-After is set. */
+  /** Revocation lookup failed or timed out (fail-closed), or the node is full. Retry-After is set. */
   UNAVAILABLE: { status: 503, code: 'UNAVAILABLE', error: 'Service unavailable', close: Close.UNAVAILABLE },
   /** A failure inside the gateway while deciding this upgrade (counted in wsgate_internal_errors_total). */
   INTERNAL: { status: 500, code: 'INTERNAL', error: 'Internal error', close: Close.INTERNAL_ERROR },

@@ -8,13 +8,10 @@
 // successful flush rewrites the node's whole presence instead (the notifications of that period
 // are lost; presence queries are exact again after that flush).
 import type { FlushObserver } from '../registry/registry.js';
-import type { PresenceBatch, PresenceStore } from '../stores/ports.js';
+import type { PresenceBatch, PresenceStore, PresenceTransition } from '../stores/ports.js';
 
-export interface PresenceChange {
-  readonly room: string; // room key
-  readonly joined: readonly string[];
-  readonly left: readonly string[];
-}
+/** room: the room key */
+export type PresenceChange = PresenceTransition;
 
 interface Delta { add: Set<string>; rem: Set<string> }
 
@@ -24,7 +21,7 @@ export class PresenceTracker {
   /** room key -> local connections in it (the sockets a publish to it reaches here) */
   private readonly conns = new Map<string, number>();
   private pending = new Map<string, Delta>();
-  private flushing: Promise<PresenceChange[]> | undefined;
+  private flushing: Promise<readonly PresenceChange[]> | undefined;
   /** Send the node's whole state next time (first flush, or the store lost it). */
   private needFull = true;
   private refreshCursor: Iterator<string> = [][Symbol.iterator]();
@@ -127,10 +124,11 @@ export class PresenceTracker {
   }
 
   /**
-   * Writes the pending changes. Resolves to the changes written (for join/leave notifications);
-   * on failure the changes are merged back under newer ones and the promise rejects.
+   * Writes the pending changes. Resolves to the changes written (for join/leave notifications):
+   * the store's own transitions where it reports them (over all nodes), else this node's; on
+   * failure the changes are merged back under newer ones and the promise rejects.
    */
-  flush(): Promise<PresenceChange[]> {
+  flush(): Promise<readonly PresenceChange[]> {
     if (this.flushing) return this.flushing;
     const batchDeltas = this.pending;
     this.pending = new Map();
@@ -160,7 +158,7 @@ export class PresenceTracker {
           this.observe(entries, (performance.now() - t0) / 1000, true);
           this.flushes++;
           if (res.lost && !full) this.needFull = true;
-          return changes;
+          return res.transitions ?? changes;
         },
         (err: unknown) => {
           this.observe(entries, (performance.now() - t0) / 1000, false);

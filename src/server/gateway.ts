@@ -17,9 +17,12 @@ import type { Encoding } from '../protocol/messages.js';
 import type { AppSlot, Apps, SocketData } from './apps.js';
 import { PendingSockets } from './pending.js';
 import type { TlsOptions } from './tls.js';
-import type { HttpRequest, HttpResponse, TemplatedApp, Uws, WebSocket, us_socket_context_t } from './uws.js';
+import type { HttpRequest, HttpResponse, TemplatedApp, Uws, WebSocket, us_listen_socket, us_socket_context_t } from './uws.js';
 
 export type { SocketData } from './apps.js';
+
+/** An authentication outcome after the caps: `held`, the host counted it (workers) and it must become a session or be given back. */
+type Decision = (AuthOutcome & { readonly ok: false }) | (AuthOutcome & { readonly ok: true; readonly held: boolean });
 
 /** An upgrade being decided: what uWS needs to answer it, copied out of the request. */
 interface Upgrading {
@@ -102,8 +105,14 @@ function readUpgrade(req: HttpRequest): UpgradeRequest {
   return { url: req.getUrl(), query: req.getQuery() ?? '', authorization, protocols, cookie, origin, host, ambiguous };
 }
 
+/** uSockets' LIBUS_LISTEN_EXCLUSIVE_PORT: SO_REUSEADDR without SO_REUSEPORT. */
+const EXCLUSIVE_PORT = 1;
+
 export class Gateway {
+  /** /readyz answers 503 (a drain began: the grace period for the load balancer) */
   private draining = false;
+  /** upgrades are taken (false once the listen socket is closed) */
+  private accepting = true;
   /**
    * 'socket': the build has app.filter, so every accepted socket is counted from accept until its
    * first request is answered (the answer closes the connection) or upgraded, or it closes before
@@ -269,15 +278,17 @@ export class Gateway {
       upgrading.address = text(res.getRemoteAddressAsText());
       upgrading.counted = true;
     }
-    if (this.draining) return this.refuse(upgrading, Refusal.UNAVAILABLE, 'draining', undefined);
+    // During a drain, an upgrade still arriving came on a socket accepted before the listen socket
+    // closed: it is served like any other (the drain closes it with the rest, 4500), not refused.
     if (!chosen) {
       metrics.count(metrics.refusals, Refusal.BAD_SUBPROTOCOL.code);
       return this.refuse(upgrading, Refusal.BAD_SUBPROTOCOL, 'subprotocol', undefined);
     }
     const done = (): void => this.release(upgrading);
-    let outcome: AuthOutcome | Promise<AuthOutcome>;
+    let outcome: Decision | Promise<Decision>;
     try {
-      outcome = this.deps.authenticator.authenticate(request, offered);
+      const auth = this.deps.authenticator.authenticate(request, offered);
+      outcome = auth instanceof Promise ? auth.then((o) => this.admitted(o)) : this.admitted(auth);
     } catch (err) {
       done();
       throw err;
@@ -304,12 +315,15 @@ export class Gateway {
       metrics.upgradesAborted++;
     });
     outcome
-      .catch((err: unknown): AuthOutcome => {
+      .catch((err: unknown): Decision => {
         this.deps.faults.report('authenticate', err);
         return { ok: false, refusal: Refusal.INTERNAL, reason: 'internal', source: undefined };
       })
       .then((o) => {
-        if (aborted) return;
+        if (aborted) {
+          if (o.ok && o.held) this.deps.hub.unadmit(o.claims);
+          return;
+        }
         let conn: Session<WebSocket<SocketData>> | undefined;
         this.opened = undefined;
         try {
@@ -342,19 +356,45 @@ export class Gateway {
   }
 
   /**
+   * The connection caps after a successful authentication: checked here (a single process), or
+   * counted by the host (workers: a promise, one in-host round trip).
+   */
+  private admitted(o: AuthOutcome): Decision | Promise<Decision> {
+    if (!o.ok) return o;
+    // counted by this process: finish() checks the caps right before create (no await in between)
+    if (!this.deps.hub.admitsAsync) return { ...o, held: false };
+    const verdict = (capped: RefusalKind | undefined): Decision => {
+      if (!capped) return { ...o, held: true };
+      this.deps.metrics.count(this.deps.metrics.refusals, capped.code);
+      return { ok: false, refusal: capped, reason: capped === Refusal.UNAVAILABLE ? 'node-full' : 'connection-cap', source: o.source };
+    };
+    const capped = this.deps.hub.admit(o.claims);
+    return capped instanceof Promise ? capped.then(verdict) : verdict(capped);
+  }
+
+  /**
    * The upgrade decided: refused, or upgraded with a new session (returned). `async`: inside
    * res.cork after an await; the connected frame is then encoded here, before the upgrade, and
    * open only sends it.
    */
-  private finish(u: Upgrading, o: AuthOutcome, chosen: { encoding: Encoding; protocol: string | undefined }, async: boolean): Session<WebSocket<SocketData>> | undefined {
+  private finish(u: Upgrading, o: Decision, chosen: { encoding: Encoding; protocol: string | undefined }, async: boolean): Session<WebSocket<SocketData>> | undefined {
     const { metrics, hub } = this.deps;
     if (!o.ok) return void this.refuse(u, o.refusal, o.reason, o.source);
-    const capped = hub.admit(o.claims);
-    if (capped) {
-      metrics.count(metrics.refusals, capped.code);
-      return void this.refuse(u, capped, capped === Refusal.UNAVAILABLE ? 'node-full' : 'connection-cap', o.source);
+    if (!o.held) {
+      // counted here (a single process): checked right before create, in the same turn
+      const capped = hub.admit(o.claims) as RefusalKind | undefined;
+      if (capped) {
+        metrics.count(metrics.refusals, capped.code);
+        return void this.refuse(u, capped, capped === Refusal.UNAVAILABLE ? 'node-full' : 'connection-cap', o.source);
+      }
     }
-    const conn = hub.create(o.claims, chosen.encoding, chosen.protocol);
+    let conn: Session<WebSocket<SocketData>>;
+    try {
+      conn = hub.create(o.claims, chosen.encoding, chosen.protocol);
+    } catch (err) {
+      if (o.held) hub.unadmit(o.claims);
+      throw err;
+    }
     metrics.upgradesAccepted++;
     const data: SocketData = { refusal: undefined, conn, connected: async ? hub.connectedFrame(conn) : undefined, app: u.slot };
     this.upgradeSocket(u, data);
@@ -460,17 +500,27 @@ export class Gateway {
     }
   }
 
-  /** Listens on the configured host and port. */
-  listen(): Promise<number> {
-    const { host, port } = this.deps.config;
+  /**
+   * Listens on `port` (never 0: see server/listen.ts). `shared`: with SO_REUSEPORT, so that the
+   * other workers of the host listen on the same port, and so that a TLS reload can listen a second
+   * time on it; otherwise exclusively (SO_REUSEADDR only: a second process on the port fails instead
+   * of silently taking half the connections).
+   */
+  listen(port: number, shared: boolean): Promise<number> {
+    const { host } = this.deps.config;
+    const { uws } = this.deps;
     const slot = this.deps.apps.current!;
     return new Promise((resolve, reject) => {
-      slot.app.listen(host, port, (socket) => {
-        if (!socket) return reject(new Error(`cannot listen on ${host}:${port}`));
+      const done = (socket: us_listen_socket | false): void => {
+        if (!socket) return reject(new Error(`cannot listen on ${host}:${port}${shared ? '' : ' (in use?)'}`));
         slot.listenSocket = socket;
-        this.port = this.deps.uws.us_socket_local_port(socket);
+        this.port = uws.us_socket_local_port(socket);
         resolve(this.port);
-      });
+      };
+      if (shared) slot.app.listen(host, port, done);
+      // The four-argument form (host, port, options) exists in both builds' binaries; their type
+      // declarations lack it. LIBUS_LISTEN_EXCLUSIVE_PORT = 1 (ListenOptions in the declarations).
+      else (slot.app.listen as unknown as (h: string, p: number, o: number, cb: typeof done) => void).call(slot.app, host, port, EXCLUSIVE_PORT, done);
     });
   }
 
@@ -479,13 +529,12 @@ export class Gateway {
    * (uSockets sets SO_REUSEPORT on a listen socket of a fixed port, on both builds), then the old
    * app's listen socket is closed. The old app keeps its sockets until they close (server/apps.ts).
    * Throws, and leaves the old listener as it was, when the new app cannot be made or cannot listen
-   * (WSGATE_PORT=0: the first listen socket was made without SO_REUSEPORT).
+   * (a listen socket made without SO_REUSEPORT: main.ts listens shared whenever TLS is configured).
    */
   reloadTls(tls: TlsOptions): void {
     if (this.draining) throw new Error('draining');
     const current = this.deps.apps.current;
     if (current?.listenSocket === undefined) throw new Error('not listening');
-    if (this.deps.config.port === 0) throw new Error('WSGATE_PORT is 0: the certificate can only be reloaded on a fixed port (restart to change it)');
     let slot: AppSlot;
     try {
       slot = this.createApp(tls);
@@ -509,13 +558,28 @@ export class Gateway {
     }
   }
 
-  /** Graceful shutdown: stop accepting, then close every socket with a reconnect code. */
-  shutdown(close: CloseKind = Close.SHUTDOWN): void {
+  /** A drain began: /readyz answers 503; upgrades are still taken until stopAccepting(). */
+  beginDrain(): void {
     this.draining = true;
+  }
+
+  /** Closes the listen sockets: no new connection reaches this process (the ones it accepted are still served). */
+  stopAccepting(): void {
+    this.draining = true;
+    this.accepting = false;
     for (const slot of [...this.deps.apps.all()]) {
       if (slot.listenSocket !== undefined) this.deps.uws.us_listen_socket_close(slot.listenSocket);
       slot.listenSocket = undefined;
     }
+  }
+
+  get isAccepting(): boolean {
+    return this.accepting;
+  }
+
+  /** Stops accepting and closes every socket with a reconnect code at once. */
+  shutdown(close: CloseKind = Close.SHUTDOWN): void {
+    this.stopAccepting();
     this.deps.hub.closeAll(close);
   }
 }

@@ -12,8 +12,10 @@ export interface HttpDeps {
   /** who may read /metrics here (WSGATE_METRICS) and the bearer token of 'token' */
   readonly metricsAccess: { readonly mode: MetricsAccess; readonly token: string | undefined };
   readonly faults: Faults;
-  /** GET /healthz body */
-  readonly health: () => Record<string, unknown>;
+  /** GET /healthz body (a promise with workers: the supervisor's view of every worker) */
+  readonly health: () => Record<string, unknown> | Promise<Record<string, unknown>>;
+  /** GET /metrics text; default: `metrics.render()` (with workers: every worker's, from the supervisor) */
+  readonly metricsText?: () => string | Promise<string>;
   /** Reasons the node is not ready (empty: ready), e.g. Redis unreachable or draining. */
   readonly notReady: () => Promise<string[]>;
   /** Called once per request when it is answered or aborted: its socket (from `address`) stops counting as pending (server/gateway.ts). */
@@ -53,7 +55,13 @@ export function bearerCheck(token: string): (authorization: string) => boolean {
  * client port registers it below (WSGATE_METRICS); an admin listener can register the same handler.
  * `done` runs once, when the request was answered or aborted.
  */
-export function metricsHandler(metrics: Metrics, faults: Faults, token: string | undefined): (res: HttpResponse, req: HttpRequest, done: () => void) => void {
+export function metricsHandler(
+  metrics: Metrics,
+  faults: Faults,
+  token: string | undefined,
+  /** the exposition text; default: this process's (with workers: the host's, from the supervisor) */
+  text: () => string | Promise<string> = () => metrics.render(),
+): (res: HttpResponse, req: HttpRequest, done: () => void) => void {
   const allowed = token === undefined ? undefined : bearerCheck(token);
   return (res, req, done) => {
     if (allowed !== undefined && !allowed(req.getHeader('authorization'))) {
@@ -65,8 +73,8 @@ export function metricsHandler(metrics: Metrics, faults: Faults, token: string |
       aborted = true;
       done();
     });
-    metrics
-      .render()
+    Promise.resolve()
+      .then(text)
       .then((body) => {
         if (aborted) return;
         res.cork(() => res.writeStatus('200 OK').writeHeader('content-type', metrics.contentType).writeHeader('cache-control', 'no-store').end(body, true));
@@ -102,10 +110,32 @@ export function registerRoutes(deps: HttpDeps): void {
       }
     });
   };
-  route('get', '/healthz', 'http-healthz', (res, done) => {
-    json(res, '200 OK', deps.health());
-    done();
-  });
+  /** Answers with `body()` now, or once its promise settles (unless the client went away meanwhile). */
+  const answer = <T>(res: HttpResponse, done: () => void, where: string, body: () => T | Promise<T>, write: (v: T) => void): void => {
+    const v = body(); // before anything is written: a failure can still answer 500
+    if (!(v instanceof Promise)) {
+      write(v);
+      return done();
+    }
+    let aborted = false;
+    res.onAborted(() => {
+      aborted = true;
+      done();
+    });
+    v.then(
+      (x) => {
+        if (aborted) return;
+        res.cork(() => write(x));
+        done();
+      },
+      (err: unknown) => {
+        if (aborted) return;
+        failed(deps.faults, res, where, err);
+        done();
+      },
+    );
+  };
+  route('get', '/healthz', 'http-healthz', (res, done) => answer(res, done, 'http-healthz', deps.health, (body) => json(res, '200 OK', body)));
   // HEAD: the status only (probes that do not read bodies)
   route('head', '/healthz', 'http-healthz', (res, done) => {
     res.writeStatus('200 OK').endWithoutBody(0, true);
@@ -135,7 +165,7 @@ export function registerRoutes(deps: HttpDeps): void {
   route('get', '/readyz', 'http-readyz', readyz(true));
   route('head', '/readyz', 'http-readyz', readyz(false));
   if (deps.metricsAccess.mode !== 'off') {
-    const serve = metricsHandler(deps.metrics, deps.faults, deps.metricsAccess.mode === 'token' ? deps.metricsAccess.token : undefined);
+    const serve = metricsHandler(deps.metrics, deps.faults, deps.metricsAccess.mode === 'token' ? deps.metricsAccess.token : undefined, deps.metricsText);
     route('get', '/metrics', 'http-metrics', (res, done, req) => serve(res, req, done));
   }
   route('any', '/*', 'http-404', (res, done) => {

@@ -1,6 +1,6 @@
 // The store ports: small interfaces the core talks to. Each has a memory implementation (the
-// embedded single-node default) and a Redis one, and one contract suite runs against both
-// (test/contract/).
+// embedded single-node default), an in-host one (the workers of one host, over their supervisor:
+// stores/host/) and a Redis one, and one contract suite runs against all (test/contract/).
 
 /** Thrown (or rejected) by a store that cannot answer now: Redis down, timed out, paused. */
 export class StoreUnavailable extends Error {
@@ -52,10 +52,23 @@ export interface RevocationStore {
   readonly roundTrips: number;
 }
 
+/** Users who became present / absent in one room (tenant-qualified key). */
+export interface PresenceTransition {
+  readonly room: string;
+  readonly joined: readonly string[];
+  readonly left: readonly string[];
+}
+
 /** `lost`: the store had no state for this node before this apply (first write, expiry, or a
  * store restarted empty), so the writer should send its full state next time. */
 export interface ApplyResult {
   readonly lost: boolean;
+  /**
+   * Presence only, where the store can tell at no cost (the embedded and in-host stores hold every
+   * node's rooms): the transitions this apply caused over all nodes, a user with connections on
+   * several nodes counting once. Absent (Redis): the node's own transitions are announced.
+   */
+  readonly transitions?: readonly PresenceTransition[];
 }
 
 export interface ConnectionEntry {

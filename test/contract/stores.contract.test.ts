@@ -1,5 +1,6 @@
-// One contract per store port, run against the memory implementation and against Redis
-// (a real redis-server). Each test gets its own key prefix.
+// One contract per store port, run against the memory implementation, the in-host store (two
+// workers' links to one supervisor's HostServer over a real Unix socket) and Redis (a real
+// redis-server). Each test gets its own key prefix.
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -7,6 +8,8 @@ import { MemoryBus, MemoryBusHub } from '../../src/stores/memory/bus.js';
 import { MemoryPresenceStore } from '../../src/stores/memory/presence.js';
 import { MemoryRegistryStore } from '../../src/stores/memory/registry.js';
 import { MemoryRevocationStore } from '../../src/stores/memory/revocation.js';
+import { HostServer } from '../../src/stores/host/server.js';
+import { connectHost, type HostStores } from '../../src/stores/host/stores.js';
 import type { Bus, ConnectionEntry, PresenceStore, RegistryStore, RevocationStore } from '../../src/stores/ports.js';
 import { RedisBus } from '../../src/stores/redis/bus.js';
 import { createRedis } from '../../src/stores/redis/client.js';
@@ -20,13 +23,31 @@ import { keyOf } from '../../src/keys/keys.js';
 
 let redis: TestRedis;
 const clients: Redis[] = [];
+const hosts: HostServer[] = [];
+const links: HostStores[] = [];
 beforeAll(async () => {
   redis = await startRedis();
 });
 afterAll(async () => {
   for (const c of clients) c.disconnect();
+  for (const l of links) l.link.close();
+  for (const h of hosts) await h.close();
   await redis.stop();
 });
+
+/** A supervisor's in-host store and two workers linked to it (a fresh one per call: the tests are independent). */
+async function hostPair(ttlSec = 30): Promise<[HostStores, HostStores, HostServer]> {
+  const server = new HostServer({ registryTtlSec: ttlSec, presenceTtlSec: ttlSec, caps: { maxConnections: 0, maxConnectionsPerUser: 0, maxConnectionsPerTenant: 0 } });
+  hosts.push(server);
+  const path = await server.listen();
+  const a = await connectHost(path, `w-${randomUUID()}`);
+  const b = await connectHost(path, `w-${randomUUID()}`);
+  links.push(a, b);
+  hostBacking.wipe = () => server.wipe();
+  return [a, b, server];
+}
+const hostBacking: { wipe?: () => void } = {};
+const hostOf = new Map<RevocationStore, HostStores>();
 
 async function client(): Promise<Redis> {
   const c = createRedis({ url: redis.url, name: 'contract' });
@@ -63,12 +84,12 @@ const impls: Impl[] = [
     revocation: async () => new MemoryRevocationStore(),
     registry: async (ttl) => {
       const s = new MemoryRegistryStore(ttl);
-      memoryBacking.wipe = () => (s as unknown as { nodes: Map<string, unknown> }).nodes.clear();
+      memoryBacking.wipe = () => s.clear();
       return [s, s];
     },
     presence: async (ttl) => {
       const s = new MemoryPresenceStore(ttl);
-      memoryBacking.wipe = () => (s as unknown as { nodes: Map<string, unknown> }).nodes.clear();
+      memoryBacking.wipe = () => s.clear();
       return [s, s];
     },
     bus: async () => {
@@ -76,6 +97,31 @@ const impls: Impl[] = [
       return [new MemoryBus(hub), new MemoryBus(hub)];
     },
     wipe: async () => memoryBacking.wipe?.(),
+  },
+  {
+    // The workers of one host on the embedded store: each worker's stores talk to the supervisor's
+    // HostServer; "outside" is another worker of the host revoking.
+    name: 'host',
+    pushes: true,
+    revocation: async () => {
+      const [a, b] = await hostPair();
+      hostOf.set(a.revocations, b);
+      return a.revocations;
+    },
+    revokeFromOutside: async (store, jti, ttlSec) => hostOf.get(store)!.revocations.revoke(jti, ttlSec),
+    registry: async (ttl) => {
+      const [a, b] = await hostPair(ttl);
+      return [a.registry, b.registry];
+    },
+    presence: async (ttl) => {
+      const [a, b] = await hostPair(ttl);
+      return [a.presence, b.presence];
+    },
+    bus: async () => {
+      const [a, b] = await hostPair();
+      return [a.bus, b.bus];
+    },
+    wipe: async () => hostBacking.wipe?.(),
   },
   {
     name: 'redis',
@@ -124,9 +170,9 @@ const impls: Impl[] = [
     revokeFromOutside: async (store, jti, ttlSec) => void (await redis.client.set(`${mirrors.get(store as RedisRevocationMirror)!.prefix}${jti}`, '1', 'EX', ttlSec)),
     revokeUserFromOutside: async (store, tenant, sub, value, ttlSec) =>
       void (await redis.client.set(`${mirrors.get(store as RedisRevocationMirror)!.userPrefix}${keyOf(tenant, sub)}`, value, 'EX', ttlSec)),
-    registry: async (ttl) => impls[1]!.registry(ttl),
-    presence: async (ttl) => impls[1]!.presence(ttl),
-    bus: async () => impls[1]!.bus(),
+    registry: async (ttl) => impls.find((i) => i.name === 'redis')!.registry(ttl),
+    presence: async (ttl) => impls.find((i) => i.name === 'redis')!.presence(ttl),
+    bus: async () => impls.find((i) => i.name === 'redis')!.bus(),
     wipe: async () => void (await redis.client.flushall()),
   },
 ];
@@ -369,6 +415,26 @@ for (const impl of impls) {
       await impl.wipe();
       expect((await a.apply('n1', batch())).lost).toBe(true);
     });
+
+    it('transitions, where the store reports them, count a user once over every node', async () => {
+      const [a, b] = await impl.presence(30);
+      const t1 = await a.apply('n1', batch({ r1: ['alice'] }));
+      if (t1.transitions === undefined) {
+        // Redis: the writer announces its own node's transitions (docs/PROTOCOL.md)
+        expect(impl.name.startsWith('redis')).toBe(true);
+        return;
+      }
+      expect(t1.transitions).toEqual([{ room: 'r1', joined: ['alice'], left: [] }]);
+      // alice on a second node: not a join; bob is
+      expect((await b.apply('n2', batch({ r1: ['alice', 'bob'] }))).transitions).toEqual([{ room: 'r1', joined: ['bob'], left: [] }]);
+      // alice leaves one node: still present; then the other: left
+      expect((await a.apply('n1', batch({}, { r1: ['alice'] }))).transitions).toEqual([]);
+      expect((await b.apply('n2', batch({}, { r1: ['alice'] }))).transitions).toEqual([{ room: 'r1', joined: [], left: ['alice'] }]);
+      // a full rewrite is compared with what the node had
+      expect((await b.apply('n2', { ...batch(), full: new Map([['r2', ['bob']]]) })).transitions).toEqual(
+        expect.arrayContaining([{ room: 'r2', joined: ['bob'], left: [] }, { room: 'r1', joined: [], left: ['bob'] }]),
+      );
+    });
   });
 
   describe(`Bus (${impl.name})`, () => {
@@ -394,7 +460,7 @@ for (const impl of impls) {
 
 describe('RedisRevocationMirror after a resync', () => {
   it('reports the revocations written while it could not hear them (tokens and users)', async () => {
-    const s = (await impls[2]!.revocation()) as RedisRevocationMirror;
+    const s = (await impls.find((i) => i.name === 'redis-mirror')!.revocation()) as RedisRevocationMirror;
     const { prefix, userPrefix, cmd } = mirrors.get(s)!;
     const told: string[] = [];
     s.onRevoked((jti) => told.push(jti));

@@ -16,7 +16,7 @@ export interface GatewayProcess {
 
 export function spawnGateway(env: Record<string, string>): Promise<GatewayProcess> {
   const proc = spawn(process.execPath, [CLI], {
-    env: { PATH: process.env.PATH ?? '', WSGATE_PORT: '0', WSGATE_HOST: '127.0.0.1', WSGATE_JWT_SECRET: SECRET, WSGATE_LOG_LEVEL: 'info', WSGATE_MAX_PENDING_PER_ADDRESS: '100000', ...env },
+    env: { PATH: process.env.PATH ?? '', WSGATE_PORT: '0', WSGATE_HOST: '127.0.0.1', WSGATE_JWT_SECRET: SECRET, WSGATE_LOG_LEVEL: 'info', WSGATE_MAX_PENDING_PER_ADDRESS: '100000', WSGATE_WORKERS: '1', WSGATE_DRAIN_GRACE_SEC: '0', WSGATE_DRAIN_SEC: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const output: string[] = [];

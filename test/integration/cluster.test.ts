@@ -34,7 +34,9 @@ describe('two nodes, one Redis', () => {
     const onB = (await connect(b.url, hs({ sub: 'ben' }), { json: true })).client;
     await onA.request({ type: 'join', rooms: ['team/1'] });
     await onB.request({ type: 'join', rooms: ['team/1'] });
+    // each node knows its own members at once, the other's as of its last presence flush
     await until(async () => ((await onB.request({ type: 'presence', room: 'team/1' })).result as { users: string[] }).users.length === 2);
+    await until(async () => ((await onA.request({ type: 'presence', room: 'team/1' })).result as { users: string[] }).users.length === 2);
     expect((await onA.request({ type: 'presence', room: 'team/1' })).result).toEqual({ room: 'team/1', users: ['ann', 'ben'] });
     // ben's join, flushed by node B, reaches ann on node A.
     expect(await onA.next((m) => m.type === 'presence' && (m.joined as string[]).includes('ben'))).toMatchObject({ room: 'team/1' });

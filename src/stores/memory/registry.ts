@@ -47,4 +47,9 @@ export class MemoryRegistryStore implements RegistryStore {
     this.nodes.delete(nodeId);
     return Promise.resolve();
   }
+
+  /** Forgets every node (the contract suite's "store restarted empty"). */
+  clear(): void {
+    this.nodes.clear();
+  }
 }

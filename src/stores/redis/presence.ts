@@ -73,6 +73,21 @@ export class RedisPresenceStore implements PresenceStore {
     return users.sort();
   }
 
+  /** A node's rooms and their users (what removeNode is about to delete): two round trips. */
+  async nodeRooms(nodeId: string): Promise<Map<string, string[]>> {
+    const rooms = await this.redis.smembers(this.indexKey(nodeId));
+    const out = new Map<string, string[]>();
+    if (rooms.length === 0) return out;
+    const p = this.redis.pipeline();
+    for (const room of rooms) p.smembers(this.roomNodeKey(room, nodeId));
+    const res = await execOrThrow(p);
+    rooms.forEach((room, i) => {
+      const users = res[i] as string[];
+      if (users.length > 0) out.set(room, users);
+    });
+    return out;
+  }
+
   async removeNode(nodeId: string, rooms: readonly string[]): Promise<void> {
     const index = this.indexKey(nodeId);
     const indexed = await this.redis.smembers(index);
