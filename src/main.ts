@@ -22,9 +22,13 @@ import { MemoryBus } from './stores/memory/bus.js';
 import { MemoryPresenceStore } from './stores/memory/presence.js';
 import { MemoryRegistryStore } from './stores/memory/registry.js';
 import { MemoryRevocationStore } from './stores/memory/revocation.js';
-import type { Bus, PresenceStore, RegistryStore, RevocationStore } from './stores/ports.js';
+import type { Bus, CapStore, PresenceStore, RegistryStore, RevocationStore } from './stores/ports.js';
+import { DeploymentCaps } from './core/caps.js';
+import { MemoryCapStore } from './stores/memory/caps.js';
 import { RedisBus } from './stores/redis/bus.js';
-import { createRedis } from './stores/redis/client.js';
+import { RedisCapStore } from './stores/redis/caps.js';
+import { createRedis, createRedisClient, isCluster } from './stores/redis/client.js';
+import { ClusterRevocationMirror } from './stores/redis/cluster-revocation-mirror.js';
 import { RedisPresenceStore } from './stores/redis/presence.js';
 import { RedisRegistryStore } from './stores/redis/registry.js';
 import { RedisRevocationStore } from './stores/redis/revocation.js';
@@ -79,18 +83,23 @@ interface Stores {
   /** Resolves when the backing store is reachable (at once for memory). */
   ready: Promise<void>;
   revocations: RevocationStore;
-  /** The Redis revocation mirror, when that mode is on. */
-  mirror?: RedisRevocationMirror;
+  /** The Redis revocation mirror (one per master on a cluster), when that mode is on. */
+  mirror?: { readonly isReady: boolean; readonly size: number };
   registry: RegistryStore;
+  /** The deployment-wide cap counts, when a deployment cap is configured. */
+  caps?: CapStore;
   presence: PresenceStore;
   bus: Bus;
   notReady: () => Promise<string[]>;
   close: () => Promise<void>;
 }
 
+const capsOn = (config: Config): boolean => config.deploymentMaxConnectionsPerUser > 0 || config.deploymentMaxConnectionsPerTenant > 0;
+
 function memoryStores(config: Config): Stores {
   return {
     revocations: new MemoryRevocationStore(),
+    ...(capsOn(config) ? { caps: new MemoryCapStore(config.deploymentMaxConnectionsPerUser, config.deploymentMaxConnectionsPerTenant, config.registryTtlSec) } : {}),
     registry: new MemoryRegistryStore(config.registryTtlSec),
     presence: new MemoryPresenceStore(config.presenceTtlSec),
     bus: new MemoryBus(),
@@ -101,8 +110,10 @@ function memoryStores(config: Config): Stores {
 }
 
 function redisStores(config: Config, url: string, logger: Logger): Stores {
-  const redis = createRedis({ url, name: `wsgate:${config.nodeId}` });
-  const sub = createRedis({ url, name: `wsgate:${config.nodeId}:sub`, offlineQueue: true });
+  const cluster = config.redisCluster;
+  const redis = createRedisClient({ url, cluster, name: `wsgate:${config.nodeId}` });
+  // per-room channels on a cluster are shard channels: one subscriber connection per master
+  const sub = createRedisClient({ url, cluster, name: `wsgate:${config.nodeId}:sub`, offlineQueue: true, shardedSubscribers: cluster && config.busChannels === 'room' });
   let lastError = '';
   const onError = (err: Error): void => {
     // ioredis reports every failed reconnect; log each distinct error once.
@@ -115,19 +126,28 @@ function redisStores(config: Config, url: string, logger: Logger): Stores {
     if (lastError) logger.info('redis connection restored');
     lastError = '';
   });
-  let mirror: RedisRevocationMirror | undefined;
+  const resyncing = (err: unknown): void => logger.warn({ err: String(err) }, 'revocation mirror: resyncing');
+  let mirror: RedisRevocationMirror | ClusterRevocationMirror | undefined;
   if (config.revocationMode === 'mirror') {
-    // a connection of its own: it is put in subscriber mode, and subscribes again itself after a reconnect
-    const tracking = createRedis({ url, name: `wsgate:${config.nodeId}:revocations`, autoResubscribe: false });
-    tracking.on('error', onError);
-    mirror = new RedisRevocationMirror(redis, tracking, config.revokedPrefix, config.revocationTimeoutMs, Date.now, (err) => logger.warn({ err: String(err) }, 'revocation mirror: resyncing'));
+    if (isCluster(redis)) {
+      // client tracking and SCAN are per node: one mirror per master, with connections of its own
+      mirror = new ClusterRevocationMirror(redis, url, `wsgate:${config.nodeId}`, config.revokedPrefix, config.revocationTimeoutMs, resyncing);
+    } else {
+      // a connection of its own: it is put in subscriber mode, and subscribes again itself after a reconnect
+      const tracking = createRedis({ url, name: `wsgate:${config.nodeId}:revocations`, autoResubscribe: false });
+      tracking.on('error', onError);
+      mirror = new RedisRevocationMirror(redis, tracking, config.revokedPrefix, config.revocationTimeoutMs, Date.now, resyncing);
+    }
   }
   return {
     revocations: mirror ?? new RedisRevocationStore(redis, config.revokedPrefix, config.revocationTimeoutMs),
     mirror,
     registry: new RedisRegistryStore(redis, config.keyPrefix, config.registryTtlSec),
     presence: new RedisPresenceStore(redis, config.keyPrefix, config.presenceTtlSec),
-    bus: new RedisBus(redis, sub, `${config.keyPrefix}bus`),
+    bus: new RedisBus(redis, sub, config.keyPrefix, config.busChannels),
+    ...(capsOn(config)
+      ? { caps: new RedisCapStore(redis, config.keyPrefix, config.deploymentMaxConnectionsPerUser, config.deploymentMaxConnectionsPerTenant, config.registryTtlSec, config.revocationTimeoutMs) }
+      : {}),
     ready: redis.status === 'ready' ? Promise.resolve() : new Promise<void>((resolve) => redis.once('ready', () => resolve())),
     notReady: async () => {
       if (redis.status !== 'ready') return [`redis ${redis.status}`];
@@ -220,6 +240,7 @@ export async function start(config: Config, options: StartOptions = {}): Promise
       bus: stores.bus,
       metrics,
       faults,
+      ...(stores.caps ? { caps: new DeploymentCaps(stores.caps, config.nodeId, Math.max(1, Math.floor((config.registryTtlSec * 1000) / 2 / config.registryFlushMs))) } : {}),
     },
   );
   const gateway = new Gateway({ config, uws, app, authenticator, hub, metrics, faults, pending });
@@ -270,6 +291,10 @@ export async function start(config: Config, options: StartOptions = {}): Promise
     revocation_mirror_ready: stores.mirror?.isReady ? 1 : 0,
     revocation_mirror_entries: stores.mirror?.size ?? 0,
     revocation_round_trips: stores.revocations.roundTrips,
+    bus_channels: stores.bus instanceof RedisBus ? stores.bus.channels : 0,
+    bus_subscribe_commands: stores.bus instanceof RedisBus ? stores.bus.subscribeCommands : 0,
+    caps_round_trips: stores.caps instanceof RedisCapStore ? stores.caps.roundTrips : 0,
+    caps_reservations: stores.caps instanceof RedisCapStore ? stores.caps.reservations : 0,
   });
 
   metrics.onCollect = () => {
@@ -278,8 +303,8 @@ export async function start(config: Config, options: StartOptions = {}): Promise
   };
 
   // Flush failures are counted and logged once per streak; the writers keep their changes.
-  const failing = { registry: false, presence: false };
-  const guard = (what: 'registry' | 'presence', p: Promise<unknown>): void => {
+  const failing = { registry: false, presence: false, caps: false };
+  const guard = (what: 'registry' | 'presence' | 'caps', p: Promise<unknown>): void => {
     p.then(
       () => {
         if (failing[what]) logger.info(`${what} flush recovered`);
@@ -303,6 +328,7 @@ export async function start(config: Config, options: StartOptions = {}): Promise
     }, ms);
   const timers = [
     every(config.registryFlushMs, 'registry-flush', () => guard('registry', hub.registry.flush())),
+    ...(stores.caps ? [every(config.registryFlushMs, 'caps-flush', () => guard('caps', hub.flushCaps()))] : []),
     every(config.presenceFlushMs, 'presence-flush', () => guard('presence', hub.flushPresence())),
     every(config.expirySweepMs, 'sweep', () => hub.sweep()),
   ];
@@ -312,7 +338,7 @@ export async function start(config: Config, options: StartOptions = {}): Promise
   const waited = await Promise.race([stores.ready.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 5000).unref())]);
   if (!waited) logger.warn('redis not reachable after 5 s; serving anyway (upgrades refused with 503 until it is)');
   const port = await gateway.listen();
-  logger.info({ port, host: config.host, node: config.nodeId, store: config.redisUrl ? 'redis' : 'memory' }, 'wsgate listening');
+  logger.info({ port, host: config.host, node: config.nodeId, store: config.redisUrl ? (config.redisCluster ? 'redis-cluster' : 'redis') : 'memory' }, 'wsgate listening');
 
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> =>

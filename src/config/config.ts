@@ -69,6 +69,10 @@ export interface Config {
   readonly maxPendingUpgrades: number;
   readonly maxPendingPerAddress: number;
   readonly presenceMaxPending: number;
+  readonly redisCluster: boolean;
+  readonly busChannels: 'room' | 'single';
+  readonly deploymentMaxConnectionsPerUser: number;
+  readonly deploymentMaxConnectionsPerTenant: number;
   readonly registryMaxPending: number;
 }
 
@@ -79,7 +83,7 @@ type Kind =
   | { type: 'list' }
   | { type: 'enum'; values: readonly string[] }
   | { type: 'algorithms' }
-  | { type: 'url'; protocols: readonly string[] };
+  | { type: 'url'; protocols: readonly string[]; many?: boolean };
 
 interface Option {
   readonly key: keyof Config;
@@ -97,7 +101,7 @@ export const OPTIONS: readonly Option[] = [
   { key: 'host', env: 'WSGATE_HOST', kind: { type: 'string' }, def: '0.0.0.0', help: 'Address to bind.' },
   { key: 'nodeId', env: 'WSGATE_NODE_ID', kind: { type: 'string' }, def: undefined, help: 'Id of this gateway node in the registry and presence (default: hostname-pid-random).' },
   { key: 'logLevel', env: 'WSGATE_LOG_LEVEL', kind: { type: 'enum', values: ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] }, def: 'info', help: 'Log level (pino).' },
-  { key: 'redisUrl', env: 'WSGATE_REDIS_URL', kind: { type: 'url', protocols: ['redis:', 'rediss:'] }, def: undefined, help: 'Redis URL. Unset: the embedded single-node store (memory).' },
+  { key: 'redisUrl', env: 'WSGATE_REDIS_URL', kind: { type: 'url', protocols: ['redis:', 'rediss:'], many: true }, def: undefined, help: 'Redis URL. Unset: the embedded single-node store (memory). With WSGATE_REDIS_CLUSTER, one or more seed nodes of the cluster, comma-separated.' },
   { key: 'keyPrefix', env: 'WSGATE_KEY_PREFIX', kind: { type: 'string' }, def: 'wsgate:', help: 'Prefix of the registry and presence keys in Redis.' },
   { key: 'jwtSecrets', env: 'WSGATE_JWT_SECRET', kind: { type: 'list' }, def: undefined, help: 'HMAC secret(s) for HS* tokens, comma-separated, each at least 32 bytes; all are accepted (rotation). No key at all: a random secret is generated for this process (development).' },
   { key: 'jwtPublicKeyFiles', env: 'WSGATE_JWT_PUBLIC_KEY_FILE', kind: { type: 'list' }, def: undefined, help: 'PEM public key file(s) for RS*/PS*/ES*/EdDSA tokens, comma-separated.' },
@@ -145,6 +149,11 @@ export const OPTIONS: readonly Option[] = [
   { key: 'maxConnectionsPerTenant', env: 'WSGATE_MAX_CONNECTIONS_PER_TENANT', kind: int(0, 10_000_000), def: '0', help: 'Connections one tenant may hold on this node (0 = unlimited). Over it: 429 / close 4508.' },
   { key: 'maxPendingUpgrades', env: 'WSGATE_MAX_PENDING_UPGRADES', kind: int(0, 1_000_000), def: '0', help: 'Sockets that have not completed an upgrade (HTTP requests, upgrades being authenticated) this node holds at once (0 = an eighth of the open-file limit, at most 4096). Over it: new sockets are closed at once (upstream build; see docs/SECURITY.md for the compat build).' },
   { key: 'maxPendingPerAddress', env: 'WSGATE_MAX_PENDING_PER_ADDRESS', kind: int(1, 1_000_000), def: '64', help: 'Sockets one source address may hold before completing an upgrade. Over it: closed at once.' },
+  // Many nodes, one deployment: Redis Cluster, per-room bus channels, deployment-wide caps (docs/REDIS.md).
+  { key: 'redisCluster', env: 'WSGATE_REDIS_CLUSTER', kind: { type: 'bool' }, def: 'false', help: 'WSGATE_REDIS_URL names a Redis Cluster (Redis >= 7): every store uses ioredis\' Cluster client, keys used together share a hash tag, the bus uses shard channels (SSUBSCRIBE/SPUBLISH), the revocation mirror tracks every master.' },
+  { key: 'busChannels', env: 'WSGATE_BUS_CHANNELS', kind: { type: 'enum', values: ['room', 'single'] }, def: 'room', help: 'Cross-node fan-out: one pub/sub channel per room, subscribed while this node has members in the room, so a node receives only its rooms\' traffic (room); or one channel for the deployment that every node receives whole (single).' },
+  { key: 'deploymentMaxConnectionsPerUser', env: 'WSGATE_DEPLOYMENT_MAX_CONNECTIONS_PER_USER', kind: int(0, 10_000_000), def: '0', help: 'Connections one user (tenant + sub) may hold across every node (0 = unlimited). With Redis each upgrade then costs one Redis round trip (batched per event-loop turn; docs/REDIS.md#deployment-caps). Over it: 429 / close 4508.' },
+  { key: 'deploymentMaxConnectionsPerTenant', env: 'WSGATE_DEPLOYMENT_MAX_CONNECTIONS_PER_TENANT', kind: int(0, 10_000_000), def: '0', help: 'Connections one tenant may hold across every node (0 = unlimited). Over it: 429 / close 4508.' },
 ];
 
 export class ConfigError extends Error {
@@ -190,14 +199,18 @@ function parseValue(opt: Option, raw: string, problems: string[]): unknown {
       return list;
     }
     case 'url': {
-      try {
-        const u = new URL(raw);
-        if (!k.protocols.includes(u.protocol)) { problems.push(`${where}: "${redactUrl(raw)}" must use ${k.protocols.join(' or ')}`); return undefined; }
-        return raw;
-      } catch {
-        problems.push(`${where}: not a valid URL`);
-        return undefined;
+      const urls = k.many ? splitList(raw) : [raw];
+      if (urls.length === 0) { problems.push(`${where}: no URL`); return undefined; }
+      for (const one of urls) {
+        try {
+          const u = new URL(one);
+          if (!k.protocols.includes(u.protocol)) { problems.push(`${where}: "${redactUrl(one)}" must use ${k.protocols.join(' or ')}`); return undefined; }
+        } catch {
+          problems.push(`${where}: not a valid URL`);
+          return undefined;
+        }
       }
+      return urls.join(',');
     }
   }
 }
@@ -270,6 +283,9 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, ar
   if (algs && (out.jwtPublicKeyFiles as string[]).length + (out.jwksUrl ? 1 : 0) > 0 && !algs.some((a) => !a.startsWith('HS'))) problems.push('WSGATE_JWT_ALGORITHMS allows no public-key algorithm, yet public keys are configured');
   if (typeof out.rateBurstBytes === 'number' && typeof out.maxPayloadBytes === 'number' && out.rateBurstBytes < out.maxPayloadBytes) problems.push('WSGATE_RATE_BURST_BYTES must be at least WSGATE_MAX_PAYLOAD_BYTES (a frame of the largest size must be able to pass)');
   if (typeof out.keyPrefix === 'string' && out.keyPrefix === out.revokedPrefix) problems.push('WSGATE_KEY_PREFIX and WSGATE_REVOKED_PREFIX must differ');
+  if (typeof out.redisUrl === 'string' && out.redisUrl.includes(',') && out.redisCluster !== true) problems.push('WSGATE_REDIS_URL lists several URLs: only the seeds of a cluster (WSGATE_REDIS_CLUSTER=true) may be several');
+  // a brace in the prefix would make it the hash tag of every key: the whole deployment in one slot
+  if (out.redisCluster === true && typeof out.keyPrefix === 'string' && /[{}]/.test(out.keyPrefix)) problems.push('WSGATE_KEY_PREFIX must not contain { or } on a Redis Cluster (keys carry hash tags of their own)');
 
   if (problems.length > 0) throw new ConfigError(problems);
   return Object.freeze(out as unknown as Config);

@@ -17,6 +17,7 @@ import { Decoder, encode, type FrameLimits } from '../protocol/codec.js';
 import type { Encoding } from '../protocol/messages.js';
 import type { ConnectionRegistry } from '../registry/registry.js';
 import type { Bus, ConnectionEntry, PresenceStore } from '../stores/ports.js';
+import type { DeploymentCaps } from './caps.js';
 import { FanOut } from './fanout.js';
 import { Lifetime, type LifetimeOptions } from './lifetime.js';
 import { PresenceNotices } from './notices.js';
@@ -47,6 +48,8 @@ export interface HubDeps {
   readonly metrics: Metrics;
   readonly faults: Faults;
   readonly now?: () => number;
+  /** the deployment-wide caps, when configured */
+  readonly caps?: DeploymentCaps;
 }
 
 export class Hub<S> {
@@ -65,7 +68,9 @@ export class Hub<S> {
     this.sessions = new Sessions<S>(opts, limiter, now);
     this.registry = deps.registry(() => this.sessions.entries());
     this.outbox = new Outbox(port, deps.metrics, deps.faults);
-    const fanOut = new FanOut(port, deps.bus, opts.nodeId, deps.faults, deps.metrics);
+    const fanOut = new FanOut(port, deps.bus, opts.nodeId, deps.faults, deps.metrics, (room) => deps.presence.hasRoom(room));
+    // the bus subscribes to the rooms this node has members in (per-room channels)
+    deps.presence.onRoom((room, here) => (here ? deps.bus.watch(room) : deps.bus.unwatch(room)));
     this.rooms = new RoomRequests(opts, port, this.outbox, fanOut, deps.presence, deps.presenceStore, deps.metrics, now);
     this.lifetime = new Lifetime(opts, port, this.outbox, deps.metrics, now);
     const refresh = new TokenRefresh(deps.authenticator, this.sessions, this.outbox, this.rooms, this.lifetime, this.registry, deps.metrics);
@@ -87,9 +92,26 @@ export class Hub<S> {
     return this.sessions.admit(claims);
   }
 
-  /** A session for an authenticated upgrade; the socket opens right after (or `close` undoes it). */
-  create(claims: Claims, encoding: Encoding, protocol: string | undefined): Session<S> {
-    return this.sessions.create(claims, encoding, protocol);
+  /** Deployment-wide caps are configured: an upgrade takes a reservation (reserve) before create. */
+  get reserves(): boolean {
+    return this.deps.caps !== undefined;
+  }
+
+  /** Takes a deployment-cap reservation: undefined = reserved (create(..., true) takes it over, or unreserve gives it back), else the refusal. */
+  reserve(claims: Claims): RefusalKind | undefined | Promise<RefusalKind | undefined> {
+    return this.deps.caps?.reserve(claims);
+  }
+
+  /** Gives back a reservation whose upgrade did not happen. */
+  unreserve(claims: Claims): void {
+    this.deps.caps?.release(claims.tenantId, claims.sub);
+  }
+
+  /** A session for an authenticated upgrade; the socket opens right after (or `close` undoes it). `reserved`: it holds a reservation, released at its close. */
+  create(claims: Claims, encoding: Encoding, protocol: string | undefined, reserved = false): Session<S> {
+    const s = this.sessions.create(claims, encoding, protocol);
+    s.reserved = reserved;
+    return s;
   }
 
   /**
@@ -130,6 +152,10 @@ export class Hub<S> {
   /** The socket is gone (or never opened). */
   close(s: Session<S>): void {
     if (!this.sessions.close(s)) return;
+    if (s.reserved) {
+      s.reserved = false;
+      this.deps.caps?.release(s.tenantId, s.userId);
+    }
     this.deps.metrics.connectionsClosed++;
     this.lifetime.cancel(s);
     this.rooms.leaveAll(s);
@@ -173,8 +199,13 @@ export class Hub<S> {
     return this.notices.flush();
   }
 
+  /** Heartbeat and repair of this node's deployment-cap counts (on the registry's interval). */
+  flushCaps(): Promise<void> {
+    return this.deps.caps?.flush() ?? Promise.resolve();
+  }
+
   /** Clean shutdown of the stores' view of this node. */
   async forgetNode(): Promise<void> {
-    await Promise.allSettled([this.registry.clear(), this.deps.presenceStore.removeNode(this.nodeId, this.deps.presence.rooms())]);
+    await Promise.allSettled([this.registry.clear(), this.deps.presenceStore.removeNode(this.nodeId, this.deps.presence.rooms()), this.deps.caps?.forget()]);
   }
 }

@@ -44,14 +44,25 @@ export class RoomRequests<S> {
       if (!s.rooms.has(roomKey(s.tenantId, room))) adding++;
     }
     if (s.rooms.size + adding > this.limits.maxRooms) return this.outbox.replyError(s, id, ReplyError.TOO_MANY_ROOMS);
+    const keys: string[] = [];
     for (const room of rooms) {
       const key = roomKey(s.tenantId, room);
+      keys.push(key);
       if (s.rooms.has(key)) continue;
       s.rooms.add(key);
       this.port.subscribe(s.socket!, topicOf(key, s.encoding));
       this.tracker.join(key, s.userId);
     }
-    this.outbox.ack<'join'>(s, id, { rooms });
+    // The ack waits for the bus to deliver these rooms here (a room new on this node is subscribed
+    // first: one round trip, batched with the other joins of the turn), at most the lookup timeout.
+    const subscribed = this.fanOut.ready(keys);
+    if (subscribed === undefined) return this.outbox.ack<'join'>(s, id, { rooms });
+    withTimeout(subscribed, this.limits.lookupTimeoutMs, 'room subscription')
+      .catch(() => undefined)
+      .then(() => {
+        if (!s.closed) this.outbox.ack<'join'>(s, id, { rooms }, true);
+      })
+      .catch((err: unknown) => this.outbox.fail(s, 'join', err));
   }
 
   /** Leaves one room (by key): unsubscribes and tells the tracker. */

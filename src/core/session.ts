@@ -25,4 +25,6 @@ export interface Session<S = unknown> extends Scheduled, Bucket {
   /** token:expiring sent for the current exp; core/lifetime.ts */
   warned: boolean;
   closed: boolean;
+  /** holds a deployment-cap reservation, released at close; core/caps.ts */
+  reserved: boolean;
 }

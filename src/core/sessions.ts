@@ -81,6 +81,7 @@ export class Sessions<S> implements Iterable<Session<S>> {
       rooms: new Set(),
       warned: false,
       closed: false,
+      reserved: false,
       wheelBucket: -1,
       tokens: 0,
       bytes: 0,

@@ -27,6 +27,9 @@ export interface SocketData {
   readonly connected: Buffer | undefined;
 }
 
+/** An authentication outcome, with the deployment-cap reservation it holds (when caps are configured). */
+type Decided = AuthOutcome & { readonly reserved?: boolean };
+
 /** An upgrade being decided: what uWS needs to answer it, copied out of the request. */
 interface Upgrading {
   readonly res: HttpResponse;
@@ -223,9 +226,11 @@ export class Gateway {
       upgrading.counted = true;
     }
     const done = (): void => this.release(upgrading);
-    let outcome: AuthOutcome | Promise<AuthOutcome>;
+    let outcome: Decided | Promise<Decided>;
     try {
       outcome = this.deps.authenticator.authenticate(request, offered);
+      // Deployment-wide caps: a reservation in the store after authentication (one round trip, batched)
+      if (this.deps.hub.reserves) outcome = outcome instanceof Promise ? outcome.then((o) => this.reserve(o)) : this.reserve(outcome);
     } catch (err) {
       done();
       throw err;
@@ -239,12 +244,15 @@ export class Gateway {
       metrics.upgradesAborted++;
     });
     outcome
-      .catch((err: unknown): AuthOutcome => {
+      .catch((err: unknown): Decided => {
         this.deps.faults.report('authenticate', err);
         return { ok: false, refusal: Refusal.INTERNAL };
       })
       .then((o) => {
-        if (aborted) return;
+        if (aborted) {
+          if (o.ok && o.reserved) this.deps.hub.unreserve(o.claims);
+          return;
+        }
         let conn: Session<WebSocket<SocketData>> | undefined;
         this.opened = undefined;
         try {
@@ -276,19 +284,38 @@ export class Gateway {
   }
 
   /**
+   * The deployment-cap reservation of an authenticated upgrade: the per-node caps first (no round
+   * trip for a connection this node would refuse anyway), then the store.
+   */
+  private reserve(o: Decided): Decided | Promise<Decided> {
+    if (!o.ok) return o;
+    const { metrics, hub } = this.deps;
+    const local = hub.admit(o.claims);
+    if (local) return o; // finish refuses it
+    const refused = (r: RefusalKind | undefined): Decided => {
+      if (r === undefined) return { ...o, reserved: true };
+      metrics.count(metrics.refusals, r.code);
+      return { ok: false, refusal: r };
+    };
+    const r = hub.reserve(o.claims);
+    return r instanceof Promise ? r.then(refused) : refused(r);
+  }
+
+  /**
    * The upgrade decided: refused, or upgraded with a new session (returned). `async`: inside
    * res.cork after an await; the connected frame is then encoded here, before the upgrade, and
    * open only sends it.
    */
-  private finish(u: Upgrading, o: AuthOutcome, chosen: { encoding: Encoding; protocol: string | undefined }, async: boolean): Session<WebSocket<SocketData>> | undefined {
+  private finish(u: Upgrading, o: Decided, chosen: { encoding: Encoding; protocol: string | undefined }, async: boolean): Session<WebSocket<SocketData>> | undefined {
     const { metrics, hub } = this.deps;
     if (!o.ok) return void this.refuse(u, o.refusal);
     const capped = hub.admit(o.claims);
     if (capped) {
+      if (o.reserved) hub.unreserve(o.claims);
       metrics.count(metrics.refusals, capped.code);
       return void this.refuse(u, capped);
     }
-    const conn = hub.create(o.claims, chosen.encoding, chosen.protocol);
+    const conn = hub.create(o.claims, chosen.encoding, chosen.protocol, o.reserved === true);
     metrics.upgradesAccepted++;
     const data: SocketData = { refusal: undefined, conn, connected: async ? hub.connectedFrame(conn) : undefined };
     try {

@@ -1,15 +1,20 @@
-// One contract per store port, run against the memory implementation and against Redis
-// (a real redis-server). Each test gets its own key prefix.
+// One contract per store port, run against the memory implementation, a single Redis (a real
+// redis-server) and a Redis Cluster (three masters with a replica each, started by the test).
+// Each test gets its own key prefix.
 import { randomUUID } from 'node:crypto';
-import { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startRedisCluster, type RedisClusterServer } from '../../bench/lib/redis-cluster.js';
 import { MemoryBus, MemoryBusHub } from '../../src/stores/memory/bus.js';
+import { MemoryCapStore } from '../../src/stores/memory/caps.js';
 import { MemoryPresenceStore } from '../../src/stores/memory/presence.js';
 import { MemoryRegistryStore } from '../../src/stores/memory/registry.js';
 import { MemoryRevocationStore } from '../../src/stores/memory/revocation.js';
-import type { Bus, ConnectionEntry, PresenceStore, RegistryStore, RevocationStore } from '../../src/stores/ports.js';
-import { RedisBus } from '../../src/stores/redis/bus.js';
-import { createRedis } from '../../src/stores/redis/client.js';
+import type { Bus, CapStore, ConnectionEntry, PresenceStore, RegistryStore, RevocationStore } from '../../src/stores/ports.js';
+import { RedisBus, type BusChannels } from '../../src/stores/redis/bus.js';
+import { RedisCapStore } from '../../src/stores/redis/caps.js';
+import { createRedis, createRedisClient, type RedisClient } from '../../src/stores/redis/client.js';
+import { ClusterRevocationMirror } from '../../src/stores/redis/cluster-revocation-mirror.js';
 import { RedisPresenceStore } from '../../src/stores/redis/presence.js';
 import { RedisRegistryStore } from '../../src/stores/redis/registry.js';
 import { RedisRevocationStore } from '../../src/stores/redis/revocation.js';
@@ -18,22 +23,25 @@ import { startRedis, type TestRedis } from '../helpers/redis.js';
 import { until } from '../helpers/wait.js';
 
 let redis: TestRedis;
-const clients: Redis[] = [];
+let cluster: RedisClusterServer;
+const clients: RedisClient[] = [];
+const closers: Array<() => void> = [];
 beforeAll(async () => {
-  redis = await startRedis();
-});
+  [redis, cluster] = await Promise.all([startRedis(), startRedisCluster()]);
+}, 60_000);
 afterAll(async () => {
+  for (const c of closers) c();
   for (const c of clients) c.disconnect();
-  await redis.stop();
+  await Promise.all([redis.stop(), cluster.stop()]);
 });
 
-async function client(): Promise<Redis> {
-  const c = createRedis({ url: redis.url, name: 'contract' });
+async function ready<T extends RedisClient>(c: T): Promise<T> {
   clients.push(c);
   if (c.status !== 'ready') await new Promise((r) => c.once('ready', r));
   return c;
 }
-
+const client = (): Promise<Redis> => ready(createRedis({ url: redis.url, name: 'contract' }));
+const clusterClient = (): Promise<Cluster> => ready(createRedisClient({ url: cluster.urls, cluster: true, name: 'contract' }) as Cluster);
 
 interface Impl {
   name: string;
@@ -45,13 +53,64 @@ interface Impl {
   /** Two handles on one backing store (two nodes of one deployment). */
   registry: (ttlSec: number) => Promise<[RegistryStore, RegistryStore]>;
   presence: (ttlSec: number) => Promise<[PresenceStore, PresenceStore]>;
+  /** Two nodes' buses; `perRoom`: a bus delivers only the rooms its node watches. */
   bus: () => Promise<[Bus, Bus]>;
+  perRoom: boolean;
+  caps: (userCap: number, tenantCap: number, ttlSec: number) => Promise<[CapStore, CapStore]>;
   /** The backing store forgets everything (a Redis restarted empty). */
   wipe: () => Promise<void>;
+  /** The ports this entry is about (default: all); a variant of another entry lists only what differs. */
+  only?: ReadonlyArray<'revocation' | 'bus'>;
 }
 
 const memoryBacking: { wipe?: () => void } = {};
-const mirrors = new Map<RedisRevocationMirror, string>();
+const prefixes = new Map<RevocationStore, string>();
+
+/** The Redis implementations of every port on one client factory (a single Redis, or a cluster). */
+function redisImpl(name: string, connect: () => Promise<RedisClient>, subscriber: (sharded: boolean) => RedisClient, wipe: () => Promise<void>, channels: BusChannels = 'room'): Impl {
+  return {
+    name,
+    pushes: false,
+    revocation: async () => new RedisRevocationStore(await connect(), `revoked-${randomUUID()}:`, 1000),
+    registry: async (ttl) => {
+      const p = `c-${randomUUID()}:`;
+      return [new RedisRegistryStore(await connect(), p, ttl), new RedisRegistryStore(await connect(), p, ttl)];
+    },
+    presence: async (ttl) => {
+      const p = `c-${randomUUID()}:`;
+      return [new RedisPresenceStore(await connect(), p, ttl), new RedisPresenceStore(await connect(), p, ttl)];
+    },
+    bus: async () => {
+      const p = `bus-${randomUUID()}:`;
+      return [new RedisBus(await connect(), subscriber(channels === 'room'), p, channels), new RedisBus(await connect(), subscriber(channels === 'room'), p, channels)];
+    },
+    perRoom: channels === 'room',
+    caps: async (u, t, ttl) => {
+      const p = `c-${randomUUID()}:`;
+      return [new RedisCapStore(await connect(), p, u, t, ttl, 2000), new RedisCapStore(await connect(), p, u, t, ttl, 2000)];
+    },
+    wipe,
+  };
+}
+
+const singleSub = (): RedisClient => {
+  const c = createRedis({ url: redis.url, name: 'sub', offlineQueue: true });
+  clients.push(c);
+  return c;
+};
+const clusterSub = (sharded: boolean): RedisClient => {
+  const c = createRedisClient({ url: cluster.urls, cluster: true, name: 'sub', offlineQueue: true, shardedSubscribers: sharded });
+  clients.push(c);
+  return c;
+};
+const wipeRedis = async (): Promise<void> => void (await redis.client.flushall());
+const wipeCluster = async (): Promise<void> => {
+  for (const m of await cluster.masters()) await m.client.flushall();
+};
+
+const singleRedis = redisImpl('redis', client, singleSub, wipeRedis);
+const onCluster = redisImpl('redis-cluster', clusterClient, clusterSub, wipeCluster);
+
 const impls: Impl[] = [
   {
     name: 'memory',
@@ -71,51 +130,58 @@ const impls: Impl[] = [
       const hub = new MemoryBusHub();
       return [new MemoryBus(hub), new MemoryBus(hub)];
     },
+    perRoom: true,
+    caps: async (u, t, ttl) => {
+      const s = new MemoryCapStore(u, t, ttl);
+      memoryBacking.wipe = () => (s as unknown as { nodes: Map<string, unknown> }).nodes.clear();
+      return [s, s];
+    },
     wipe: async () => memoryBacking.wipe?.(),
   },
-  {
-    name: 'redis',
-    pushes: false,
-    revocation: async () => new RedisRevocationStore(await client(), `revoked-${randomUUID()}:`, 1000),
-    registry: async (ttl) => {
-      const p = `c-${randomUUID()}:`;
-      return [new RedisRegistryStore(await client(), p, ttl), new RedisRegistryStore(await client(), p, ttl)];
-    },
-    presence: async (ttl) => {
-      const p = `c-${randomUUID()}:`;
-      return [new RedisPresenceStore(await client(), p, ttl), new RedisPresenceStore(await client(), p, ttl)];
-    },
-    bus: async () => {
-      const ch = `bus-${randomUUID()}`;
-      const sub = (): Redis => {
-        const c = createRedis({ url: redis.url, name: 'sub', offlineQueue: true });
-        clients.push(c);
-        return c;
-      };
-      return [new RedisBus(await client(), sub(), ch), new RedisBus(await client(), sub(), ch)];
-    },
-    wipe: async () => void (await redis.client.flushall()),
-  },
+  singleRedis,
   {
     // The Redis revocation mirror (WSGATE_REVOCATION_MODE=mirror); the other ports are the Redis ones.
+    ...singleRedis,
     name: 'redis-mirror',
+    only: ['revocation'],
     pushes: true,
     revocation: async () => {
       const prefix = `revoked-${randomUUID()}:`;
       const tracking = createRedis({ url: redis.url, name: 'mirror', autoResubscribe: false });
       clients.push(tracking);
       const m = new RedisRevocationMirror(await client(), tracking, prefix, 1000);
-      mirrors.set(m, prefix);
+      closers.push(() => m.close());
+      prefixes.set(m, prefix);
       await until(() => m.isReady);
       return m;
     },
-    revokeFromOutside: async (store, jti, ttlSec) => void (await redis.client.set(`${mirrors.get(store as RedisRevocationMirror)}${jti}`, '1', 'EX', ttlSec)),
-    registry: async (ttl) => impls[1]!.registry(ttl),
-    presence: async (ttl) => impls[1]!.presence(ttl),
-    bus: async () => impls[1]!.bus(),
-    wipe: async () => void (await redis.client.flushall()),
+    revokeFromOutside: async (store, jti, ttlSec) => void (await redis.client.set(`${prefixes.get(store)}${jti}`, '1', 'EX', ttlSec)),
+  },
+  {
+    // The single-channel bus (WSGATE_BUS_CHANNELS=single): every node receives every room.
+    ...redisImpl('redis-single-channel', client, singleSub, wipeRedis, 'single'),
+    only: ['bus'],
+  },
+  onCluster,
+  {
+    // The revocation mirror on a cluster: one mirror per master.
+    ...onCluster,
+    name: 'redis-cluster-mirror',
+    only: ['revocation'],
+    pushes: true,
+    revocation: async () => {
+      const prefix = `revoked-${randomUUID()}:`;
+      const m = new ClusterRevocationMirror(await clusterClient(), cluster.urls, 'contract', prefix, 1000);
+      closers.push(() => m.close());
+      prefixes.set(m, prefix);
+      await until(() => m.isReady);
+      return m;
+    },
+    revokeFromOutside: async (store, jti, ttlSec) => void (await cluster.client.set(`${prefixes.get(store)}${jti}`, '1', 'EX', ttlSec)),
   },
 ];
+
+const covers = (impl: Impl, port: 'revocation' | 'registry' | 'presence' | 'bus' | 'caps'): boolean => impl.only === undefined || (impl.only as readonly string[]).includes(port);
 
 const entry = (connId: string, nodeId: string, userId = 'u'): ConnectionEntry => ({ connId, nodeId, userId, tenantId: 't', since: 1000, exp: 2000 });
 const batch = (added: Record<string, string[]> = {}, removed: Record<string, string[]> = {}, refresh: string[] = [], vacated: string[] = []) => ({
@@ -126,7 +192,7 @@ const batch = (added: Record<string, string[]> = {}, removed: Record<string, str
 });
 
 for (const impl of impls) {
-  describe(`RevocationStore (${impl.name})`, () => {
+  if (covers(impl, 'revocation')) describe(`RevocationStore (${impl.name})`, () => {
     it('is not revoked until revoked, then revoked for the TTL', async () => {
       const s = await impl.revocation();
       expect(await s.isRevoked('j1')).toBe(false);
@@ -171,7 +237,7 @@ for (const impl of impls) {
     });
   });
 
-  describe(`RegistryStore (${impl.name})`, () => {
+  if (covers(impl, 'registry')) describe(`RegistryStore (${impl.name})`, () => {
     it('applies upserts and removals per node and lists every live node', async () => {
       const [a, b] = await impl.registry(30);
       expect((await a.apply('n1', { upserts: [entry('c1', 'n1'), entry('c2', 'n1')], removals: [] })).lost).toBe(true);
@@ -216,7 +282,7 @@ for (const impl of impls) {
     });
   });
 
-  describe(`PresenceStore (${impl.name})`, () => {
+  if (covers(impl, 'presence')) describe(`PresenceStore (${impl.name})`, () => {
     it('a room\'s members are the union over nodes, each user once', async () => {
       const [a, b] = await impl.presence(30);
       await a.apply('n1', batch({ r1: ['alice', 'bob'] }));
@@ -281,23 +347,114 @@ for (const impl of impls) {
     });
   });
 
-  describe(`Bus (${impl.name})`, () => {
-    it('delivers one node\'s payloads to the others', async () => {
+  if (covers(impl, 'bus')) describe(`Bus (${impl.name})`, () => {
+    // Rooms that share a hash tag share a slot: on a cluster their channels are on one master and
+    // one subscriber connection, so their order of delivery is the order of publishing.
+    const room = (n: number): string => `r{same-slot}${n}`;
+
+    it('delivers a room\'s payloads to the nodes that watch it, once ready() resolves', async () => {
       const [a, b] = await impl.bus();
       expect(a.distributed).toBe(true);
       const got: string[] = [];
       b.onMessage((p) => got.push(p.toString()));
-      // a subscriber may need a moment to subscribe: probe until one arrives, then count
-      await until(async () => {
-        await a.publish(Buffer.from('probe'));
-        return got.includes('probe');
-      });
-      got.length = 0;
-      await a.publish(Buffer.from('hello'));
+      b.watch(room(1));
+      await b.ready([room(1)]);
+      expect(b.ready([room(1)])).toBeUndefined(); // confirmed: nothing more to wait for
+      await a.publish(room(1), Buffer.from('hello'));
       await until(() => got.includes('hello'));
-      expect(got.filter((x) => x !== 'probe')).toEqual(['hello']);
+      expect(got).toEqual(['hello']);
       await a.close();
       await b.close();
+    });
+
+    it(impl.perRoom ? 'a node receives nothing of the rooms it does not watch, and nothing after unwatch' : 'single channel: every node receives every room', async () => {
+      const [a, b] = await impl.bus();
+      const got: string[] = [];
+      b.onMessage((p) => got.push(p.toString()));
+      b.watch(room(1));
+      await b.ready([room(1)]);
+      for (let i = 0; i < 20; i++) await a.publish(room(2), Buffer.from(`other-${i}`));
+      await a.publish(room(1), Buffer.from('mine'));
+      await until(() => got.includes('mine'));
+      if (!impl.perRoom) {
+        await until(() => got.length === 21);
+        return;
+      }
+      expect(got).toEqual(['mine']);
+      // after unwatch the room's channel is dropped: a later watch's confirmation comes after it
+      b.unwatch(room(1));
+      b.watch(room(3));
+      await b.ready([room(3)]);
+      await a.publish(room(1), Buffer.from('gone'));
+      await a.publish(room(3), Buffer.from('marker'));
+      await until(() => got.includes('marker'));
+      expect(got).toEqual(['mine', 'marker']);
+      await a.close();
+      await b.close();
+    });
+
+    it('batches: many watches in one turn, each room delivered', async () => {
+      const [a, b] = await impl.bus();
+      const got = new Set<string>();
+      b.onMessage((p) => got.add(p.toString()));
+      const rooms = Array.from({ length: 200 }, (_, i) => `batch/${i}`);
+      for (const r of rooms) b.watch(r);
+      b.watch('batch/0'); // idempotent
+      await b.ready(rooms);
+      for (const r of rooms) await a.publish(r, Buffer.from(r));
+      await until(() => got.size === rooms.length);
+      await a.close();
+      await b.close();
+    });
+  });
+
+  if (covers(impl, 'caps')) describe(`CapStore (${impl.name})`, () => {
+    it('a user cap holds across nodes; a release makes room again', async () => {
+      const [a, b] = await impl.caps(2, 0, 30);
+      expect(await a.reserve('n1', 't', 'alice')).toBe('ok');
+      expect(await b.reserve('n2', 't', 'alice')).toBe('ok');
+      expect(await a.reserve('n1', 't', 'alice')).toBe('user');
+      expect(await b.reserve('n2', 't', 'alice')).toBe('user');
+      expect(await b.reserve('n2', 't', 'bob')).toBe('ok'); // another user
+      expect(await a.reserve('n1', 'other', 'alice')).toBe('ok'); // the same sub in another tenant is another user
+      expect(await b.release('n2', 't', 'alice')).toBe(true);
+      expect(await a.reserve('n1', 't', 'alice')).toBe('ok');
+      expect(await a.release('n1', 't', 'nobody')).toBe(false); // nothing to release: the node should rewrite
+    });
+
+    it('a tenant cap holds across nodes and users', async () => {
+      const [a, b] = await impl.caps(0, 3, 30);
+      const verdicts = [await a.reserve('n1', 't', 'u1'), await b.reserve('n2', 't', 'u2'), await a.reserve('n1', 't', 'u3'), await b.reserve('n2', 't', 'u4')];
+      expect(verdicts).toEqual(['ok', 'ok', 'ok', 'tenant']);
+      expect(await b.reserve('n2', 't2', 'u4')).toBe('ok');
+    });
+
+    it('concurrent reservations never exceed the cap', async () => {
+      const [a, b] = await impl.caps(5, 0, 30);
+      const all = await Promise.all(Array.from({ length: 40 }, (_, i) => (i % 2 ? a : b).reserve(i % 2 ? 'n1' : 'n2', 't', 'crowd')));
+      expect(all.filter((v) => v === 'ok')).toHaveLength(5);
+    });
+
+    it('a node that stops refreshing stops counting after the TTL (crash safety)', async () => {
+      const [a, b] = await impl.caps(1, 0, 1);
+      expect(await a.reserve('dead', 't', 'alice')).toBe('ok');
+      expect(await b.reserve('live', 't', 'alice')).toBe('user');
+      await until(async () => (await b.reserve('live', 't', 'alice')) === 'ok', 4000, 200);
+    });
+
+    it('refresh tells which tenants the store lost; rewrite restores the exact counts; removeNode drops them', async () => {
+      const [a, b] = await impl.caps(2, 0, 30);
+      await a.reserve('n1', 't', 'alice');
+      await a.reserve('n1', 't2', 'bob');
+      expect(await a.refresh('n1', ['t', 't2'])).toEqual([]);
+      await impl.wipe();
+      expect((await a.refresh('n1', ['t', 't2'])).sort()).toEqual(['t', 't2']);
+      await a.rewrite('n1', new Map([['t', new Map([['alice', 2]])], ['t2', new Map()]]));
+      expect(await a.refresh('n1', ['t'])).toEqual([]);
+      expect(await b.reserve('n2', 't', 'alice')).toBe('user');
+      expect(await b.reserve('n2', 't2', 'bob')).toBe('ok');
+      await a.removeNode('n1', ['t', 't2']);
+      expect(await b.reserve('n2', 't', 'alice')).toBe('ok');
     });
   });
 }

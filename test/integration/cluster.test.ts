@@ -55,6 +55,9 @@ describe('two nodes, one Redis', () => {
     await watcher.request({ type: 'join', rooms: ['team/2'] });
     const members = async (): Promise<string[]> => ((await watcher.request({ type: 'presence', room: 'team/2' })).result as { users: string[] }).users;
     await until(async () => (await members()).includes('ghost'));
+    // node A's registry hash, tagged with its node id (docs/REDIS.md)
+    const conns = 'cluster:node:{6:node-a}:conns';
+    expect(await redis.client.exists(conns)).toBe(1);
     expect(await a.kill('SIGKILL')).toBeNull();
     const killedAt = Date.now();
     await until(async () => !(await members()).includes('ghost'), 8000);
@@ -63,7 +66,7 @@ describe('two nodes, one Redis', () => {
     const nodes = await redis.client.zrange('cluster:nodes', 0, -1);
     expect(nodes).toContain('node-b');
     // The registry of the dead node expires too (key TTL).
-    await until(async () => (await redis.client.exists('cluster:node:node-a:conns')) === 0, 5000);
+    await until(async () => (await redis.client.exists(conns)) === 0, 5000);
     await watcher.close();
   });
 });

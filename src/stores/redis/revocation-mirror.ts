@@ -21,9 +21,24 @@
 // asynchronously upgraded sockets inside res.cork (docs/UWS-1928.md). The cost is memory: one entry
 // per currently revoked token (about 100 bytes each), and a SCAN at start and after each reconnect.
 // While the mirror is not ready, lookups go to Redis as in the lookup mode (one MGET per tick).
+//
+// A sync reports to onRevoked every revoked key it finds that the previous copy did not have: a
+// revocation written while the mirror was not ready (a reconnect, a failover) still reaches the open
+// sockets. On a Redis Cluster one such mirror runs per master (cluster-revocation-mirror.ts).
 import type { Redis } from 'ioredis';
 import { StoreUnavailable, type RevocationStore } from '../ports.js';
 import { RedisRevocationStore } from './revocation.js';
+
+export interface MirrorOptions {
+  /** Where lookups go while the mirror is not ready (default: the lookup mode on `redis`). */
+  readonly lookup?: RevocationStore;
+  /**
+   * A shard of a cluster mirror: the node must be a master. The heartbeat asks ROLE instead of PING;
+   * a node that is no longer a master makes the mirror not ready and calls onDemoted.
+   */
+  readonly master?: boolean;
+  readonly onDemoted?: () => void;
+}
 
 const INVALIDATE = '__redis__:invalidate';
 
@@ -39,7 +54,7 @@ export class RedisRevocationMirror implements RevocationStore {
   private toCheck = new Set<string>();
   private checkScheduled = false;
   private handler: ((jti: string) => void) | undefined;
-  private readonly lookup: RedisRevocationStore;
+  private readonly lookup: RevocationStore;
   private closed = false;
   /** the subscriber's client id while it is subscribed (a subscribed connection cannot ask) */
   private subId: number | undefined;
@@ -57,8 +72,9 @@ export class RedisRevocationMirror implements RevocationStore {
     timeoutMs: number,
     private readonly now: () => number = Date.now,
     private readonly onError: (err: unknown) => void = () => undefined,
+    private readonly options: MirrorOptions = {},
   ) {
-    this.lookup = new RedisRevocationStore(redis, prefix, timeoutMs);
+    this.lookup = options.lookup ?? new RedisRevocationStore(redis, prefix, timeoutMs);
     sub.on('messageBuffer', (channel: Buffer, message: Buffer[] | null) => {
       if (channel.toString() === INVALIDATE) this.invalidated(message);
     });
@@ -75,9 +91,12 @@ export class RedisRevocationMirror implements RevocationStore {
     if (redis.status === 'ready' && sub.status === 'ready') restart();
   }
 
+  /** Lookups answered here and by the fallback. */
   get lookups(): number {
-    return this.lookup.lookups;
+    return this.answered + this.lookup.lookups;
   }
+
+  private answered = 0;
 
   get roundTrips(): number {
     return this.lookup.roundTrips;
@@ -94,7 +113,7 @@ export class RedisRevocationMirror implements RevocationStore {
 
   isRevokedNow(jti: string): boolean | undefined {
     if (!this.ready) return undefined;
-    this.lookup.lookups++;
+    this.answered++;
     const until = this.revoked.get(jti);
     if (until === undefined) return false;
     if (until > this.now()) return true;
@@ -111,6 +130,11 @@ export class RedisRevocationMirror implements RevocationStore {
   /** Writes the key; this node's mirror knows at once (the invalidation confirms it a moment later). */
   async revoke(jti: string, ttlSec: number): Promise<void> {
     await this.lookup.revoke(jti, ttlSec);
+    this.remember(jti, ttlSec);
+  }
+
+  /** This node wrote the key itself: the mirror knows at once. */
+  remember(jti: string, ttlSec: number): void {
     if (this.ready) this.revoked.set(jti, this.now() + Math.max(1, Math.ceil(ttlSec)) * 1000);
   }
 
@@ -130,10 +154,16 @@ export class RedisRevocationMirror implements RevocationStore {
     this.beating = true;
     let timer: NodeJS.Timeout | undefined;
     try {
-      await Promise.race([
-        Promise.all([this.redis.ping(), this.sub.ping()]),
-        new Promise((_, reject) => (timer = setTimeout(() => reject(new StoreUnavailable('revocation mirror: no PING answer')), timeoutMs))),
+      const [master] = await Promise.race([
+        Promise.all([this.options.master ? this.isMaster() : Promise.resolve(true), this.sub.ping()]),
+        new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new StoreUnavailable('revocation mirror: no PING answer')), timeoutMs))),
       ]);
+      if (!master) {
+        // a failover made this node a replica: its keys are served (and tracked) elsewhere now
+        this.lost();
+        this.options.onDemoted?.();
+        return;
+      }
       if (!this.ready && this.invalidatedDuringSync === undefined) void this.sync();
     } catch (err) {
       if (this.ready) this.onError(err);
@@ -149,6 +179,11 @@ export class RedisRevocationMirror implements RevocationStore {
     this.generation++;
   }
 
+  private async isMaster(): Promise<boolean> {
+    const role = (await this.redis.role()) as unknown[];
+    return role[0] === 'master';
+  }
+
   /** Steps 1-3 above; on failure, the next 'ready' of a connection starts over. */
   private async sync(): Promise<void> {
     if (this.closed || this.redis.status !== 'ready' || this.sub.status !== 'ready') return;
@@ -158,6 +193,10 @@ export class RedisRevocationMirror implements RevocationStore {
     const pending = new Set<string>();
     this.invalidatedDuringSync = pending;
     try {
+      if (this.options.master && !(await this.isMaster())) {
+        this.options.onDemoted?.();
+        return;
+      }
       if (this.subId === undefined) {
         const id = Number(await this.sub.client('ID'));
         await this.sub.subscribe(INVALIDATE);
@@ -183,8 +222,11 @@ export class RedisRevocationMirror implements RevocationStore {
         await this.read(keys, next);
         if (gen !== this.generation) return;
       }
+      const before = this.revoked;
       this.revoked = next;
       this.ready = true;
+      // revocations written while the mirror could not see them: their open sockets close now
+      for (const jti of next.keys()) if (!before.has(jti)) this.report(jti);
     } catch (err) {
       if (gen === this.generation) {
         this.syncFailures++;
@@ -243,6 +285,14 @@ export class RedisRevocationMirror implements RevocationStore {
     }
   }
 
+  private report(jti: string): void {
+    try {
+      this.handler?.(jti);
+    } catch (err) {
+      this.onError(err);
+    }
+  }
+
   /** Step 4: re-reads the invalidated keys, updates the mirror, reports new revocations. */
   private async check(): Promise<void> {
     this.checkScheduled = false;
@@ -252,13 +302,7 @@ export class RedisRevocationMirror implements RevocationStore {
     try {
       const revoked = await this.read(keys, this.revoked);
       if (gen !== this.generation) return;
-      for (const jti of revoked) {
-        try {
-          this.handler?.(jti);
-        } catch (err) {
-          this.onError(err);
-        }
-      }
+      for (const jti of revoked) this.report(jti);
     } catch (err) {
       // could not read them: the mirror cannot be trusted until a new sync
       this.onError(err);
