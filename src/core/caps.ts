@@ -102,8 +102,8 @@ export class DeploymentCaps {
 
   private async doFlush(): Promise<void> {
     const slice = this.slice();
-    const lost = slice.length > 0 ? await this.store.refresh(this.nodeId, slice) : [];
-    for (const t of lost) this.dirty.add(t);
+    const { lost, all } = await this.store.refresh(this.nodeId, slice);
+    for (const t of all ? this.counts.keys() : lost) this.dirty.add(t);
     if (this.dirty.size === 0) return;
     const tenants = [...this.dirty];
     this.dirty.clear();

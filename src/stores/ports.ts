@@ -132,8 +132,12 @@ export interface CapStore {
   reserve(nodeId: string, tenant: string, user: string): CapVerdict | Promise<CapVerdict>;
   /** One connection of (tenant, user) on `nodeId` ended. Resolves false when the store had no such count (lost: the node should rewrite the tenant). */
   release(nodeId: string, tenant: string, user: string): Promise<boolean>;
-  /** Heartbeat of the node's counts in these tenants; resolves to the tenants whose counts the store had lost. */
-  refresh(nodeId: string, tenants: readonly string[]): Promise<string[]>;
+  /**
+   * Heartbeat of the node and of its counts in these tenants. Resolves to the tenants whose counts
+   * the store had lost, and `all` when it had lost the node itself (a restart, a flush): then every
+   * tenant of the node should be rewritten.
+   */
+  refresh(nodeId: string, tenants: readonly string[]): Promise<{ readonly lost: readonly string[]; readonly all: boolean }>;
   /** Replaces the node's counts in each tenant given (tenant -> user -> connections). */
   rewrite(nodeId: string, counts: ReadonlyMap<string, ReadonlyMap<string, number>>): Promise<void>;
   /** Drops the node's counts at once (clean shutdown). */

@@ -446,11 +446,13 @@ for (const impl of impls) {
       const [a, b] = await impl.caps(2, 0, 30);
       await a.reserve('n1', 't', 'alice');
       await a.reserve('n1', 't2', 'bob');
-      expect(await a.refresh('n1', ['t', 't2'])).toEqual([]);
+      await a.refresh('n1', []); // the node's first heartbeat
+      expect(await a.refresh('n1', ['t', 't2'])).toEqual({ lost: [], all: false });
       await impl.wipe();
-      expect((await a.refresh('n1', ['t', 't2'])).sort()).toEqual(['t', 't2']);
+      const lost = await a.refresh('n1', ['t', 't2']);
+      expect([[...lost.lost].sort(), lost.all]).toEqual([['t', 't2'], true]);
       await a.rewrite('n1', new Map([['t', new Map([['alice', 2]])], ['t2', new Map()]]));
-      expect(await a.refresh('n1', ['t'])).toEqual([]);
+      expect(await a.refresh('n1', ['t'])).toEqual({ lost: [], all: false });
       expect(await b.reserve('n2', 't', 'alice')).toBe('user');
       expect(await b.reserve('n2', 't2', 'bob')).toBe('ok');
       await a.removeNode('n1', ['t', 't2']);

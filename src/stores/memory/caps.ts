@@ -61,11 +61,14 @@ export class MemoryCapStore implements CapStore {
     return Promise.resolve(true);
   }
 
-  refresh(nodeId: string, tenants: readonly string[]): Promise<string[]> {
+  refresh(nodeId: string, tenants: readonly string[]): Promise<{ lost: string[]; all: boolean }> {
     const n = this.nodes.get(nodeId);
-    if (!n || n.expiresAt <= this.now()) return Promise.resolve([...tenants]);
+    if (!n || n.expiresAt <= this.now()) {
+      this.node(nodeId);
+      return Promise.resolve({ lost: [...tenants], all: true });
+    }
     n.expiresAt = this.now() + this.ttlSec * 1000;
-    return Promise.resolve(tenants.filter((t) => !n.tenants.has(t)));
+    return Promise.resolve({ lost: tenants.filter((t) => !n.tenants.has(t)), all: false });
   }
 
   rewrite(nodeId: string, counts: ReadonlyMap<string, ReadonlyMap<string, number>>): Promise<void> {

@@ -2,6 +2,7 @@
 // ({T} is the tenant's hash tag: every key of a tenant is in one slot, so one script sees them all):
 //   <p>caps:{T}:nodes          ZSET   nodeId -> when its counts stop counting (ms, Redis time)
 //   <p>caps:{T}:node:<nodeId>  HASH   't' -> the node's connections in T, 'u:<user>' -> the user's; PEXPIRE ttl
+//   <p>caps:node:{N}:alive     STRING EX ttl, SET ... GET at each refresh: absent -> Redis lost the node's counts
 // A reservation is one script: it drops the nodes whose time is up, sums the tenant's and the
 // user's counts over the others, and counts the connection on this node unless a cap is reached.
 // A node that crashes stops counting when its entry's time is up (and its key expires): the
@@ -117,9 +118,12 @@ export class RedisCapStore implements CapStore {
     }).then((r) => r === 1);
   }
 
-  async refresh(nodeId: string, tenants: readonly string[]): Promise<string[]> {
-    const res = await execGrouped(this.redis, tenants.map((t): Command => ['wsgateCapRefresh', this.nodesKey(t), this.nodeBase(t) + nodeId, nodeId, this.ttlSec * 1000]));
-    return tenants.filter((_, i) => res[i] === 0);
+  async refresh(nodeId: string, tenants: readonly string[]): Promise<{ lost: string[]; all: boolean }> {
+    const res = await execGrouped(this.redis, [
+      ['set', `${this.prefix}caps:node:${tag(nodeId)}:alive`, '1', 'EX', this.ttlSec, 'GET'],
+      ...tenants.map((t): Command => ['wsgateCapRefresh', this.nodesKey(t), this.nodeBase(t) + nodeId, nodeId, this.ttlSec * 1000]),
+    ]);
+    return { lost: tenants.filter((_, i) => res[i + 1] === 0), all: res[0] === null };
   }
 
   async rewrite(nodeId: string, counts: ReadonlyMap<string, ReadonlyMap<string, number>>): Promise<void> {
@@ -138,7 +142,7 @@ export class RedisCapStore implements CapStore {
   }
 
   async removeNode(nodeId: string, tenants: readonly string[]): Promise<void> {
-    const m: Command[] = [];
+    const m: Command[] = [['del', `${this.prefix}caps:node:${tag(nodeId)}:alive`]];
     for (const t of tenants) m.push(['del', this.nodeBase(t) + nodeId], ['zrem', this.nodesKey(t), nodeId]);
     await execGrouped(this.redis, m);
   }
