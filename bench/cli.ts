@@ -32,9 +32,15 @@ Options (defaults in brackets):
   --reuse-tokens     100 tokens shared by all connections (verifier-cache hits)
   --baseline LIST    extra baselines, comma-separated: naive, socketio, or all [none];
                      bare uWS always runs (calibration)
-  --gateway-procs N  wsgate processes on one Redis, each on its own port; connections and rooms
-                     are spread over them so that fan-out crosses processes [1]
-  --store S          redis | memory for wsgate [redis]
+  --gateway-procs N  wsgate processes on one Redis (or cluster), each on its own port; the
+                     generator spreads connections over them (--placement) [1]
+  --placement P      mixed: every room has members on every process (each publish crosses
+                     processes); rooms: each room's members on one process, the rooms spread
+                     over the processes [mixed]
+  --gateway-env LIST extra environment for the wsgate processes, K=V comma-separated
+                     (e.g. WSGATE_BUS_CHANNELS=single) [none]
+  --store S          redis | redis-cluster | memory for wsgate [redis]; redis-cluster starts
+                     a private cluster of 3 masters (no replicas) for wsgate
   --out DIR          where reports go [bench/results]
   --quiet            no progress output
   --help             this text
@@ -56,7 +62,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions | 'help' {
       allowPositionals: true,
       options: {
         conns: str, workers: str, duration: str, rate: str, concurrency: str, window: str, rooms: str, publishers: str, payload: str,
-        saturate: flag, settle: str, warmup: str, revoked: str, encoding: str, 'reuse-tokens': flag, baseline: str, 'gateway-procs': str, store: str, out: str, quiet: flag, help: flag,
+        saturate: flag, settle: str, warmup: str, revoked: str, encoding: str, 'reuse-tokens': flag, baseline: str, 'gateway-procs': str, placement: str, 'gateway-env': str, store: str, out: str, quiet: flag, help: flag,
       },
     });
   } catch (e) {
@@ -87,6 +93,12 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions | 'help' {
   const bad = names.find((b) => b !== 'all' && !(BASELINES as readonly string[]).includes(b));
   if (bad) throw new UsageError(`--baseline: "${bad}" is not one of ${[...BASELINES, 'all'].join(', ')}`);
   const baselines = names.includes('all') ? (['naive', 'socketio'] as const) : BASELINES.filter((b) => b !== 'uws' && names.includes(b));
+  const gatewayEnv: Record<string, string> = {};
+  for (const pair of (v['gateway-env'] ?? '').split(',').map((x) => x.trim()).filter(Boolean)) {
+    const m = /^(WSGATE_[A-Z0-9_]+)=(.*)$/.exec(pair);
+    if (!m) throw new UsageError(`--gateway-env: "${pair}" is not WSGATE_NAME=value`);
+    gatewayEnv[m[1]!] = m[2]!;
+  }
   return {
     scenario: scenario as ScenarioName,
     conns: num('conns', 1000, { int: true, min: 1 }),
@@ -106,7 +118,9 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions | 'help' {
     reuseTokens: v['reuse-tokens'] === true,
     baselines,
     gatewayProcs: num('gateway-procs', 1, { int: true, min: 1 }),
-    store: oneOf('store', ['redis', 'memory'], 'redis'),
+    store: oneOf('store', ['redis', 'redis-cluster', 'memory'], 'redis'),
+    placement: oneOf('placement', ['mixed', 'rooms'], 'mixed'),
+    gatewayEnv,
     outDir: resolve(v.out ?? 'bench/results'),
     quiet: v.quiet === true,
   };

@@ -7,8 +7,8 @@ import { join } from 'node:path';
 import { TARGETS, type Target } from './lib/dialects.js';
 import { Generator } from './lib/generator.js';
 import { renderHtml } from './lib/html.js';
-import { cpuModel, effectiveFdLimit, listenOverflows, sampleProc, sampleTrees, type ProcSample } from './lib/procs.js';
-import { startRedisServer, type RedisServer } from './lib/redis-server.js';
+import { startBenchRedis, type BenchRedis } from './lib/bench-redis.js';
+import { cpuModel, effectiveFdLimit, listenOverflows, sampleTrees, type ProcSample } from './lib/procs.js';
 import { FIGURES, renderMarkdown, SCHEMA, type FigureRatio, type Report, type RunReport, type TimelinePoint } from './lib/report.js';
 import { startTarget } from './lib/targets.js';
 import { scenarios, type BenchOptions, type ScenarioContext } from './scenarios.js';
@@ -60,7 +60,7 @@ async function scrape(port: number, name: string): Promise<number | undefined> {
  */
 async function warmUp(target: Target, ports: readonly number[], opts: BenchOptions, secret: string): Promise<void> {
   log(opts, `  warm-up: ${opts.warmup} connections`);
-  const gen = await Generator.start({ target, encoding: opts.encoding, ports, workers: opts.workers, conns: opts.warmup, secret, tenant: 'bench', rooms: opts.rooms, jtiPrefix: `warmup-${randomBytes(4).toString('hex')}-`, tokenTtlSec: 3600, reuseTokens: false });
+  const gen = await Generator.start({ target, encoding: opts.encoding, ports, workers: opts.workers, conns: opts.warmup, secret, tenant: 'bench', rooms: opts.rooms, placement: opts.placement, jtiPrefix: `warmup-${randomBytes(4).toString('hex')}-`, tokenTtlSec: 3600, reuseTokens: false });
   try {
     await gen.run({ cmd: 'connect', rate: 0, concurrency: Math.max(1, Math.ceil(opts.concurrency / gen.workers)), timeoutMs: 10_000 });
     await gen.run({ cmd: 'close' });
@@ -70,14 +70,14 @@ async function warmUp(target: Target, ports: readonly number[], opts: BenchOptio
   await new Promise((r) => setTimeout(r, 1500));
 }
 
-async function runTarget(target: Target, opts: BenchOptions, redis: RedisServer | undefined, secret: string): Promise<RunReport> {
+async function runTarget(target: Target, opts: BenchOptions, redis: BenchRedis | undefined, secret: string): Promise<RunReport> {
   const jtiPrefix = `bench-${randomBytes(4).toString('hex')}-`;
-  const running = await startTarget(target, { secret, redisUrl: redis?.url }, target === 'wsgate' ? opts.gatewayProcs : 1);
+  const env = target === 'wsgate' ? { ...(redis?.env ?? {}), ...opts.gatewayEnv } : {};
+  const running = await startTarget(target, { secret, redisUrl: redis?.url, env }, target === 'wsgate' ? opts.gatewayProcs : 1);
   const roots = running.procs.map((p) => p.pid);
   // Every figure is of the whole target: each process with its descendants (a supervisor's workers).
   const samples = (): Array<ProcSample | undefined> => sampleTrees(roots);
-  const redisPid = redis?.pid();
-  const redisCpuMs = (): number | undefined => (redisPid === undefined ? undefined : sampleProc(redisPid)?.cpuMs);
+  const redisCpuMs = (): number | undefined => redis?.cpuMs();
   let gen: Generator;
   try {
     if (opts.warmup > 0) await warmUp(target, running.ports, opts, secret);
@@ -90,6 +90,7 @@ async function runTarget(target: Target, opts: BenchOptions, redis: RedisServer 
       secret,
       tenant: 'bench',
       rooms: opts.rooms,
+      placement: opts.placement,
       jtiPrefix,
       tokenTtlSec: 6 * 3600,
       reuseTokens: opts.reuseTokens,
@@ -227,21 +228,30 @@ export async function runBench(opts: BenchOptions): Promise<{ report: Report; fi
   if (opts.conns > fdLimit - 600) {
     throw new Error(`--conns ${opts.conns} exceeds what one server process can hold here: the file-descriptor limit is ${fdLimit} (raising it needs CAP_SYS_RESOURCE). Use at most ${fdLimit - 600}.`);
   }
-  if (opts.gatewayProcs > 1 && opts.store !== 'redis') throw new Error('--gateway-procs > 1 needs --store redis: the processes share rooms through Redis');
+  if (opts.gatewayProcs > 1 && opts.store === 'memory') throw new Error('--gateway-procs > 1 needs --store redis or redis-cluster: the processes share rooms through Redis');
   const secret = randomBytes(32).toString('base64url');
   // uWS is always run: it is the calibration of the generator's headroom as well as a baseline.
   const targets = TARGETS.filter((t) => t === 'wsgate' || t === 'uws' || opts.baselines.includes(t));
-  const usesRedis = (t: Target): boolean => (t === 'wsgate' ? opts.store === 'redis' : t !== 'uws');
-  const redis = targets.some(usesRedis) ? await startRedisServer() : undefined;
+  const usesRedis = (t: Target): boolean => (t === 'wsgate' ? opts.store !== 'memory' : t !== 'uws');
+  // the baselines use a single Redis; wsgate the one --store names
+  const clusterFor = opts.store === 'redis-cluster' ? await startBenchRedis('redis-cluster') : undefined;
+  let redis: BenchRedis | undefined;
+  try {
+    redis = targets.some((t) => usesRedis(t) && !(t === 'wsgate' && clusterFor)) ? await startBenchRedis('redis') : undefined;
+  } catch (e) {
+    await clusterFor?.stop();
+    throw e;
+  }
   const runs: RunReport[] = [];
   try {
     for (const t of targets) {
-      const procs = t === 'wsgate' && opts.gatewayProcs > 1 ? ` on ${opts.gatewayProcs} processes` : '';
+      const procs = t === 'wsgate' && opts.gatewayProcs > 1 ? ` on ${opts.gatewayProcs} processes (placement ${opts.placement})` : '';
       log(opts, `bench ${opts.scenario}: ${t}${procs} (${opts.conns} connections, ${opts.workers} workers)`);
-      runs.push(await runTarget(t, opts, usesRedis(t) ? redis : undefined, secret));
+      runs.push(await runTarget(t, opts, !usesRedis(t) ? undefined : t === 'wsgate' && clusterFor ? clusterFor : redis, secret));
     }
   } finally {
     await redis?.stop();
+    await clusterFor?.stop();
   }
   const report: Report = {
     schema: SCHEMA,
