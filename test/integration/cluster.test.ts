@@ -10,6 +10,7 @@ import { startRedis, type TestRedis } from '../helpers/redis.js';
 import { until } from '../helpers/wait.js';
 import { hs } from '../helpers/tokens.js';
 import { roomKey } from '../../src/rooms/rooms.js';
+import { compare, documented } from '../helpers/redis-doc.js';
 
 let redis: TestRedis;
 beforeAll(async () => {
@@ -112,6 +113,35 @@ describe('presence writes are batched', () => {
       for (const ws of sockets) ws.terminate();
     } finally {
       await gw.stop();
+    }
+  });
+});
+
+describe('docs/REDIS.md on a single Redis', () => {
+  it('names every key and channel two gateways (with deployment caps) use, and each named one is in use', async () => {
+    const prefix = 'doc-single:';
+    const env = { WSGATE_REDIS_URL: redis.url, WSGATE_KEY_PREFIX: prefix, WSGATE_DEPLOYMENT_MAX_CONNECTIONS_PER_TENANT: '100' };
+    const [g1, g2] = await Promise.all([startGateway(env), startGateway(env)]);
+    try {
+      const x = (await connect(g1.url, hs({ sub: 'doc-x' }))).client;
+      const y = (await connect(g2.url, hs({ sub: 'doc-y' }))).client;
+      await x.request({ type: 'join', rooms: ['doc/1'] });
+      await y.request({ type: 'join', rooms: ['doc/1'] });
+      await until(async () => ((await x.request({ type: 'presence', room: 'doc/1' })).result as { users: string[] }).users.length === 2);
+      await until(() => g1.metrics.gauges().registry_pending === 0 && g2.metrics.gauges().registry_pending === 0);
+      await g1.hub.flushCaps();
+      await redis.client.set('revoked:doc-probe', '1', 'EX', 60);
+      const keys = [...(await redis.client.keys(`${prefix}*`)), ...(await redis.client.keys('revoked:doc-probe'))];
+      const k = compare(keys, documented('Keys', prefix));
+      expect(k.undocumented).toEqual([]);
+      expect(k.unused).toEqual([]);
+      const channels = (await redis.client.call('PUBSUB', 'CHANNELS', '*')) as string[];
+      const c = compare(channels.filter((ch) => ch.startsWith(prefix) || ch.startsWith('__redis__')), documented('Channels', prefix));
+      expect(c.undocumented).toEqual([]);
+      expect(c.unused).toEqual(['<p>bus']); // WSGATE_BUS_CHANNELS=single is not on
+      await Promise.all([x.close(), y.close()]);
+    } finally {
+      await Promise.all([g1.stop(), g2.stop()]);
     }
   });
 });

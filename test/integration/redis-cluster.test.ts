@@ -11,6 +11,7 @@ import { RedisRevocationStore } from '../../src/stores/redis/revocation.js';
 import type { Cluster } from 'ioredis';
 import { connect, refused, type Client } from '../helpers/client.js';
 import { startGateway, type TestGateway } from '../helpers/gateway.js';
+import { compare, documented } from '../helpers/redis-doc.js';
 import { hs } from '../helpers/tokens.js';
 import { until } from '../helpers/wait.js';
 
@@ -130,6 +131,39 @@ describe('two gateway nodes on a Redis Cluster', () => {
       await Promise.all([x2.close(), y.close()]);
     } finally {
       await Promise.all([c1.stop(), c2.stop()]);
+    }
+  });
+});
+
+describe('docs/REDIS.md on a cluster', () => {
+  it('names every key and shard channel two gateways (with deployment caps) use, and each named one is in use', async () => {
+    const prefix = `doc${process.pid}:`;
+    const docEnv = { ...env(), WSGATE_KEY_PREFIX: prefix, WSGATE_DEPLOYMENT_MAX_CONNECTIONS_PER_USER: '5' };
+    const [g1, g2] = await Promise.all([startGateway(docEnv), startGateway(docEnv)]);
+    try {
+      const x = (await connect(g1.url, hs({ sub: 'doc-x' }))).client;
+      const y = (await connect(g2.url, hs({ sub: 'doc-y' }))).client;
+      await x.request({ type: 'join', rooms: ['doc/1'] });
+      await y.request({ type: 'join', rooms: ['doc/1'] });
+      await until(async () => (await users(x, 'doc/1')).length === 2);
+      await until(() => g1.metrics.gauges().registry_pending === 0 && g2.metrics.gauges().registry_pending === 0);
+      await g1.hub.flushCaps(); // its refresh writes the node's caps alive key
+      await cluster.client.set('revoked:doc-probe', '1', 'EX', 60);
+      const keys: string[] = [];
+      for (const m of await cluster.masters()) {
+        for (const pattern of [`${prefix}*`, 'revoked:doc-probe']) keys.push(...((await m.client.keys(pattern)) as string[]));
+      }
+      const k = compare(keys, documented('Keys', prefix));
+      expect(k.undocumented).toEqual([]);
+      expect(k.unused).toEqual([]);
+      const channels: string[] = [];
+      for (const m of await cluster.masters()) channels.push(...((await m.client.call('PUBSUB', 'SHARDCHANNELS', `${prefix}*`)) as string[]));
+      const c = compare(channels, documented('Channels', prefix));
+      expect(c.undocumented).toEqual([]);
+      expect(c.unused).toEqual(['<p>bus', '__redis__:invalidate']); // the single channel is not on; invalidations are not shard channels
+      await Promise.all([x.close(), y.close()]);
+    } finally {
+      await Promise.all([g1.stop(), g2.stop()]);
     }
   });
 });
