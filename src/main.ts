@@ -144,7 +144,7 @@ function redisStores(config: Config, url: string, logger: Logger): Stores {
     mirror,
     registry: new RedisRegistryStore(redis, config.keyPrefix, config.registryTtlSec),
     presence: new RedisPresenceStore(redis, config.keyPrefix, config.presenceTtlSec),
-    bus: new RedisBus(redis, sub, config.keyPrefix, config.busChannels),
+    bus: new RedisBus(redis, sub, config.keyPrefix, config.busChannels, config.revocationTimeoutMs),
     ...(capsOn(config)
       ? { caps: new RedisCapStore(redis, config.keyPrefix, config.deploymentMaxConnectionsPerUser, config.deploymentMaxConnectionsPerTenant, config.registryTtlSec, config.revocationTimeoutMs) }
       : {}),

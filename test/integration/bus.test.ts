@@ -120,4 +120,33 @@ describe('per-room bus channels (WSGATE_BUS_CHANNELS=room, the default)', () => 
       await g.stop();
     }
   });
+
+  it('Redis stalled (SIGSTOP): joins stop waiting for their subscription after one lookup timeout; once Redis answers, the rooms are delivered', async () => {
+    const r2 = await startRedis();
+    const env = { WSGATE_REDIS_URL: r2.url, WSGATE_REVOCATION_TIMEOUT_MS: '300', WSGATE_KEY_PREFIX: 'stall:' };
+    const [a, b] = await Promise.all([startGateway(env), startGateway(env)]);
+    try {
+      const member = (await connect(a.url, hs({ sub: 'member' }))).client;
+      const publisher = (await connect(b.url, hs({ sub: 'publisher' }))).client;
+      process.kill(r2.pid()!, 'SIGSTOP');
+      try {
+        await member.request({ type: 'join', rooms: ['stalled/0'] }); // waits for its SUBSCRIBE, at most 300 ms
+        const t0 = performance.now();
+        for (let i = 1; i <= 20; i++) expect((await member.request({ type: 'join', rooms: [`stalled/${i}`] })).type).toBe('ack');
+        // had each join waited for its subscription, 20 joins would take 20 x 300 ms
+        expect(performance.now() - t0).toBeLessThan(10 * 300);
+      } finally {
+        process.kill(r2.pid()!, 'SIGCONT');
+      }
+      // the SUBSCRIBEs were sent all along: once Redis answers, publishes from the other node arrive
+      await until(async () => {
+        await publisher.request({ type: 'publish', room: 'stalled/20', data: 'back' });
+        return member.inbox.some((m) => m.type === 'message' && m.data === 'back');
+      });
+      await Promise.all([member.close(), publisher.close()]);
+    } finally {
+      await Promise.all([a.stop(), b.stop()]);
+      await r2.stop();
+    }
+  });
 });

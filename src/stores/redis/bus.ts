@@ -14,7 +14,9 @@
 // Subscription changes are batched: the watches and unwatches of one event-loop turn become one
 // SUBSCRIBE and one UNSUBSCRIBE (at most 1000 channels each; on a cluster one SSUBSCRIBE per slot,
 // as Redis requires), and a room watched and unwatched within the turn costs nothing. After a
-// reconnect ioredis subscribes again to every channel it holds.
+// reconnect ioredis subscribes again to every channel it holds. A join is acknowledged once its
+// room's SUBSCRIBE is answered (ready()); while Redis is away, or a SUBSCRIBE has gone unanswered
+// for `stallMs` (a stalled Redis), joins do not wait.
 import calculateSlot from 'cluster-key-slot';
 import type { Bus } from '../ports.js';
 import { isCluster, type RedisClient } from './client.js';
@@ -48,6 +50,8 @@ export class RedisBus implements Bus {
     private readonly sub: RedisClient,
     private readonly prefix: string,
     private readonly mode: BusChannels = 'room',
+    /** a SUBSCRIBE unanswered for this long means Redis is not answering: ready() stops waiting for it */
+    private readonly stallMs = 500,
   ) {
     this.sharded = isCluster(sub);
     const deliver = (_ch: Buffer, payload: Buffer): void => this.handler?.(payload);
@@ -82,6 +86,9 @@ export class RedisBus implements Bus {
 
   ready(rooms: readonly string[]): Promise<void> | undefined {
     if (this.mode === 'single') return this.initial;
+    // Redis away or not answering: a join does not wait for a subscription that cannot come (the
+    // subscription is still sent, and replayed after a reconnect)
+    if (this.sub.status !== 'ready' || this.stalled()) return undefined;
     let waits: Array<Promise<void>> | undefined;
     for (const room of rooms) {
       if (!this.wanted.has(room)) continue;
@@ -99,6 +106,14 @@ export class RedisBus implements Bus {
 
   /** rooms in a SUBSCRIBE that Redis has not answered yet */
   private readonly inflight = new Set<string>();
+  /** when each unanswered SUBSCRIBE was sent */
+  private readonly sentAt = new Set<{ at: number }>();
+
+  private stalled(): boolean {
+    const limit = performance.now() - this.stallMs;
+    for (const s of this.sentAt) if (s.at < limit) return true;
+    return false;
+  }
 
   private settle(room: string): void {
     const w = this.waiting.get(room);
@@ -165,9 +180,14 @@ export class RedisBus implements Bus {
       const sent = this.sharded
         ? subscribe ? this.sub.ssubscribe(...channels) : this.sub.sunsubscribe(...channels)
         : subscribe ? this.sub.subscribe(...channels) : this.sub.unsubscribe(...channels);
-      if (subscribe) for (const r of batch) this.inflight.add(r);
+      const sentBatch = { at: performance.now() };
+      if (subscribe) {
+        for (const r of batch) this.inflight.add(r);
+        this.sentAt.add(sentBatch);
+      }
       const settled = (): void => {
         if (!subscribe) return;
+        this.sentAt.delete(sentBatch);
         for (const r of batch) {
           this.inflight.delete(r);
           this.settle(r);
