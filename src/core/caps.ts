@@ -14,6 +14,10 @@ export class DeploymentCaps {
   private readonly dirty = new Set<string>();
   private cursor: Iterator<string> = [][Symbol.iterator]();
   private flushing: Promise<void> | undefined;
+  /** bumped per tenant each time a rewrite of it is computed (see reserve) */
+  private readonly epochs = new Map<string, number>();
+  /** the node's first refresh: its alive key cannot exist yet, which says nothing of a loss */
+  private first = true;
   refusals = 0;
   failures = 0;
 
@@ -35,18 +39,20 @@ export class DeploymentCaps {
    */
   reserve(claims: Claims): RefusalKind | undefined | Promise<RefusalKind | undefined> {
     const { tenantId: tenant, sub: user } = claims;
-    // Counted here before the store answers: a rewrite sent meanwhile includes it (an overcount
-    // for a moment, never an undercount that would let a cap be exceeded).
+    // Counted here before the store answers: a rewrite computed meanwhile includes it, never an
+    // undercount that would let a cap be exceeded. If the store then refuses it, that rewrite
+    // counted one too many: the epoch tells, and the tenant is rewritten again at the next flush.
     this.bump(tenant, user, 1);
+    const epoch = this.epochs.get(tenant) ?? 0;
     let verdict: CapVerdict | Promise<CapVerdict>;
     try {
       verdict = this.store.reserve(this.nodeId, tenant, user);
     } catch (err) {
       return this.failed(tenant, user, err);
     }
-    if (!(verdict instanceof Promise)) return this.decided(tenant, user, verdict);
+    if (!(verdict instanceof Promise)) return this.decided(tenant, user, verdict, epoch);
     return verdict.then(
-      (v) => this.decided(tenant, user, v),
+      (v) => this.decided(tenant, user, v, epoch),
       (err: unknown) => this.failed(tenant, user, err),
     );
   }
@@ -62,9 +68,10 @@ export class DeploymentCaps {
     );
   }
 
-  private decided(tenant: string, user: string, v: CapVerdict): RefusalKind | undefined {
+  private decided(tenant: string, user: string, v: CapVerdict, epoch: number): RefusalKind | undefined {
     if (v === 'ok') return undefined;
     this.bump(tenant, user, -1);
+    if ((this.epochs.get(tenant) ?? 0) !== epoch) this.dirty.add(tenant);
     this.refusals++;
     return Refusal.TOO_MANY_CONNECTIONS;
   }
@@ -103,12 +110,16 @@ export class DeploymentCaps {
   private async doFlush(): Promise<void> {
     const slice = this.slice();
     const { lost, all } = await this.store.refresh(this.nodeId, slice);
-    for (const t of all ? this.counts.keys() : lost) this.dirty.add(t);
+    for (const t of all && !this.first ? this.counts.keys() : lost) this.dirty.add(t);
+    this.first = false;
     if (this.dirty.size === 0) return;
     const tenants = [...this.dirty];
     this.dirty.clear();
     const counts = new Map<string, ReadonlyMap<string, number>>();
-    for (const t of tenants) counts.set(t, new Map(this.counts.get(t) ?? []));
+    for (const t of tenants) {
+      counts.set(t, new Map(this.counts.get(t) ?? []));
+      this.epochs.set(t, (this.epochs.get(t) ?? 0) + 1);
+    }
     try {
       await this.store.rewrite(this.nodeId, counts);
     } catch (err) {

@@ -15,8 +15,8 @@
 // SUBSCRIBE and one UNSUBSCRIBE (at most 1000 channels each; on a cluster one SSUBSCRIBE per slot,
 // as Redis requires), and a room watched and unwatched within the turn costs nothing. After a
 // reconnect ioredis subscribes again to every channel it holds. A join is acknowledged once its
-// room's SUBSCRIBE is answered (ready()); while Redis is away, or a SUBSCRIBE has gone unanswered
-// for `stallMs` (a stalled Redis), joins do not wait.
+// room's SUBSCRIBE is answered (ready()); once a SUBSCRIBE has gone unanswered for `stallMs`
+// (Redis away: it waits in the offline queue; or stalled), joins do not wait.
 import calculateSlot from 'cluster-key-slot';
 import type { Bus } from '../ports.js';
 import { isCluster, type RedisClient } from './client.js';
@@ -86,9 +86,9 @@ export class RedisBus implements Bus {
 
   ready(rooms: readonly string[]): Promise<void> | undefined {
     if (this.mode === 'single') return this.initial;
-    // Redis away or not answering: a join does not wait for a subscription that cannot come (the
-    // subscription is still sent, and replayed after a reconnect)
-    if (this.sub.status !== 'ready' || this.stalled()) return undefined;
+    // Redis away or not answering (a SUBSCRIBE, queued or sent, unanswered for stallMs): a join does
+    // not wait for a subscription that cannot come (it is still sent, and replayed after a reconnect)
+    if (this.stalled()) return undefined;
     let waits: Array<Promise<void>> | undefined;
     for (const room of rooms) {
       if (!this.wanted.has(room)) continue;
