@@ -32,6 +32,9 @@ export class RedisBus implements Bus {
   private readonly wanted = new Set<string>();
   private readonly subscribed = new Set<string>();
   private readonly changed = new Set<string>();
+  /** rooms in a SUBSCRIBE that Redis has not answered yet, and when each unanswered SUBSCRIBE was sent */
+  private readonly inflight = new Set<string>();
+  private readonly sentAt = new Set<{ at: number }>();
   /** rooms whose subscription is not confirmed yet -> who waits for it (ready()) */
   private readonly waiting = new Map<string, { promise: Promise<void>; resolve: () => void }>();
   private scheduled = false;
@@ -84,6 +87,12 @@ export class RedisBus implements Bus {
     this.mark(room);
   }
 
+  unwatch(room: string): void {
+    if (this.mode === 'single') return;
+    this.wanted.delete(room);
+    this.mark(room);
+  }
+
   ready(rooms: readonly string[]): Promise<void> | undefined {
     if (this.mode === 'single') return this.initial;
     // Redis away or not answering (a SUBSCRIBE, queued or sent, unanswered for stallMs): a join does
@@ -104,11 +113,6 @@ export class RedisBus implements Bus {
     return waits === undefined ? undefined : Promise.all(waits).then(() => undefined);
   }
 
-  /** rooms in a SUBSCRIBE that Redis has not answered yet */
-  private readonly inflight = new Set<string>();
-  /** when each unanswered SUBSCRIBE was sent */
-  private readonly sentAt = new Set<{ at: number }>();
-
   private stalled(): boolean {
     const limit = performance.now() - this.stallMs;
     for (const s of this.sentAt) if (s.at < limit) return true;
@@ -120,12 +124,6 @@ export class RedisBus implements Bus {
     if (w === undefined) return;
     this.waiting.delete(room);
     w.resolve();
-  }
-
-  unwatch(room: string): void {
-    if (this.mode === 'single') return;
-    this.wanted.delete(room);
-    this.mark(room);
   }
 
   /** Rooms whose channel this node is subscribed to (room mode). */

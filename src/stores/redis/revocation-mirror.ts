@@ -60,6 +60,8 @@ export class RedisRevocationMirror implements RevocationStore {
   private subId: number | undefined;
   private readonly heartbeat: NodeJS.Timeout;
   private beating = false;
+  /** lookups answered from the copy */
+  private answered = 0;
   syncs = 0;
   syncFailures = 0;
   invalidations = 0;
@@ -95,8 +97,6 @@ export class RedisRevocationMirror implements RevocationStore {
   get lookups(): number {
     return this.answered + this.lookup.lookups;
   }
-
-  private answered = 0;
 
   get roundTrips(): number {
     return this.lookup.roundTrips;
