@@ -98,6 +98,19 @@ describe('two gateway nodes on a Redis Cluster', () => {
     await publisher.close();
   });
 
+  it('the mirror on every master decides upgrades without a round trip, and refuses a token revoked before it connects', async () => {
+    const reads = async (): Promise<number> => (await cluster.calls('get')) + (await cluster.calls('mget')) + (await cluster.calls('exists'));
+    const reads0 = await reads();
+    const accepted0 = a.metrics.upgradesAccepted + b.metrics.upgradesAccepted;
+    const clients = await Promise.all(Array.from({ length: 100 }, async (_, i) => (await connect(i % 2 ? a.url : b.url, hs({ sub: `m${i}` }))).client));
+    await cluster.client.set('revoked:cl-before', '1', 'EX', 60);
+    await until(() => a.revocations.isRevokedNow('cl-before') === true && b.revocations.isRevokedNow('cl-before') === true);
+    expect((await refused(connect(a.url, hs({ jti: 'cl-before' })))).body.code).toBe('TOKEN_REVOKED');
+    expect(a.metrics.upgradesAccepted + b.metrics.upgradesAccepted - accepted0).toBe(100);
+    expect((await reads()) - reads0).toBe(0);
+    await Promise.all(clients.map((c) => c.close()));
+  });
+
   it('a plain SET revoked:<jti> closes every socket carrying it on both nodes with 4003 within 1 s', async () => {
     const delays: number[] = [];
     for (let i = 0; i < 5; i++) {
