@@ -65,7 +65,21 @@ async function waitPing(port: number): Promise<void> {
   }
 }
 
+/** Redis >= 7: `cluster-port`, shard channels and `CLUSTER SHARDS`-era tooling. */
+async function requireRedis7(): Promise<void> {
+  let out: string;
+  try {
+    out = (await run('redis-server', ['--version'])).stdout;
+    await run('redis-cli', ['--version']);
+  } catch {
+    throw new Error('redis-server and redis-cli not found: the cluster tests and the bench start their own Redis Cluster (Debian/Ubuntu: apt-get install -y redis-server redis-tools).');
+  }
+  const major = Number(/v=(\d+)\./.exec(out)?.[1] ?? 0);
+  if (major < 7) throw new Error(`Redis ${major} found: a Redis Cluster with shard channels needs Redis 7 or later`);
+}
+
 export async function startRedisCluster(opts: { masters?: number; replicas?: number; nodeTimeoutMs?: number } = {}): Promise<RedisClusterServer> {
+  await requireRedis7();
   const masters = opts.masters ?? 3;
   const replicas = opts.replicas ?? 1;
   const count = masters * (1 + replicas);
