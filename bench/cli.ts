@@ -32,14 +32,20 @@ Options (defaults in brackets):
   --reuse-tokens     100 tokens shared by all connections (verifier-cache hits)
   --baseline LIST    extra baselines, comma-separated: naive, socketio, or all [none];
                      bare uWS always runs (calibration)
-  --gateway-procs N  wsgate processes on one Redis, each on its own port; connections and rooms
-                     are spread over them so that fan-out crosses processes [1]
+  --gateway-procs N  wsgate processes on one Redis (or cluster), each on its own port; the
+                     generator spreads connections over them (--placement) [1]
+  --placement P      mixed: every room has members on every process (each publish crosses
+                     processes); rooms: each room's members on one process, the rooms spread
+                     over the processes [mixed]
+  --gateway-env LIST extra environment for the wsgate processes, K=V comma-separated
+                     (e.g. WSGATE_BUS_CHANNELS=single) [none]
+  --store S          redis | redis-cluster | memory for wsgate [redis]; redis-cluster starts
+                     a private cluster of 3 masters (no replicas) for wsgate
   --gateway-workers LIST
                      WSGATE_WORKERS of wsgate, or a comma-separated list (e.g. 1,2): wsgate runs
                      once per count, the first is the subject and the others are reported in a
                      scaling table; bare uWS runs as many processes on one port as the first [1]
   --drain-sec S      drain: WSGATE_DRAIN_SEC of the gateway [10]
-  --store S          redis | memory for wsgate [redis]
   --tls              wsgate and bare uWS over TLS (wss://, a throw-away certificate, a full
                      handshake per connection), and wsgate in plain text as the baseline
                      wsgate-plain: wsgate / wsgate-plain is the cost of TLS
@@ -65,7 +71,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions | 'help' {
       allowPositionals: true,
       options: {
         conns: str, workers: str, duration: str, rate: str, concurrency: str, window: str, rooms: str, publishers: str, payload: str,
-        saturate: flag, settle: str, warmup: str, revoked: str, encoding: str, 'reuse-tokens': flag, baseline: str, 'gateway-procs': str, 'gateway-workers': str, 'drain-sec': str, store: str, tls: flag, 'tls-key': str, out: str, quiet: flag, help: flag,
+        saturate: flag, settle: str, warmup: str, revoked: str, encoding: str, 'reuse-tokens': flag, baseline: str, 'gateway-procs': str, 'gateway-workers': str, 'drain-sec': str, placement: str, 'gateway-env': str, store: str, tls: flag, 'tls-key': str, out: str, quiet: flag, help: flag,
       },
     });
   } catch (e) {
@@ -101,6 +107,12 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions | 'help' {
   if (v.tls && scenario === 'http') throw new UsageError('--tls: the http scenario speaks plain HTTP only');
   const gatewayWorkers = (v['gateway-workers'] ?? '1').split(',').map((x) => x.trim());
   if (gatewayWorkers.some((x) => !/^[1-9][0-9]{0,3}$/.test(x))) throw new UsageError(`--gateway-workers: "${v['gateway-workers']}" is not a worker count or a comma-separated list of them (1..9999)`);
+  const gatewayEnv: Record<string, string> = {};
+  for (const pair of (v['gateway-env'] ?? '').split(',').map((x) => x.trim()).filter(Boolean)) {
+    const m = /^(WSGATE_[A-Z0-9_]+)=(.*)$/.exec(pair);
+    if (!m) throw new UsageError(`--gateway-env: "${pair}" is not WSGATE_NAME=value`);
+    gatewayEnv[m[1]!] = m[2]!;
+  }
   return {
     scenario: scenario as ScenarioName,
     conns: num('conns', 1000, { int: true, min: 1 }),
@@ -122,7 +134,9 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions | 'help' {
     gatewayProcs: num('gateway-procs', 1, { int: true, min: 1 }),
     gatewayWorkers: gatewayWorkers.map(Number),
     drainSec: num('drain-sec', 10, { int: true, max: 3600 }),
-    store: oneOf('store', ['redis', 'memory'], 'redis'),
+    store: oneOf('store', ['redis', 'redis-cluster', 'memory'], 'redis'),
+    placement: oneOf('placement', ['mixed', 'rooms'], 'mixed'),
+    gatewayEnv,
     tls: v.tls ? oneOf<'ec' | 'rsa'>('tls-key', ['ec', 'rsa'], 'ec') : undefined,
     outDir: resolve(v.out ?? 'bench/results'),
     quiet: v.quiet === true,

@@ -10,8 +10,8 @@ import { makeCa } from './lib/certs.js';
 import { TARGETS, type Target } from './lib/dialects.js';
 import { Generator } from './lib/generator.js';
 import { renderHtml } from './lib/html.js';
-import { cpuModel, effectiveFdLimit, listenOverflows, sampleProc, sampleTreeProcs, sampleTrees, type ProcSample } from './lib/procs.js';
-import { startRedisServer, type RedisServer } from './lib/redis-server.js';
+import { startBenchRedis, type BenchRedis } from './lib/bench-redis.js';
+import { cpuModel, effectiveFdLimit, listenOverflows, sampleTreeProcs, sampleTrees, type ProcSample } from './lib/procs.js';
 import { FIGURES, renderMarkdown, SCHEMA, type FigureRatio, type Report, type RunReport, type ScalingPoint, type TimelinePoint } from './lib/report.js';
 import { startTarget } from './lib/targets.js';
 import { scenarios, type BenchOptions, type ScenarioContext } from './scenarios.js';
@@ -93,7 +93,7 @@ async function scrape(port: number, name: string, tls: boolean): Promise<number 
  */
 async function warmUp(spec: RunSpec, ports: readonly number[], opts: BenchOptions, secret: string): Promise<void> {
   log(opts, `  warm-up: ${opts.warmup} connections`);
-  const gen = await Generator.start({ target: spec.target, encoding: opts.encoding, ports, workers: opts.workers, conns: opts.warmup, secret, tenant: 'bench', rooms: opts.rooms, jtiPrefix: `warmup-${randomBytes(4).toString('hex')}-`, tokenTtlSec: 3600, reuseTokens: false, tls: spec.tls });
+  const gen = await Generator.start({ target: spec.target, encoding: opts.encoding, ports, workers: opts.workers, conns: opts.warmup, secret, tenant: 'bench', rooms: opts.rooms, placement: opts.placement, jtiPrefix: `warmup-${randomBytes(4).toString('hex')}-`, tokenTtlSec: 3600, reuseTokens: false, tls: spec.tls });
   try {
     await gen.run({ cmd: 'connect', rate: 0, concurrency: Math.max(1, Math.ceil(opts.concurrency / gen.workers)), timeoutMs: 10_000 });
     await gen.run({ cmd: 'close' });
@@ -106,10 +106,10 @@ async function warmUp(spec: RunSpec, ports: readonly number[], opts: BenchOption
 type CertFiles = { readonly certFile: string; readonly keyFile: string };
 
 /** One target's run; `workers`: wsgate's WSGATE_WORKERS (bare uWS: processes on one port). */
-async function runTarget(spec: RunSpec, opts: BenchOptions, redis: RedisServer | undefined, secret: string, cert: CertFiles | undefined, workers: number, role: RunReport['role']): Promise<RunReport> {
+async function runTarget(spec: RunSpec, opts: BenchOptions, redis: BenchRedis | undefined, secret: string, cert: CertFiles | undefined, workers: number, role: RunReport['role']): Promise<RunReport> {
   const { target } = spec;
   const jtiPrefix = `bench-${randomBytes(4).toString('hex')}-`;
-  const env: Record<string, string> = target === 'wsgate' && opts.scenario === 'drain' ? { WSGATE_DRAIN_GRACE_SEC: '0', WSGATE_DRAIN_SEC: String(opts.drainSec) } : {};
+  const env: Record<string, string> = target === 'wsgate' ? { ...(redis?.env ?? {}), ...opts.gatewayEnv, ...(opts.scenario === 'drain' ? { WSGATE_DRAIN_GRACE_SEC: '0', WSGATE_DRAIN_SEC: String(opts.drainSec) } : {}) } : {};
   const running = await startTarget(target, { secret, redisUrl: redis?.url, env, ...(spec.tls && cert ? { tls: cert } : {}) }, target === 'wsgate' ? opts.gatewayProcs : 1, workers);
   const roots = running.procs.map((p) => p.pid);
   // Every figure is of the whole target: each process with its descendants (a supervisor's workers).
@@ -117,8 +117,7 @@ async function runTarget(spec: RunSpec, opts: BenchOptions, redis: RedisServer |
   /** every process of every tree on its own: pid -> CPU ms (the per-worker figures) */
   const treeCpu = (): Map<number, number> => new Map(roots.flatMap((r) => sampleTreeProcs(r).map((x) => [x.pid, x.sample.cpuMs] as const)));
   const treeRss = new Map<number, { root: number; rssMaxBytes: number }>();
-  const redisPid = redis?.pid();
-  const redisCpuMs = (): number | undefined => (redisPid === undefined ? undefined : sampleProc(redisPid)?.cpuMs);
+  const redisCpuMs = (): number | undefined => redis?.cpuMs();
   let gen: Generator;
   try {
     if (opts.warmup > 0) await warmUp(spec, running.ports, opts, secret);
@@ -131,6 +130,7 @@ async function runTarget(spec: RunSpec, opts: BenchOptions, redis: RedisServer |
       secret,
       tenant: 'bench',
       rooms: opts.rooms,
+      placement: opts.placement,
       jtiPrefix,
       tokenTtlSec: 6 * 3600,
       reuseTokens: opts.reuseTokens,
@@ -298,14 +298,22 @@ export async function runBench(opts: BenchOptions): Promise<{ report: Report; fi
   // accept() fails with EMFILE and the event loop spins on the listen socket.
   const fdLimit = effectiveFdLimit();
   checkDescriptors(opts, fdLimit);
-  if (opts.gatewayProcs > 1 && opts.store !== 'redis') throw new Error('--gateway-procs > 1 needs --store redis: the processes share rooms through Redis');
+  if (opts.gatewayProcs > 1 && opts.store === 'memory') throw new Error('--gateway-procs > 1 needs --store redis or redis-cluster: the processes share rooms through Redis');
   if (opts.scenario === 'drain' && opts.gatewayWorkers.some((w) => w < 2)) throw new Error('drain needs --gateway-workers 2 or more: it restarts the workers one at a time (SIGHUP)');
   const secret = randomBytes(32).toString('base64url');
   // uWS is always run (not for drain, a wsgate-only scenario): it is the calibration of the
   // generator's headroom as well as a baseline. It runs as many processes as wsgate's first worker count.
   const specs = runSpecs(opts);
-  const usesRedis = (t: Target): boolean => (t === 'wsgate' ? opts.store === 'redis' : t !== 'uws');
-  const redis = specs.some((s) => usesRedis(s.target)) ? await startRedisServer() : undefined;
+  const usesRedis = (t: Target): boolean => (t === 'wsgate' ? opts.store !== 'memory' : t !== 'uws');
+  // the baselines use a single Redis; wsgate the one --store names
+  const clusterFor = opts.store === 'redis-cluster' ? await startBenchRedis('redis-cluster') : undefined;
+  let redis: BenchRedis | undefined;
+  try {
+    redis = specs.some((s) => usesRedis(s.target) && !(s.target === 'wsgate' && clusterFor)) ? await startBenchRedis('redis') : undefined;
+  } catch (e) {
+    await clusterFor?.stop();
+    throw e;
+  }
   // --tls: a throw-away CA and certificate, removed at the end
   const ca = opts.tls ? makeCa(undefined, opts.tls) : undefined;
   const cert = ca?.issue('bench');
@@ -316,14 +324,16 @@ export async function runBench(opts: BenchOptions): Promise<{ report: Report; fi
       const subject = s.label === 'wsgate';
       const counts = subject ? opts.gatewayWorkers : s.target === 'wsgate' || s.target === 'uws' ? [opts.gatewayWorkers[0]!] : [1];
       for (const [k, workers] of counts.entries()) {
-        const procs = s.target === 'wsgate' && opts.gatewayProcs > 1 ? ` on ${opts.gatewayProcs} processes` : '';
+        const procs = s.target === 'wsgate' && opts.gatewayProcs > 1 ? ` on ${opts.gatewayProcs} processes (placement ${opts.placement})` : '';
         const w = workers > 1 ? (s.target === 'wsgate' ? `, ${workers} workers` : `, ${workers} processes on one port`) : '';
         log(opts, `bench ${opts.scenario}: ${s.label}${procs}${w}${s.tls ? ' over TLS' : ''} (${opts.conns} connections, ${opts.workers} generator workers)`);
-        runs.push(await runTarget(s, opts, usesRedis(s.target) ? redis : undefined, secret, cert, workers, subject ? (k === 0 ? 'subject' : 'scaling') : 'baseline'));
+        const store = !usesRedis(s.target) ? undefined : s.target === 'wsgate' && clusterFor ? clusterFor : redis;
+        runs.push(await runTarget(s, opts, store, secret, cert, workers, subject ? (k === 0 ? 'subject' : 'scaling') : 'baseline'));
       }
     }
   } finally {
     await redis?.stop();
+    await clusterFor?.stop();
     if (ca) rmSync(ca.dir, { recursive: true, force: true });
   }
   const report: Report = {

@@ -3,7 +3,7 @@
 import autocannon from 'autocannon';
 import type { Baseline } from './lib/dialects.js';
 import type { ProcSample } from './lib/procs.js';
-import type { RedisServer } from './lib/redis-server.js';
+import type { BenchRedis } from './lib/bench-redis.js';
 import { summarize, type Generator, type LatencySummary, type Merged } from './lib/generator.js';
 import type { RunningTarget } from './lib/targets.js';
 
@@ -39,9 +39,17 @@ export interface BenchOptions {
   readonly drainSec: number;
   /** extra baselines; bare uWS always runs */
   readonly baselines: readonly Baseline[];
-  readonly store: 'redis' | 'memory';
+  readonly store: 'redis' | 'redis-cluster' | 'memory';
   /** wsgate and bare uWS over TLS (a throw-away certificate with this key), wsgate in plain text as a baseline */
   readonly tls: 'ec' | 'rsa' | undefined;
+  /**
+   * Which wsgate process a connection goes to (--gateway-procs > 1): `mixed`, every room has members
+   * on every process (each publish crosses processes); `rooms`, each room's members are all on one
+   * process (room r on process r mod N: the rooms are spread over the processes).
+   */
+  readonly placement: 'mixed' | 'rooms';
+  /** extra environment for the wsgate processes (--gateway-env K=V,...) */
+  readonly gatewayEnv: Readonly<Record<string, string>>;
   readonly outDir: string;
   readonly quiet: boolean;
 }
@@ -70,7 +78,7 @@ export interface ScenarioContext {
   readonly gen: Generator;
   readonly target: RunningTarget;
   readonly opts: BenchOptions;
-  readonly redis: RedisServer | undefined;
+  readonly redis: BenchRedis | undefined;
   readonly secret: string;
   readonly jtiPrefix: string;
   /** Tells the progress display which phase runs. */
@@ -396,12 +404,13 @@ async function revocation(ctx: ScenarioContext): Promise<ScenarioResult> {
   const every = opts.revokedShare > 0 ? Math.max(1, Math.round(1 / opts.revokedShare)) : 0;
   let revoked = 0;
   if (redis && every > 0) {
-    const p = redis.client.pipeline();
+    // single commands in flight together: on a cluster the keys are on every master
+    const writes: Array<Promise<unknown>> = [];
     for (let i = 0; i < opts.conns; i += every) {
-      p.set(`revoked:${ctx.jtiPrefix}${i}`, '1', 'EX', 3600);
+      writes.push(redis.client.set(`revoked:${ctx.jtiPrefix}${i}`, '1', 'EX', 3600));
       revoked++;
     }
-    await p.exec();
+    await Promise.all(writes);
   }
   const calls0 = (await redis?.totalCalls()) ?? 0;
   const m = await connect(ctx);

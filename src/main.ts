@@ -33,11 +33,15 @@ import { MemoryBus } from './stores/memory/bus.js';
 import { MemoryPresenceStore } from './stores/memory/presence.js';
 import { MemoryRegistryStore } from './stores/memory/registry.js';
 import { MemoryRevocationStore } from './stores/memory/revocation.js';
-import type { Bus, PresenceStore, RegistryStore, RevocationStore } from './stores/ports.js';
+import type { Bus, CapStore, PresenceStore, RegistryStore, RevocationStore } from './stores/ports.js';
 import type { HostLink } from './stores/host/link.js';
 import { connectHost, HostAdmission, type HostStores } from './stores/host/stores.js';
+import { DeploymentCaps } from './core/caps.js';
+import { MemoryCapStore } from './stores/memory/caps.js';
 import { RedisBus } from './stores/redis/bus.js';
-import { createRedis } from './stores/redis/client.js';
+import { RedisCapStore } from './stores/redis/caps.js';
+import { createRedis, createRedisClient, isCluster } from './stores/redis/client.js';
+import { ClusterRevocationMirror } from './stores/redis/cluster-revocation-mirror.js';
 import { RedisPresenceStore } from './stores/redis/presence.js';
 import { RedisRegistryStore } from './stores/redis/registry.js';
 import { RedisRevocationStore } from './stores/redis/revocation.js';
@@ -132,18 +136,23 @@ interface Stores {
   /** Resolves when the backing store is reachable (at once for memory). */
   ready: Promise<void>;
   revocations: RevocationStore;
-  /** The Redis revocation mirror, when that mode is on. */
-  mirror?: RedisRevocationMirror;
+  /** The Redis revocation mirror (one per master on a cluster), when that mode is on. */
+  mirror?: { readonly isReady: boolean; readonly size: number };
   registry: RegistryStore;
+  /** The deployment-wide cap counts, when a deployment cap is configured. */
+  caps?: CapStore;
   presence: PresenceStore;
   bus: Bus;
   notReady: () => Promise<string[]>;
   close: () => Promise<void>;
 }
 
+const capsOn = (config: Config): boolean => config.deploymentMaxConnectionsPerUser > 0 || config.deploymentMaxConnectionsPerTenant > 0;
+
 function memoryStores(config: Config): Stores {
   return {
     revocations: new MemoryRevocationStore(),
+    ...(capsOn(config) ? { caps: new MemoryCapStore(config.deploymentMaxConnectionsPerUser, config.deploymentMaxConnectionsPerTenant, config.registryTtlSec) } : {}),
     registry: new MemoryRegistryStore(config.registryTtlSec),
     presence: new MemoryPresenceStore(config.presenceTtlSec),
     bus: new MemoryBus(),
@@ -167,8 +176,10 @@ function hostStores(host: HostStores): Stores {
 }
 
 function redisStores(config: Config, url: string, logger: Logger, metrics: Metrics): Stores {
-  const redis = createRedis({ url, name: `wsgate:${config.nodeId}` });
-  const sub = createRedis({ url, name: `wsgate:${config.nodeId}:sub`, offlineQueue: true });
+  const cluster = config.redisCluster;
+  const redis = createRedisClient({ url, cluster, name: `wsgate:${config.nodeId}` });
+  // per-room channels on a cluster are shard channels: one subscriber connection per master
+  const sub = createRedisClient({ url, cluster, name: `wsgate:${config.nodeId}:sub`, offlineQueue: true, shardedSubscribers: cluster && config.busChannels === 'room' });
   let lastError = '';
   const onError = (err: Error): void => {
     // ioredis reports every failed reconnect; log each distinct error once.
@@ -185,19 +196,28 @@ function redisStores(config: Config, url: string, logger: Logger, metrics: Metri
     metrics.revocationBatchSize.observe(keys);
     metrics.revocationBatchSeconds.observe(seconds);
   };
-  let mirror: RedisRevocationMirror | undefined;
+  const resyncing = (err: unknown): void => logger.warn({ err: String(err) }, 'revocation mirror: resyncing');
+  let mirror: RedisRevocationMirror | ClusterRevocationMirror | undefined;
   if (config.revocationMode === 'mirror') {
-    // a connection of its own: it is put in subscriber mode, and subscribes again itself after a reconnect
-    const tracking = createRedis({ url, name: `wsgate:${config.nodeId}:revocations`, autoResubscribe: false });
-    tracking.on('error', onError);
-    mirror = new RedisRevocationMirror(redis, tracking, config.revokedPrefix, config.revocationTimeoutMs, Date.now, (err) => logger.warn({ err: String(err) }, 'revocation mirror: resyncing'), config.revokedUserPrefix, observeBatch);
+    if (isCluster(redis)) {
+      // client tracking and SCAN are per node: one mirror per master, with connections of its own
+      mirror = new ClusterRevocationMirror(redis, url, `wsgate:${config.nodeId}`, config.revokedPrefix, config.revocationTimeoutMs, resyncing, config.revokedUserPrefix, observeBatch);
+    } else {
+      // a connection of its own: it is put in subscriber mode, and subscribes again itself after a reconnect
+      const tracking = createRedis({ url, name: `wsgate:${config.nodeId}:revocations`, autoResubscribe: false });
+      tracking.on('error', onError);
+      mirror = new RedisRevocationMirror(redis, tracking, config.revokedPrefix, config.revocationTimeoutMs, Date.now, resyncing, config.revokedUserPrefix, observeBatch);
+    }
   }
   return {
     revocations: mirror ?? new RedisRevocationStore(redis, config.revokedPrefix, config.revocationTimeoutMs, config.revokedUserPrefix, observeBatch),
     mirror,
     registry: new RedisRegistryStore(redis, config.keyPrefix, config.registryTtlSec),
     presence: new RedisPresenceStore(redis, config.keyPrefix, config.presenceTtlSec),
-    bus: new RedisBus(redis, sub, `${config.keyPrefix}bus`),
+    bus: new RedisBus(redis, sub, config.keyPrefix, config.busChannels, config.revocationTimeoutMs),
+    ...(capsOn(config)
+      ? { caps: new RedisCapStore(redis, config.keyPrefix, config.deploymentMaxConnectionsPerUser, config.deploymentMaxConnectionsPerTenant, config.registryTtlSec, config.revocationTimeoutMs) }
+      : {}),
     ready: redis.status === 'ready' ? Promise.resolve() : new Promise<void>((resolve) => redis.once('ready', () => resolve())),
     notReady: async () => {
       if (redis.status !== 'ready') return [`redis ${redis.status}`];
@@ -313,6 +333,7 @@ export async function start(config: Config, options: StartOptions = {}): Promise
       faults,
       info: () => ({ draining: gateway.isDraining, uptimeSec: Math.round((Date.now() - startedAt) / 1000) }),
       admission,
+      ...(stores.caps ? { caps: new DeploymentCaps(stores.caps, config.nodeId, Math.max(1, Math.floor((config.registryTtlSec * 1000) / 2 / config.registryFlushMs))) } : {}),
     },
   );
   const health = (): Record<string, unknown> => ({
@@ -379,6 +400,10 @@ export async function start(config: Config, options: StartOptions = {}): Promise
     ['revocation_mirror_ready', '1 when the revocation mirror is in sync with Redis (mirror mode), else 0.', () => (stores.mirror?.isReady ? 1 : 0)],
     ['revocation_mirror_entries', 'Revoked token ids in the local mirror.', () => stores.mirror?.size ?? 0],
     ['revocation_round_trips', 'Revocation lookup batches sent to Redis since start.', () => stores.revocations.roundTrips],
+    ['bus_channels', 'Room channels this node is subscribed to (WSGATE_BUS_CHANNELS=room).', () => (stores.bus instanceof RedisBus ? stores.bus.channels : 0)],
+    ['bus_subscribe_commands', 'SUBSCRIBE/UNSUBSCRIBE commands sent since start (room channels).', () => (stores.bus instanceof RedisBus ? stores.bus.subscribeCommands : 0)],
+    ['caps_round_trips', 'Deployment-cap round trips to Redis since start.', () => (stores.caps instanceof RedisCapStore ? stores.caps.roundTrips : 0)],
+    ['caps_reservations', 'Deployment-cap reservations asked since start.', () => (stores.caps instanceof RedisCapStore ? stores.caps.reservations : 0)],
     ['uws_apps', 'uWS apps holding sockets: 1, more for a while after a TLS reload (the old ones keep their connections).', () => apps.size],
   ];
   if (tls !== undefined) gauges.push(['tls_certificate_not_after_seconds', 'Expiry of the TLS certificate served to new connections, in seconds since the epoch.', () => certificate?.notAfterSec ?? 0]);
@@ -391,8 +416,8 @@ export async function start(config: Config, options: StartOptions = {}): Promise
   };
 
   // Flush failures are counted and logged once per streak; the writers keep their changes.
-  const failing = { registry: false, presence: false };
-  const guard = (what: 'registry' | 'presence', p: Promise<unknown>): void => {
+  const failing = { registry: false, presence: false, caps: false };
+  const guard = (what: 'registry' | 'presence' | 'caps', p: Promise<unknown>): void => {
     p.then(
       () => {
         if (failing[what]) logger.info(`${what} flush recovered`);
@@ -416,6 +441,7 @@ export async function start(config: Config, options: StartOptions = {}): Promise
     }, ms);
   const timers = [
     every(config.registryFlushMs, 'registry-flush', () => guard('registry', hub.registry.flush())),
+    ...(stores.caps ? [every(config.registryFlushMs, 'caps-flush', () => guard('caps', hub.flushCaps()))] : []),
     every(config.presenceFlushMs, 'presence-flush', () => guard('presence', hub.flushPresence())),
     every(config.expirySweepMs, 'sweep', () => hub.sweep()),
   ];
@@ -439,12 +465,10 @@ export async function start(config: Config, options: StartOptions = {}): Promise
     throw err;
   }
   // A worker's line does not say "listening": the supervisor says it once, when every worker is.
-  const store = config.redisUrl ? 'redis' : host ? 'host' : 'memory';
+  const store = config.redisUrl ? (config.redisCluster ? 'redis-cluster' : 'redis') : host ? 'host' : 'memory';
   if (options.worker) logger.info({ port, store }, 'worker serving'); // its logger names the node
   else logger.info({ port, host: config.host, node: config.nodeId, store, tls: tls !== undefined, ...(admin ? { adminPort, adminHost: config.adminHost } : {}) }, 'wsgate listening');
   if (admin && !isLoopback(config.adminHost)) logger.warn({ adminHost: config.adminHost }, 'the server API listens beyond loopback: it speaks plain HTTP, keep it on a private network (docs/API.md)');
-
-
 
   const reloadTls = (): CertificateInfo | undefined => {
     if (tls === undefined) {

@@ -19,6 +19,8 @@ export interface GeneratorOptions {
   readonly secret: string;
   readonly tenant: string;
   readonly rooms: number;
+  /** which process of a multi-process target a connection goes to (worker.ts destination()) */
+  readonly placement: 'mixed' | 'rooms';
   readonly jtiPrefix: string;
   readonly tokenTtlSec: number;
   readonly reuseTokens: boolean;
@@ -75,7 +77,7 @@ export class Generator {
       const count = Math.max(0, Math.min(per, o.conns - first));
       const p = spawnNode(WORKER, [], {}, ['ignore', 'inherit', 'inherit', 'ipc']);
       procs.push(p);
-      const spec: WorkerSpec = { index: i, target: o.target, encoding: o.encoding, host: '127.0.0.1', ports: o.ports, first, conns: count, addrs, secret: o.secret, tokenTtlSec: o.tokenTtlSec, tenant: o.tenant, rooms: o.rooms, jtiPrefix: o.jtiPrefix, reuseTokens: o.reuseTokens, tls: o.tls };
+      const spec: WorkerSpec = { index: i, target: o.target, encoding: o.encoding, host: '127.0.0.1', ports: o.ports, first, conns: count, addrs, secret: o.secret, tokenTtlSec: o.tokenTtlSec, tenant: o.tenant, rooms: o.rooms, placement: o.placement, jtiPrefix: o.jtiPrefix, reuseTokens: o.reuseTokens, tls: o.tls };
       readies.push(
         new Promise((resolve, reject) => {
           p.once('message', (m: { ev: string }) => (m.ev === 'ready' ? resolve() : reject(new Error(JSON.stringify(m)))));

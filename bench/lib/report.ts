@@ -167,7 +167,7 @@ export function renderMarkdown(r: Report): string {
   const subject = r.runs.find((x) => x.role === 'subject');
   L.push(`# wsgate bench: ${r.scenario}`, '');
   L.push(`${r.startedAt} · ${r.environment.cpuModel}, ${r.environment.cores} cores · Node ${r.environment.node} · uWS ${String(r.environment.uws.uwsBuild ?? '?')} ${String(r.environment.uws.uwsVersion ?? '')}`, '');
-  L.push(`${r.options.conns} connections · ${r.options.workers} generator workers · ${r.options.durationSec}s · rate ${r.options.rate || 'closed loop'} · ${r.options.encoding} · store ${r.options.store}`, '');
+  L.push(`${r.options.conns} connections · ${r.options.workers} generator workers · ${r.options.durationSec}s · rate ${r.options.rate || 'closed loop'} · ${r.options.encoding} · store ${r.options.store}${r.options.gatewayProcs > 1 ? ` · ${r.options.gatewayProcs} wsgate processes, placement ${r.options.placement ?? 'mixed'}` : ''}${Object.keys(r.options.gatewayEnv ?? {}).length ? ` · ${Object.entries(r.options.gatewayEnv).map(([k, v]) => `${k}=${v}`).join(' ')}` : ''}`, '');
   L.push('## Headline (ratios are the result; absolute numbers are noise on shared machines)', '');
   L.push('| target | ' + (subject?.headline.metric ?? 'headline') + ' | wsgate / target | server CPU (cores) | server RSS max |', '|---|---|---|---|---|');
   for (const run of r.runs.filter((x) => x.role !== 'scaling')) {

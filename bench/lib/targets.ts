@@ -10,7 +10,8 @@ import type { Target } from './dialects.js';
 import { probePort } from '../../src/server/listen.js';
 import { spawnNode } from './procs.js';
 
-const dist = (p: string): string => fileURLToPath(new URL(`../../${p}`, import.meta.url));
+// From dist/bench/lib/ (the built bench) or from bench/lib/ (a test importing the source): the built files.
+const dist = (p: string): string => fileURLToPath(new URL(`${import.meta.url.includes('/dist/bench/') ? '../../' : '../../dist/'}${p}`, import.meta.url));
 
 /** One server process (the root of its process tree: a supervisor's workers are sampled with it). */
 export interface RunningProcess {

@@ -28,6 +28,8 @@ export interface WorkerSpec {
   readonly tokenTtlSec: number;
   readonly tenant: string;
   readonly rooms: number;
+  /** mixed: every room on every process; rooms: room r's members all on process r mod N */
+  readonly placement: 'mixed' | 'rooms';
   readonly jtiPrefix: string;
   /** mint 100 tokens and share them (verifier-cache hits) instead of one per connection */
   readonly reuseTokens: boolean;
@@ -137,12 +139,14 @@ const err = (p: PhaseState, reason: string): void => {
 
 /**
  * Destination of connection `idx`. Loopback addresses: idx % addrs. Processes of a multi-process
- * target: (idx / rooms) % procs, so that every room (idx % rooms) has members on every process
- * and a publish crosses processes.
+ * target, placement `mixed`: (idx / rooms) % procs, so that every room (idx % rooms) has members on
+ * every process and a publish crosses processes; placement `rooms`: (idx % rooms) % procs, so that
+ * each room lives on one process and the rooms are spread over the processes.
  */
-function destination(spec: Pick<WorkerSpec, 'host' | 'ports' | 'addrs' | 'rooms'>, idx: number): { host: string; port: number } {
+function destination(spec: Pick<WorkerSpec, 'host' | 'ports' | 'addrs' | 'rooms' | 'placement'>, idx: number): { host: string; port: number } {
   const host = spec.addrs > 1 ? `127.0.0.${1 + (idx % spec.addrs)}` : spec.host;
-  return { host, port: spec.ports[Math.floor(idx / spec.rooms) % spec.ports.length]! };
+  const proc = spec.placement === 'rooms' ? idx % spec.rooms : Math.floor(idx / spec.rooms);
+  return { host, port: spec.ports[proc % spec.ports.length]! };
 }
 
 function init(spec: WorkerSpec): WorkerState {

@@ -70,6 +70,10 @@ export interface Config {
   readonly maxPendingUpgrades: number;
   readonly maxPendingPerAddress: number;
   readonly presenceMaxPending: number;
+  readonly redisCluster: boolean;
+  readonly busChannels: 'room' | 'single';
+  readonly deploymentMaxConnectionsPerUser: number;
+  readonly deploymentMaxConnectionsPerTenant: number;
   readonly registryMaxPending: number;
   // server API and user revocation (docs/API.md)
   readonly revokedUserPrefix: string;
@@ -103,7 +107,7 @@ type Kind =
   | { type: 'list' }
   | { type: 'enum'; values: readonly string[] }
   | { type: 'algorithms' }
-  | { type: 'url'; protocols: readonly string[] }
+  | { type: 'url'; protocols: readonly string[]; many?: boolean }
   /** an integer in min..max, or the word auto */
   | { type: 'int-or-auto'; min: number; max: number };
 
@@ -123,7 +127,7 @@ export const OPTIONS: readonly Option[] = [
   { key: 'host', env: 'WSGATE_HOST', kind: { type: 'string' }, def: '0.0.0.0', help: 'Address to bind.' },
   { key: 'nodeId', env: 'WSGATE_NODE_ID', kind: { type: 'string' }, def: undefined, help: 'Id of this gateway node in the registry and presence (default: hostname-pid-random).' },
   { key: 'logLevel', env: 'WSGATE_LOG_LEVEL', kind: { type: 'enum', values: ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] }, def: 'info', help: 'Log level (pino).' },
-  { key: 'redisUrl', env: 'WSGATE_REDIS_URL', kind: { type: 'url', protocols: ['redis:', 'rediss:'] }, def: undefined, help: 'Redis URL. Unset: the embedded single-node store (memory).' },
+  { key: 'redisUrl', env: 'WSGATE_REDIS_URL', kind: { type: 'url', protocols: ['redis:', 'rediss:'], many: true }, def: undefined, help: 'Redis URL. Unset: the embedded single-node store (memory). With WSGATE_REDIS_CLUSTER, one or more seed nodes of the cluster, comma-separated.' },
   { key: 'keyPrefix', env: 'WSGATE_KEY_PREFIX', kind: { type: 'string' }, def: 'wsgate:', help: 'Prefix of the registry and presence keys in Redis.' },
   { key: 'jwtSecrets', env: 'WSGATE_JWT_SECRET', kind: { type: 'list' }, def: undefined, help: 'HMAC secret(s) for HS* tokens, comma-separated, each at least 32 bytes; all are accepted (rotation). No key at all: a random secret is generated for this process (development).' },
   { key: 'jwtPublicKeyFiles', env: 'WSGATE_JWT_PUBLIC_KEY_FILE', kind: { type: 'list' }, def: undefined, help: 'PEM public key file(s) for RS*/PS*/ES*/EdDSA tokens, comma-separated.' },
@@ -191,6 +195,11 @@ export const OPTIONS: readonly Option[] = [
   { key: 'workers', env: 'WSGATE_WORKERS', kind: { type: 'int-or-auto', min: 1, max: 1024 }, def: 'auto', help: 'Worker processes sharing the port (SO_REUSEPORT), one gateway: auto = the cores this process may use (affinity and cgroup quota); 1 = a single process without a supervisor.' },
   { key: 'drainGraceSec', env: 'WSGATE_DRAIN_GRACE_SEC', kind: int(0, 3600), def: '3', help: 'Drain (SIGTERM): seconds between /readyz turning 503 and the listen socket closing, so a load balancer stops sending new connections first.' },
   { key: 'drainSec', env: 'WSGATE_DRAIN_SEC', kind: int(0, 3600), def: '5', help: 'Drain (SIGTERM): seconds over which open connections are closed in batches with 4500 (reconnect), so that clients do not all reconnect at once (0 = all at once).' },
+  // Many nodes, one deployment: Redis Cluster, per-room bus channels, deployment-wide caps (docs/REDIS.md).
+  { key: 'redisCluster', env: 'WSGATE_REDIS_CLUSTER', kind: { type: 'bool' }, def: 'false', help: 'WSGATE_REDIS_URL names a Redis Cluster (Redis >= 7): every store uses ioredis\' Cluster client, keys used together share a hash tag, the bus uses shard channels (SSUBSCRIBE/SPUBLISH), the revocation mirror tracks every master.' },
+  { key: 'busChannels', env: 'WSGATE_BUS_CHANNELS', kind: { type: 'enum', values: ['room', 'single'] }, def: 'room', help: 'Cross-node fan-out: one pub/sub channel per room, subscribed while this node has members in the room, so a node receives only its rooms\' traffic (room); or one channel for the deployment that every node receives whole (single).' },
+  { key: 'deploymentMaxConnectionsPerUser', env: 'WSGATE_DEPLOYMENT_MAX_CONNECTIONS_PER_USER', kind: int(0, 10_000_000), def: '0', help: 'Connections one user (tenant + sub) may hold across every node (0 = unlimited). With Redis each upgrade then costs one Redis round trip (batched per event-loop turn; docs/REDIS.md#deployment-caps). Over it: 429 / close 4508.' },
+  { key: 'deploymentMaxConnectionsPerTenant', env: 'WSGATE_DEPLOYMENT_MAX_CONNECTIONS_PER_TENANT', kind: int(0, 10_000_000), def: '0', help: 'Connections one tenant may hold across every node (0 = unlimited). Over it: 429 / close 4508.' },
 ];
 
 export class ConfigError extends Error {
@@ -243,14 +252,18 @@ function parseValue(opt: Option, raw: string, problems: string[]): unknown {
       return n;
     }
     case 'url': {
-      try {
-        const u = new URL(raw);
-        if (!k.protocols.includes(u.protocol)) { problems.push(`${where}: "${redactUrl(raw)}" must use ${k.protocols.join(' or ')}`); return undefined; }
-        return raw;
-      } catch {
-        problems.push(`${where}: not a valid URL`);
-        return undefined;
+      const urls = k.many ? splitList(raw) : [raw];
+      if (urls.length === 0) { problems.push(`${where}: no URL`); return undefined; }
+      for (const one of urls) {
+        try {
+          const u = new URL(one);
+          if (!k.protocols.includes(u.protocol)) { problems.push(`${where}: "${redactUrl(one)}" must use ${k.protocols.join(' or ')}`); return undefined; }
+        } catch {
+          problems.push(`${where}: not a valid URL`);
+          return undefined;
+        }
       }
+      return urls.join(',');
     }
   }
 }
@@ -333,6 +346,9 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, ar
   if (out.metricsAccess === 'token' && out.metricsToken === undefined) problems.push('WSGATE_METRICS=token needs WSGATE_METRICS_TOKEN');
   if (out.metricsToken !== undefined && out.metricsAccess !== 'token') problems.push('WSGATE_METRICS_TOKEN is set but WSGATE_METRICS is not token: set WSGATE_METRICS=token (or unset the token)');
   if (typeof out.metricsToken === 'string' && out.metricsToken.length < 16) problems.push('WSGATE_METRICS_TOKEN must be at least 16 characters');
+  if (typeof out.redisUrl === 'string' && out.redisUrl.includes(',') && out.redisCluster !== true) problems.push('WSGATE_REDIS_URL lists several URLs: only the seeds of a cluster (WSGATE_REDIS_CLUSTER=true) may be several');
+  // a brace in the prefix would make it the hash tag of every key: the whole deployment in one slot
+  if (out.redisCluster === true && typeof out.keyPrefix === 'string' && /[{}]/.test(out.keyPrefix)) problems.push('WSGATE_KEY_PREFIX must not contain { or } on a Redis Cluster (keys carry hash tags of their own)');
 
   if (problems.length > 0) throw new ConfigError(problems);
   return Object.freeze(out as unknown as Config);

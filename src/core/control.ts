@@ -173,7 +173,7 @@ export class Control<S> {
     return new Promise<Gathered>((resolve) => {
       const p: Pending = { answers, expected: undefined, sent: false, resolve, timer: setTimeout(() => this.finish(id), timeoutMs) };
       this.pending.set(id, p);
-      bus.publish(encodeEnvelope({ kind: 'command', node: nodeId, id, command: c })).then(
+      bus.broadcast(encodeEnvelope({ kind: 'command', node: nodeId, id, command: c })).then(
         () => {
           p.sent = true;
           this.settle(id);
@@ -203,7 +203,7 @@ export class Control<S> {
       return;
     }
     const answer = this.execute(e.command);
-    this.deps.bus.publish(encodeEnvelope({ kind: 'answer', node: this.deps.nodeId, to: e.node, id: e.id, answer })).catch(() => {
+    this.deps.bus.broadcast(encodeEnvelope({ kind: 'answer', node: this.deps.nodeId, to: e.node, id: e.id, answer })).catch(() => {
       this.deps.metrics.busPublishFailures++;
     });
   }

@@ -19,6 +19,7 @@ import type { Command } from '../protocol/bus.js';
 import type { Encoding } from '../protocol/messages.js';
 import type { ConnectionRegistry, Registrable } from '../registry/registry.js';
 import type { Bus, ConnectionEntry, PresenceStore } from '../stores/ports.js';
+import type { DeploymentCaps } from './caps.js';
 import { Control, type Gathered, type NodeInfo } from './control.js';
 import { FanOut } from './fanout.js';
 import { Lifetime, type LifetimeOptions } from './lifetime.js';
@@ -66,6 +67,8 @@ export interface HubDeps {
   readonly info?: () => NodeInfo;
   /** the caps counted by the host (workers); undefined: counted here */
   readonly admission?: Admission;
+  /** the deployment-wide caps, when configured */
+  readonly caps?: DeploymentCaps;
 }
 
 export class Hub<S> {
@@ -87,7 +90,9 @@ export class Hub<S> {
     // the registry holds sessions, and builds their entries at flush time
     this.registry = deps.registry(() => this.sessions, (s) => this.sessions.entry(s as Session<S>));
     this.outbox = new Outbox(port, deps.metrics, deps.faults);
-    const fanOut = new FanOut(port, deps.bus, opts.nodeId, deps.faults, deps.metrics, (room) => deps.presence.connections(room));
+    const fanOut = new FanOut(port, deps.bus, opts.nodeId, deps.faults, deps.metrics, (room) => deps.presence.connections(room), (room) => deps.presence.hasRoom(room));
+    // the bus subscribes to the rooms this node has members in (per-room channels)
+    deps.presence.onRoom((room, here) => (here ? deps.bus.watch(room) : deps.bus.unwatch(room)));
     const queries = new PresenceQueries(deps.presenceStore, deps.presence, opts.nodeId, { lookupTimeoutMs: opts.lookupTimeoutMs, cacheMs: PRESENCE_CACHE_MS, maxRooms: PRESENCE_READS_MAX, maxCached: PRESENCE_CACHED_MAX }, now);
     this.fanOut = fanOut;
     this.control = new Control(this.sessions, this.outbox, {
@@ -131,9 +136,26 @@ export class Hub<S> {
     return this.sessions.admitsAsync;
   }
 
-  /** A session for an authenticated upgrade; the socket opens right after (or `close` undoes it). */
-  create(claims: Claims, encoding: Encoding, protocol: string | undefined): Session<S> {
-    return this.sessions.create(claims, encoding, protocol);
+  /** Deployment-wide caps are configured: an upgrade takes a reservation (reserve) before create. */
+  get reserves(): boolean {
+    return this.deps.caps !== undefined;
+  }
+
+  /** Takes a deployment-cap reservation: undefined = reserved (create(..., true) takes it over, or unreserve gives it back), else the refusal. */
+  reserve(claims: Claims): RefusalKind | undefined | Promise<RefusalKind | undefined> {
+    return this.deps.caps?.reserve(claims);
+  }
+
+  /** Gives back a reservation whose upgrade did not happen. */
+  unreserve(claims: Claims): void {
+    this.deps.caps?.release(claims.tenantId, claims.sub);
+  }
+
+  /** A session for an authenticated upgrade; the socket opens right after (or `close` undoes it). `reserved`: it holds a reservation, released at its close. */
+  create(claims: Claims, encoding: Encoding, protocol: string | undefined, reserved = false): Session<S> {
+    const s = this.sessions.create(claims, encoding, protocol);
+    s.reserved = reserved;
+    return s;
   }
 
   /**
@@ -182,6 +204,10 @@ export class Hub<S> {
   /** The socket is gone (or never opened). */
   close(s: Session<S>): void {
     if (!this.sessions.close(s)) return;
+    if (s.reserved) {
+      s.reserved = false;
+      this.deps.caps?.release(s.tenantId, s.userId);
+    }
     this.deps.metrics.connectionsClosed++;
     this.rooms.leaveAll(s);
     this.registry.remove(s);
@@ -248,8 +274,13 @@ export class Hub<S> {
     return this.notices.flush();
   }
 
+  /** Heartbeat and repair of this node's deployment-cap counts (on the registry's interval). */
+  flushCaps(): Promise<void> {
+    return this.deps.caps?.flush() ?? Promise.resolve();
+  }
+
   /** Clean shutdown of the stores' view of this node. */
   async forgetNode(): Promise<void> {
-    await Promise.allSettled([this.registry.clear(), this.deps.presenceStore.removeNode(this.nodeId, this.deps.presence.rooms())]);
+    await Promise.allSettled([this.registry.clear(), this.deps.presenceStore.removeNode(this.nodeId, this.deps.presence.rooms()), this.deps.caps?.forget()]);
   }
 }

@@ -11,6 +11,7 @@ import type { FanOut } from './fanout.js';
 import type { Outbox } from './outbox.js';
 import type { SocketPort } from './ports.js';
 import type { PresenceQueries } from './presence-queries.js';
+import { withTimeout } from './timeout.js';
 import { hasRoom, roomCount, roomList, withoutRoom, withRoom } from './room-set.js';
 import type { Session } from './session.js';
 
@@ -25,6 +26,8 @@ export interface RoomLimits {
   readonly maxRoomNameLength: number;
   /** bytes of a publish frame as received */
   readonly maxPublishBytes: number;
+  /** how long a join's ack waits for its rooms' bus subscription */
+  readonly lookupTimeoutMs: number;
 }
 
 export class RoomRequests<S> {
@@ -42,10 +45,12 @@ export class RoomRequests<S> {
   join(s: Session<S>, id: RequestId, rooms: readonly string[]): void {
     // All or nothing: every room is checked before any is joined.
     const adding = new Set<string>(); // a room named twice in one request is one room
+    const keys = new Set<string>();
     for (const room of rooms) {
       if (!validRoom(room, this.limits.maxRoomNameLength)) return this.outbox.replyError(s, id, ReplyError.BAD_ROOM);
       if (!s.perms.can('join', room)) return this.outbox.replyError(s, id, ReplyError.FORBIDDEN);
       const key = roomKey(s.tenantId, room);
+      keys.add(key);
       if (!hasRoom(s.rooms, key)) adding.add(key);
     }
     if (roomCount(s.rooms) + adding.size > this.limits.maxRooms) return this.outbox.replyError(s, id, ReplyError.TOO_MANY_ROOMS);
@@ -54,7 +59,16 @@ export class RoomRequests<S> {
       this.port.subscribe(s.socket!, topicOf(key, s.encoding));
       this.tracker.join(key, s.userId);
     }
-    this.outbox.ack<'join'>(s, id, { rooms });
+    // The ack waits for the bus to deliver these rooms here (a room new on this node is subscribed
+    // first: one round trip, batched with the other joins of the turn), at most the lookup timeout.
+    const subscribed = this.fanOut.ready([...keys]);
+    if (subscribed === undefined) return this.outbox.ack<'join'>(s, id, { rooms });
+    withTimeout(subscribed, this.limits.lookupTimeoutMs, 'room subscription')
+      .catch(() => undefined)
+      .then(() => {
+        if (!s.closed) this.outbox.ack<'join'>(s, id, { rooms }, true);
+      })
+      .catch((err: unknown) => this.outbox.fail(s, 'join', err));
   }
 
   /** Leaves one room (by key): unsubscribes and tells the tracker. */

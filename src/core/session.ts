@@ -27,4 +27,6 @@ export interface Session<S = unknown> extends Bucket {
   closed: boolean;
   /** presence requests waiting for the store; core/rooms.ts */
   presenceWaiting: number;
+  /** holds a deployment-cap reservation, released at close; core/caps.ts */
+  reserved: boolean;
 }

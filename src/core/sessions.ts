@@ -108,6 +108,7 @@ export class Sessions<S> implements Iterable<Session<S>> {
       warned: false,
       closed: false,
       presenceWaiting: 0,
+      reserved: false,
       tokens: 0,
       bytes: 0,
       refilledAt: now,

@@ -42,7 +42,7 @@ export const Refusal = {
   ORIGIN_FORBIDDEN: { status: 403, code: 'ORIGIN_FORBIDDEN', error: 'Origin not allowed', close: Close.ORIGIN_FORBIDDEN },
   /** Subprotocols offered, none of them ours. */
   BAD_SUBPROTOCOL: { status: 400, code: 'BAD_SUBPROTOCOL', error: 'Unsupported subprotocol', close: Close.BAD_SUBPROTOCOL },
-  /** Connection caps per user or per tenant reached on this node. */
+  /** Connection caps per user or per tenant reached on this node, or across the deployment. */
   TOO_MANY_CONNECTIONS: { status: 429, code: 'TOO_MANY_CONNECTIONS', error: 'Too many connections', close: Close.TOO_MANY_CONNECTIONS },
   /** Revocation lookup failed or timed out (fail-closed), or the node is full. Retry-After is set. */
   UNAVAILABLE: { status: 503, code: 'UNAVAILABLE', error: 'Service unavailable', close: Close.UNAVAILABLE },

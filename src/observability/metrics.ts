@@ -125,6 +125,9 @@ export class Metrics {
   readonly protocolDrops = new Map<string, number>();
   busPublishFailures = 0;
   busMalformed = 0;
+  /** bytes of bus payloads received, and of those for rooms without a local member */
+  busReceivedBytes = 0;
+  busForeignBytes = 0;
   presenceOverflows = 0;
   registryOverflows = 0;
   /** TLS certificate reloads (SIGHUP): result -> count */
@@ -204,6 +207,8 @@ export class Metrics {
     labelled('protocol_drops_total', 'Connections uWS dropped without a close frame (the client sees 1006), by reason: invalid-utf8, too-big, idle-timeout, bad-frame.', 'reason', this.protocolDrops);
     counter('bus_publish_failures_total', 'Cross-node publishes that could not be sent (Redis away).', () => this.busPublishFailures);
     counter('bus_malformed_total', 'Cross-node envelopes dropped as malformed.', () => this.busMalformed);
+    counter('bus_received_bytes_total', 'Bytes of cross-node payloads this node received (its own echoes included).', () => this.busReceivedBytes);
+    counter('bus_foreign_bytes_total', 'Bytes of cross-node payloads received for rooms without a member on this node (0 with WSGATE_BUS_CHANNELS=room).', () => this.busForeignBytes);
     counter('presence_overflows_total', 'Times the buffered presence changes exceeded WSGATE_PRESENCE_MAX_PENDING and were replaced by a full rewrite.', () => this.presenceOverflows);
     counter('registry_overflows_total', 'Times the buffered registry changes exceeded WSGATE_REGISTRY_MAX_PENDING and were replaced by a full rewrite.', () => this.registryOverflows);
     labelled('tls_reloads_total', 'TLS certificate reloads (SIGHUP), by result: ok, failed (the old certificate stays).', 'result', this.tlsReloads);

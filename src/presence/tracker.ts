@@ -58,10 +58,23 @@ export class PresenceTracker {
     if (d.add.size === 0 && d.rem.size === 0) this.pending.delete(room);
   }
 
+  /**
+   * Registers the one listener told when a room gets its first local member (true) and loses its
+   * last (false): the Hub tells the Bus, which subscribes to the rooms this node serves.
+   */
+  onRoom(listener: (room: string, here: boolean) => void): void {
+    this.roomListener = listener;
+  }
+
+  private roomListener: ((room: string, here: boolean) => void) | undefined;
+
   /** Returns true when the user became present (first local connection in the room). */
   join(room: string, user: string): boolean {
     let users = this.local.get(room);
-    if (!users) this.local.set(room, (users = new Map()));
+    if (!users) {
+      this.local.set(room, (users = new Map()));
+      this.roomListener?.(room, true);
+    }
     const n = users.get(user) ?? 0;
     users.set(user, n + 1);
     this.conns.set(room, (this.conns.get(room) ?? 0) + 1);
@@ -87,7 +100,10 @@ export class PresenceTracker {
       return false;
     }
     users.delete(user);
-    if (users.size === 0) this.local.delete(room);
+    if (users.size === 0) {
+      this.local.delete(room);
+      this.roomListener?.(room, false);
+    }
     const d = this.delta(room);
     if (d === undefined) return true;
     if (d.add.has(user)) d.add.delete(user);
@@ -103,6 +119,10 @@ export class PresenceTracker {
 
   localMembers(room: string): string[] {
     return [...(this.local.get(room)?.keys() ?? [])].sort();
+  }
+
+  hasRoom(room: string): boolean {
+    return this.local.has(room);
   }
 
   /** Room keys with at least one local member. */

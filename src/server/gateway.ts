@@ -22,7 +22,11 @@ import type { HttpRequest, HttpResponse, TemplatedApp, Uws, WebSocket, us_listen
 export type { SocketData } from './apps.js';
 
 /** An authentication outcome after the caps: `held`, the host counted it (workers) and it must become a session or be given back. */
-type Decision = (AuthOutcome & { readonly ok: false }) | (AuthOutcome & { readonly ok: true; readonly held: boolean });
+/**
+ * An authentication outcome after the caps: `held`, the host counted it (workers); `reserved`, it
+ * holds a deployment-cap reservation (Redis). Either must become a session or be given back.
+ */
+type Decision = (AuthOutcome & { readonly ok: false }) | (AuthOutcome & { readonly ok: true; readonly held: boolean; readonly reserved: boolean });
 
 /** An upgrade being decided: what uWS needs to answer it, copied out of the request. */
 interface Upgrading {
@@ -289,6 +293,8 @@ export class Gateway {
     try {
       const auth = this.deps.authenticator.authenticate(request, offered);
       outcome = auth instanceof Promise ? auth.then((o) => this.admitted(o)) : this.admitted(auth);
+      // Deployment-wide caps: a reservation in the store after the node's own caps (one round trip, batched)
+      if (this.deps.hub.reserves) outcome = outcome instanceof Promise ? outcome.then((o) => this.reserve(o)) : this.reserve(outcome);
     } catch (err) {
       done();
       throw err;
@@ -298,7 +304,7 @@ export class Gateway {
       const address = text(res.getRemoteAddressAsText());
       const verdict = pending.enter(address);
       if (verdict !== 'ok') {
-        outcome.catch(() => undefined); // its answer is not wanted any more
+        outcome.then((o) => this.giveBack(o), () => undefined); // its answer is not wanted any more
         metrics.count(metrics.pendingRefused, verdict);
         metrics.count(metrics.refusals, Refusal.UNAVAILABLE.code);
         upgrading.address = address;
@@ -321,7 +327,7 @@ export class Gateway {
       })
       .then((o) => {
         if (aborted) {
-          if (o.ok && o.held) this.deps.hub.unadmit(o.claims);
+          this.giveBack(o);
           return;
         }
         let conn: Session<WebSocket<SocketData>> | undefined;
@@ -362,14 +368,39 @@ export class Gateway {
   private admitted(o: AuthOutcome): Decision | Promise<Decision> {
     if (!o.ok) return o;
     // counted by this process: finish() checks the caps right before create (no await in between)
-    if (!this.deps.hub.admitsAsync) return { ...o, held: false };
+    if (!this.deps.hub.admitsAsync) return { ...o, held: false, reserved: false };
     const verdict = (capped: RefusalKind | undefined): Decision => {
-      if (!capped) return { ...o, held: true };
+      if (!capped) return { ...o, held: true, reserved: false };
       this.deps.metrics.count(this.deps.metrics.refusals, capped.code);
       return { ok: false, refusal: capped, reason: capped === Refusal.UNAVAILABLE ? 'node-full' : 'connection-cap', source: o.source };
     };
     const capped = this.deps.hub.admit(o.claims);
     return capped instanceof Promise ? capped.then(verdict) : verdict(capped);
+  }
+
+  /**
+   * The deployment-cap reservation of an authenticated upgrade: the per-node caps first (no round
+   * trip for a connection this node would refuse anyway), then the store.
+   */
+  private reserve(o: Decision): Decision | Promise<Decision> {
+    if (!o.ok) return o;
+    const { metrics, hub } = this.deps;
+    if (!o.held && hub.admit(o.claims)) return o; // finish refuses it
+    const refused = (r: RefusalKind | undefined): Decision => {
+      if (r === undefined) return { ...o, reserved: true };
+      this.giveBack(o);
+      metrics.count(metrics.refusals, r.code);
+      return { ok: false, refusal: r, reason: 'deployment-cap', source: o.source };
+    };
+    const r = hub.reserve(o.claims);
+    return r instanceof Promise ? r.then(refused) : refused(r);
+  }
+
+  /** An admitted upgrade that will not become a session: its host count and reservation are given back. */
+  private giveBack(o: Decision): void {
+    if (!o.ok) return;
+    if (o.held) this.deps.hub.unadmit(o.claims);
+    if (o.reserved) this.deps.hub.unreserve(o.claims);
   }
 
   /**
@@ -384,15 +415,16 @@ export class Gateway {
       // counted here (a single process): checked right before create, in the same turn
       const capped = hub.admit(o.claims) as RefusalKind | undefined;
       if (capped) {
+        this.giveBack(o);
         metrics.count(metrics.refusals, capped.code);
         return void this.refuse(u, capped, capped === Refusal.UNAVAILABLE ? 'node-full' : 'connection-cap', o.source);
       }
     }
     let conn: Session<WebSocket<SocketData>>;
     try {
-      conn = hub.create(o.claims, chosen.encoding, chosen.protocol);
+      conn = hub.create(o.claims, chosen.encoding, chosen.protocol, o.reserved);
     } catch (err) {
-      if (o.held) hub.unadmit(o.claims);
+      this.giveBack(o);
       throw err;
     }
     metrics.upgradesAccepted++;

@@ -129,12 +129,60 @@ export interface PresenceStore {
   removeNode(nodeId: string, rooms: readonly string[]): Promise<void>;
 }
 
-/** Cross-node fan-out: bytes published on one node reach the others' subscribers. */
+/**
+ * Cross-node fan-out: a room's bytes published on one node reach the nodes with members in it.
+ * The node tells the bus which rooms it has local members in (watch/unwatch); a per-room bus
+ * delivers a room's payloads only to the nodes that watch it, a single-channel bus to every node.
+ */
 export interface Bus {
   /** False for the embedded single-node bus: nothing to send, so the Hub skips encoding. */
   readonly distributed: boolean;
-  publish(payload: Buffer): Promise<void>;
+  publish(room: string, payload: Buffer): Promise<void>;
+  /** This node has a local member in `room` from now on. Batched by the bus; idempotent. */
+  watch(room: string): void;
+  /** This node has no local member in `room` any more. */
+  unwatch(room: string): void;
+  /**
+   * Resolves once payloads of these watched rooms reach this node (the subscription is confirmed,
+   * or failed and is being retried); undefined when they already do. A join is acknowledged after
+   * it, so a client that has its join ack receives every later publish, from any node.
+   */
+  ready(rooms: readonly string[]): Promise<void> | undefined;
+  /**
+   * To every node, whatever rooms it watches: the server API's commands and answers (core/control.ts).
+   * Every bus receives these from its start (a channel of its own in the room mode).
+   */
+  broadcast(payload: Buffer): Promise<void>;
   /** Registers the single inbound handler (the Hub). It may also see this node's own payloads. */
   onMessage(handler: (payload: Buffer) => void): void;
   close(): Promise<void>;
+}
+
+/** A deployment-wide cap's answer: admitted, or which cap is reached. */
+export type CapVerdict = 'ok' | 'user' | 'tenant';
+
+/**
+ * Connection counts per user and per tenant across every node, for the deployment-wide caps
+ * (the caps and the TTL are given to the store). Each node's counts vanish a TTL after its last
+ * refresh: a crashed node stops counting by itself.
+ */
+export interface CapStore {
+  /**
+   * Counts one more connection of (tenant, user) on `nodeId` unless it would exceed a cap, and
+   * says which. Concurrent calls share round trips; synchronous where the store can answer at
+   * once. Rejects with StoreUnavailable when it cannot answer.
+   */
+  reserve(nodeId: string, tenant: string, user: string): CapVerdict | Promise<CapVerdict>;
+  /** One connection of (tenant, user) on `nodeId` ended. Resolves false when the store had no such count (lost: the node should rewrite the tenant). */
+  release(nodeId: string, tenant: string, user: string): Promise<boolean>;
+  /**
+   * Heartbeat of the node and of its counts in these tenants. Resolves to the tenants whose counts
+   * the store had lost, and `all` when it had lost the node itself (a restart, a flush): then every
+   * tenant of the node should be rewritten.
+   */
+  refresh(nodeId: string, tenants: readonly string[]): Promise<{ readonly lost: readonly string[]; readonly all: boolean }>;
+  /** Replaces the node's counts in each tenant given (tenant -> user -> connections). */
+  rewrite(nodeId: string, counts: ReadonlyMap<string, ReadonlyMap<string, number>>): Promise<void>;
+  /** Drops the node's counts at once (clean shutdown). */
+  removeNode(nodeId: string, tenants: readonly string[]): Promise<void>;
 }

@@ -21,7 +21,8 @@ import type { DrainPlan, DrainReport } from '../server/drain.js';
 import { probePort } from '../server/listen.js';
 import type { PresenceTransition } from '../stores/ports.js';
 import { HostServer } from '../stores/host/server.js';
-import { createRedis } from '../stores/redis/client.js';
+import { busChannel } from '../stores/redis/bus.js';
+import { createRedisClient, isCluster, type RedisClient } from '../stores/redis/client.js';
 import { RedisPresenceStore } from '../stores/redis/presence.js';
 import { RedisRegistryStore } from '../stores/redis/registry.js';
 import { aggregateMetrics } from './aggregate.js';
@@ -84,7 +85,7 @@ export class Supervisor {
   private seq = 0;
   private collectSeq = 0;
   private readonly collecting = new Map<number, (m: Extract<FromWorker, { t: 'collected' }>) => void>();
-  private redis: Redis | undefined;
+  private redis: RedisClient | undefined;
   private redisStores: { registry: RedisRegistryStore; presence: RedisPresenceStore } | undefined;
   private stopping: Promise<void> | undefined;
   /** every worker process not yet exited, in a slot or not (a rolling restart's new one, an old one draining) */
@@ -129,7 +130,7 @@ export class Supervisor {
     }
     await this.host.listen();
     if (c.redisUrl) {
-      this.redis = createRedis({ url: c.redisUrl, name: `wsgate:${c.nodeId}:supervisor` });
+      this.redis = createRedisClient({ url: c.redisUrl, cluster: c.redisCluster, name: `wsgate:${c.nodeId}:supervisor` });
       this.redis.on('error', () => undefined); // the workers log Redis outages; cleanup retries are logged below
       this.redisStores = { registry: new RedisRegistryStore(this.redis, c.keyPrefix, c.registryTtlSec), presence: new RedisPresenceStore(this.redis, c.keyPrefix, c.presenceTtlSec) };
     }
@@ -253,9 +254,16 @@ export class Supervisor {
       const gone = users.filter((u) => !present.has(u));
       if (gone.length > 0) left.push({ room, joined: [], left: gone });
     }
-    const p = this.redis.pipeline();
-    for (const t of left) p.publish(`${this.config.keyPrefix}bus`, presenceEnvelope(this.config.nodeId, t, this.config.presenceNotifyMaxNames));
-    await p.exec();
+    // to each room's channel, as the workers' RedisBus publishes (stores/redis/bus.ts)
+    const redis = this.redis;
+    const room = this.config.busChannels === 'room';
+    await Promise.all(
+      left.map((t) => {
+        const payload = presenceEnvelope(this.config.nodeId, t, this.config.presenceNotifyMaxNames);
+        const channel = busChannel(this.config.keyPrefix, this.config.busChannels, t.room);
+        return room && isCluster(redis) ? redis.spublish(channel, payload) : redis.publish(channel, payload);
+      }),
+    );
   }
 
   /**

@@ -1,18 +1,23 @@
 // One contract per store port, run against the memory implementation, the in-host store (two
-// workers' links to one supervisor's HostServer over a real Unix socket) and Redis (a real
-// redis-server). Each test gets its own key prefix.
+// workers' links to one supervisor's HostServer over a real Unix socket), a single Redis (a real
+// redis-server) and a Redis Cluster (three masters with a replica each, started by the test).
+// Each test gets its own key prefix.
 import { randomUUID } from 'node:crypto';
-import { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startRedisCluster, type RedisClusterServer } from '../../bench/lib/redis-cluster.js';
 import { MemoryBus, MemoryBusHub } from '../../src/stores/memory/bus.js';
+import { MemoryCapStore } from '../../src/stores/memory/caps.js';
 import { MemoryPresenceStore } from '../../src/stores/memory/presence.js';
 import { MemoryRegistryStore } from '../../src/stores/memory/registry.js';
 import { MemoryRevocationStore } from '../../src/stores/memory/revocation.js';
 import { HostServer } from '../../src/stores/host/server.js';
 import { connectHost, type HostStores } from '../../src/stores/host/stores.js';
-import type { Bus, ConnectionEntry, PresenceStore, RegistryStore, RevocationStore } from '../../src/stores/ports.js';
-import { RedisBus } from '../../src/stores/redis/bus.js';
-import { createRedis } from '../../src/stores/redis/client.js';
+import type { Bus, CapStore, ConnectionEntry, PresenceStore, RegistryStore, RevocationStore } from '../../src/stores/ports.js';
+import { RedisBus, type BusChannels } from '../../src/stores/redis/bus.js';
+import { RedisCapStore } from '../../src/stores/redis/caps.js';
+import { createRedis, createRedisClient, type RedisClient } from '../../src/stores/redis/client.js';
+import { ClusterRevocationMirror } from '../../src/stores/redis/cluster-revocation-mirror.js';
 import { RedisPresenceStore } from '../../src/stores/redis/presence.js';
 import { RedisRegistryStore } from '../../src/stores/redis/registry.js';
 import { RedisRevocationStore } from '../../src/stores/redis/revocation.js';
@@ -22,17 +27,20 @@ import { until } from '../helpers/wait.js';
 import { keyOf } from '../../src/keys/keys.js';
 
 let redis: TestRedis;
-const clients: Redis[] = [];
+let cluster: RedisClusterServer;
+const clients: RedisClient[] = [];
+const closers: Array<() => void> = [];
 const hosts: HostServer[] = [];
 const links: HostStores[] = [];
 beforeAll(async () => {
-  redis = await startRedis();
-});
+  [redis, cluster] = await Promise.all([startRedis(), startRedisCluster()]);
+}, 60_000);
 afterAll(async () => {
+  for (const c of closers) c();
   for (const c of clients) c.disconnect();
   for (const l of links) l.link.close();
   for (const h of hosts) await h.close();
-  await redis.stop();
+  await Promise.all([redis.stop(), cluster.stop()]);
 });
 
 /** A supervisor's in-host store and two workers linked to it (a fresh one per call: the tests are independent). */
@@ -49,13 +57,13 @@ async function hostPair(ttlSec = 30): Promise<[HostStores, HostStores, HostServe
 const hostBacking: { wipe?: () => void } = {};
 const hostOf = new Map<RevocationStore, HostStores>();
 
-async function client(): Promise<Redis> {
-  const c = createRedis({ url: redis.url, name: 'contract' });
+async function ready<T extends RedisClient>(c: T): Promise<T> {
   clients.push(c);
   if (c.status !== 'ready') await new Promise((r) => c.once('ready', r));
   return c;
 }
-
+const client = (): Promise<Redis> => ready(createRedis({ url: redis.url, name: 'contract' }));
+const clusterClient = (): Promise<Cluster> => ready(createRedisClient({ url: cluster.urls, cluster: true, name: 'contract' }) as Cluster);
 
 interface Impl {
   name: string;
@@ -69,14 +77,71 @@ interface Impl {
   /** Two handles on one backing store (two nodes of one deployment). */
   registry: (ttlSec: number) => Promise<[RegistryStore, RegistryStore]>;
   presence: (ttlSec: number) => Promise<[PresenceStore, PresenceStore]>;
+  /** Two nodes' buses; `perRoom`: a bus delivers only the rooms its node watches. */
   bus: () => Promise<[Bus, Bus]>;
+  perRoom: boolean;
+  caps: (userCap: number, tenantCap: number, ttlSec: number) => Promise<[CapStore, CapStore]>;
   /** The backing store forgets everything (a Redis restarted empty). */
   wipe: () => Promise<void>;
+  /** The ports this entry is about (default: all); a variant of another entry lists only what differs. */
+  only?: ReadonlyArray<'revocation' | 'registry' | 'presence' | 'bus' | 'caps'>;
 }
 
 const memoryBacking: { wipe?: () => void } = {};
-const mirrors = new Map<RedisRevocationMirror, { prefix: string; userPrefix: string; cmd: Redis }>();
 const userPrefixes = new Map<RevocationStore, string>();
+const prefixes = new Map<RevocationStore, string>();
+
+/** The Redis implementations of every port on one client factory (a single Redis, or a cluster). */
+function redisImpl(name: string, connect: () => Promise<RedisClient>, subscriber: (sharded: boolean) => RedisClient, wipe: () => Promise<void>, outside: () => RedisClient, channels: BusChannels = 'room'): Impl {
+  return {
+    name,
+    pushes: false,
+    revocation: async () => {
+      const userPrefix = `revoked-user-${randomUUID()}:`;
+      const store = new RedisRevocationStore(await connect(), `revoked-${randomUUID()}:`, 1000, userPrefix);
+      userPrefixes.set(store, userPrefix);
+      return store;
+    },
+    revokeUserFromOutside: async (store, tenant, sub, value, ttlSec) => void (await outside().set(`${userPrefixes.get(store)}${keyOf(tenant, sub)}`, value, 'EX', ttlSec)),
+    registry: async (ttl) => {
+      const p = `c-${randomUUID()}:`;
+      return [new RedisRegistryStore(await connect(), p, ttl), new RedisRegistryStore(await connect(), p, ttl)];
+    },
+    presence: async (ttl) => {
+      const p = `c-${randomUUID()}:`;
+      return [new RedisPresenceStore(await connect(), p, ttl), new RedisPresenceStore(await connect(), p, ttl)];
+    },
+    bus: async () => {
+      const p = `bus-${randomUUID()}:`;
+      return [new RedisBus(await connect(), subscriber(channels === 'room'), p, channels), new RedisBus(await connect(), subscriber(channels === 'room'), p, channels)];
+    },
+    perRoom: channels === 'room',
+    caps: async (u, t, ttl) => {
+      const p = `c-${randomUUID()}:`;
+      return [new RedisCapStore(await connect(), p, u, t, ttl, 2000), new RedisCapStore(await connect(), p, u, t, ttl, 2000)];
+    },
+    wipe,
+  };
+}
+
+const singleSub = (): RedisClient => {
+  const c = createRedis({ url: redis.url, name: 'sub', offlineQueue: true });
+  clients.push(c);
+  return c;
+};
+const clusterSub = (sharded: boolean): RedisClient => {
+  const c = createRedisClient({ url: cluster.urls, cluster: true, name: 'sub', offlineQueue: true, shardedSubscribers: sharded });
+  clients.push(c);
+  return c;
+};
+const wipeRedis = async (): Promise<void> => void (await redis.client.flushall());
+const wipeCluster = async (): Promise<void> => {
+  for (const m of await cluster.masters()) await m.client.flushall();
+};
+
+const singleRedis = redisImpl('redis', client, singleSub, wipeRedis, () => redis.client);
+const onCluster = redisImpl('redis-cluster', clusterClient, clusterSub, wipeCluster, () => cluster.client);
+
 const impls: Impl[] = [
   {
     name: 'memory',
@@ -95,6 +160,12 @@ const impls: Impl[] = [
     bus: async () => {
       const hub = new MemoryBusHub();
       return [new MemoryBus(hub), new MemoryBus(hub)];
+    },
+    perRoom: true,
+    caps: async (u, t, ttl) => {
+      const s = new MemoryCapStore(u, t, ttl);
+      memoryBacking.wipe = () => (s as unknown as { nodes: Map<string, unknown> }).nodes.clear();
+      return [s, s];
     },
     wipe: async () => memoryBacking.wipe?.(),
   },
@@ -121,61 +192,62 @@ const impls: Impl[] = [
       const [a, b] = await hostPair();
       return [a.bus, b.bus];
     },
+    // the host relays every payload to every worker (FanOut drops the rooms a worker has no member in)
+    perRoom: false,
     wipe: async () => hostBacking.wipe?.(),
+    // the deployment-wide caps are Redis's (the host counts its own caps: test/integration/workers.test.ts)
+    only: ['revocation', 'registry', 'presence', 'bus'],
   },
-  {
-    name: 'redis',
-    pushes: false,
-    revocation: async () => {
-      const userPrefix = `revoked-user-${randomUUID()}:`;
-      const store = new RedisRevocationStore(await client(), `revoked-${randomUUID()}:`, 1000, userPrefix);
-      userPrefixes.set(store, userPrefix);
-      return store;
-    },
-    revokeUserFromOutside: async (store, tenant, sub, value, ttlSec) => void (await redis.client.set(`${userPrefixes.get(store)}${keyOf(tenant, sub)}`, value, 'EX', ttlSec)),
-    registry: async (ttl) => {
-      const p = `c-${randomUUID()}:`;
-      return [new RedisRegistryStore(await client(), p, ttl), new RedisRegistryStore(await client(), p, ttl)];
-    },
-    presence: async (ttl) => {
-      const p = `c-${randomUUID()}:`;
-      return [new RedisPresenceStore(await client(), p, ttl), new RedisPresenceStore(await client(), p, ttl)];
-    },
-    bus: async () => {
-      const ch = `bus-${randomUUID()}`;
-      const sub = (): Redis => {
-        const c = createRedis({ url: redis.url, name: 'sub', offlineQueue: true });
-        clients.push(c);
-        return c;
-      };
-      return [new RedisBus(await client(), sub(), ch), new RedisBus(await client(), sub(), ch)];
-    },
-    wipe: async () => void (await redis.client.flushall()),
-  },
+  singleRedis,
   {
     // The Redis revocation mirror (WSGATE_REVOCATION_MODE=mirror); the other ports are the Redis ones.
+    ...singleRedis,
     name: 'redis-mirror',
+    only: ['revocation'],
     pushes: true,
     revocation: async () => {
       const prefix = `revoked-${randomUUID()}:`;
       const userPrefix = `revoked-user-${randomUUID()}:`;
       const tracking = createRedis({ url: redis.url, name: 'mirror', autoResubscribe: false });
       clients.push(tracking);
-      const cmd = await client();
-      const m = new RedisRevocationMirror(cmd, tracking, prefix, 1000, Date.now, () => undefined, userPrefix);
-      mirrors.set(m, { prefix, userPrefix, cmd });
+      const m = new RedisRevocationMirror(await client(), tracking, prefix, 1000, Date.now, () => undefined, userPrefix);
+      closers.push(() => m.close());
+      prefixes.set(m, prefix);
+      userPrefixes.set(m, userPrefix);
       await until(() => m.isReady);
       return m;
     },
-    revokeFromOutside: async (store, jti, ttlSec) => void (await redis.client.set(`${mirrors.get(store as RedisRevocationMirror)!.prefix}${jti}`, '1', 'EX', ttlSec)),
-    revokeUserFromOutside: async (store, tenant, sub, value, ttlSec) =>
-      void (await redis.client.set(`${mirrors.get(store as RedisRevocationMirror)!.userPrefix}${keyOf(tenant, sub)}`, value, 'EX', ttlSec)),
-    registry: async (ttl) => impls.find((i) => i.name === 'redis')!.registry(ttl),
-    presence: async (ttl) => impls.find((i) => i.name === 'redis')!.presence(ttl),
-    bus: async () => impls.find((i) => i.name === 'redis')!.bus(),
-    wipe: async () => void (await redis.client.flushall()),
+    revokeFromOutside: async (store, jti, ttlSec) => void (await redis.client.set(`${prefixes.get(store)}${jti}`, '1', 'EX', ttlSec)),
+    revokeUserFromOutside: async (store, tenant, sub, value, ttlSec) => void (await redis.client.set(`${userPrefixes.get(store)}${keyOf(tenant, sub)}`, value, 'EX', ttlSec)),
+  },
+  {
+    // The single-channel bus (WSGATE_BUS_CHANNELS=single): every node receives every room.
+    ...redisImpl('redis-single-channel', client, singleSub, wipeRedis, () => redis.client, 'single'),
+    only: ['bus'],
+  },
+  onCluster,
+  {
+    // The revocation mirror on a cluster: one mirror per master.
+    ...onCluster,
+    name: 'redis-cluster-mirror',
+    only: ['revocation'],
+    pushes: true,
+    revocation: async () => {
+      const prefix = `revoked-${randomUUID()}:`;
+      const userPrefix = `revoked-user-${randomUUID()}:`;
+      const m = new ClusterRevocationMirror(await clusterClient(), cluster.urls, 'contract', prefix, 1000, () => undefined, userPrefix);
+      closers.push(() => m.close());
+      prefixes.set(m, prefix);
+      userPrefixes.set(m, userPrefix);
+      await until(() => m.isReady);
+      return m;
+    },
+    revokeFromOutside: async (store, jti, ttlSec) => void (await cluster.client.set(`${prefixes.get(store)}${jti}`, '1', 'EX', ttlSec)),
+    revokeUserFromOutside: async (store, tenant, sub, value, ttlSec) => void (await cluster.client.set(`${userPrefixes.get(store)}${keyOf(tenant, sub)}`, value, 'EX', ttlSec)),
   },
 ];
+
+const covers = (impl: Impl, port: 'revocation' | 'registry' | 'presence' | 'bus' | 'caps'): boolean => impl.only === undefined || (impl.only as readonly string[]).includes(port);
 
 const entry = (connId: string, nodeId: string, userId = 'u'): ConnectionEntry => ({ connId, nodeId, userId, tenantId: 't', since: 1000, exp: 2000 });
 const batch = (added: Record<string, string[]> = {}, removed: Record<string, string[]> = {}, refresh: string[] = [], vacated: string[] = []) => ({
@@ -186,7 +258,7 @@ const batch = (added: Record<string, string[]> = {}, removed: Record<string, str
 });
 
 for (const impl of impls) {
-  describe(`RevocationStore (${impl.name})`, () => {
+  if (covers(impl, 'revocation')) describe(`RevocationStore (${impl.name})`, () => {
     it('is not revoked until revoked, then revoked for the TTL', async () => {
       const s = await impl.revocation();
       expect(await s.isRevoked('j1')).toBe(false);
@@ -283,11 +355,12 @@ for (const impl of impls) {
       await s.revokeUser('acme', 'both', 99, 60);
       const rt = s.roundTrips;
       expect(await Promise.all([s.isRevoked('both-1'), s.userRevokedBefore('acme', 'both'), s.isRevoked('both-2'), s.userRevokedBefore('acme', 'neither')])).toEqual([true, 99, false, 0]);
-      expect(s.roundTrips - rt).toBeLessThanOrEqual(1);
+      // one MGET on a single Redis; on a cluster one GET pipeline per master holding the keys (3 here)
+      expect(s.roundTrips - rt).toBeLessThanOrEqual(impl.name.startsWith('redis-cluster') ? 3 : 1);
     });
   });
 
-  describe(`RegistryStore (${impl.name})`, () => {
+  if (covers(impl, 'registry')) describe(`RegistryStore (${impl.name})`, () => {
     it('applies upserts and removals per node and lists every live node', async () => {
       const [a, b] = await impl.registry(30);
       expect((await a.apply('n1', { upserts: [entry('c1', 'n1'), entry('c2', 'n1')], removals: [] })).lost).toBe(true);
@@ -342,7 +415,7 @@ for (const impl of impls) {
     });
   });
 
-  describe(`PresenceStore (${impl.name})`, () => {
+  if (covers(impl, 'presence')) describe(`PresenceStore (${impl.name})`, () => {
     it('a room\'s members are the union over nodes, each user once', async () => {
       const [a, b] = await impl.presence(30);
       await a.apply('n1', batch({ r1: ['alice', 'bob'] }));
@@ -437,31 +510,145 @@ for (const impl of impls) {
     });
   });
 
-  describe(`Bus (${impl.name})`, () => {
-    it('delivers one node\'s payloads to the others', async () => {
+  if (covers(impl, 'bus')) describe(`Bus (${impl.name})`, () => {
+    // Rooms that share a hash tag share a slot: on a cluster their channels are on one master and
+    // one subscriber connection, so their order of delivery is the order of publishing.
+    const room = (n: number): string => `r{same-slot}${n}`;
+
+    it('delivers a room\'s payloads to the nodes that watch it, once ready() resolves', async () => {
       const [a, b] = await impl.bus();
       expect(a.distributed).toBe(true);
       const got: string[] = [];
       b.onMessage((p) => got.push(p.toString()));
-      // a subscriber may need a moment to subscribe: probe until one arrives, then count
+      b.watch(room(1));
+      await b.ready([room(1)]);
+      expect(b.ready([room(1)])).toBeUndefined(); // confirmed: nothing more to wait for
+      await a.publish(room(1), Buffer.from('hello'));
+      await until(() => got.includes('hello'));
+      expect(got).toEqual(['hello']);
+      await a.close();
+      await b.close();
+    });
+
+    it('broadcast reaches every other node whatever it watches (the server API\'s commands and answers)', async () => {
+      const [a, b] = await impl.bus();
+      const got: string[] = [];
+      b.onMessage((p) => got.push(p.toString()));
+      // the deployment's channel is subscribed from the start: probe until it is confirmed
       await until(async () => {
-        await a.publish(Buffer.from('probe'));
+        await a.broadcast(Buffer.from('probe'));
         return got.includes('probe');
       });
       got.length = 0;
-      await a.publish(Buffer.from('hello'));
-      await until(() => got.includes('hello'));
-      expect(got.filter((x) => x !== 'probe')).toEqual(['hello']);
+      await a.broadcast(Buffer.from('to-all'));
+      await until(() => got.includes('to-all'));
+      expect(got.filter((x) => x !== 'probe')).toEqual(['to-all']);
       await a.close();
       await b.close();
+    });
+
+    it(impl.perRoom ? 'a node receives nothing of the rooms it does not watch, and nothing after unwatch' : 'single channel: every node receives every room', async () => {
+      const [a, b] = await impl.bus();
+      const got: string[] = [];
+      b.onMessage((p) => got.push(p.toString()));
+      b.watch(room(1));
+      await b.ready([room(1)]);
+      for (let i = 0; i < 20; i++) await a.publish(room(2), Buffer.from(`other-${i}`));
+      await a.publish(room(1), Buffer.from('mine'));
+      await until(() => got.includes('mine'));
+      if (!impl.perRoom) {
+        await until(() => got.length === 21);
+        return;
+      }
+      expect(got).toEqual(['mine']);
+      // after unwatch the room's channel is dropped: a later watch's confirmation comes after it
+      b.unwatch(room(1));
+      b.watch(room(3));
+      await b.ready([room(3)]);
+      await a.publish(room(1), Buffer.from('gone'));
+      await a.publish(room(3), Buffer.from('marker'));
+      await until(() => got.includes('marker'));
+      expect(got).toEqual(['mine', 'marker']);
+      await a.close();
+      await b.close();
+    });
+
+    it('batches: many watches in one turn, each room delivered', async () => {
+      const [a, b] = await impl.bus();
+      const got = new Set<string>();
+      b.onMessage((p) => got.add(p.toString()));
+      const rooms = Array.from({ length: 200 }, (_, i) => `batch/${i}`);
+      for (const r of rooms) b.watch(r);
+      b.watch('batch/0'); // idempotent
+      await b.ready(rooms);
+      for (const r of rooms) await a.publish(r, Buffer.from(r));
+      await until(() => got.size === rooms.length);
+      await a.close();
+      await b.close();
+    });
+  });
+
+  if (covers(impl, 'caps')) describe(`CapStore (${impl.name})`, () => {
+    it('a user cap holds across nodes; a release makes room again', async () => {
+      const [a, b] = await impl.caps(2, 0, 30);
+      expect(await a.reserve('n1', 't', 'alice')).toBe('ok');
+      expect(await b.reserve('n2', 't', 'alice')).toBe('ok');
+      expect(await a.reserve('n1', 't', 'alice')).toBe('user');
+      expect(await b.reserve('n2', 't', 'alice')).toBe('user');
+      expect(await b.reserve('n2', 't', 'bob')).toBe('ok'); // another user
+      expect(await a.reserve('n1', 'other', 'alice')).toBe('ok'); // the same sub in another tenant is another user
+      expect(await b.release('n2', 't', 'alice')).toBe(true);
+      expect(await a.reserve('n1', 't', 'alice')).toBe('ok');
+      expect(await a.release('n1', 't', 'nobody')).toBe(false); // nothing to release: the node should rewrite
+    });
+
+    it('a tenant cap holds across nodes and users', async () => {
+      const [a, b] = await impl.caps(0, 3, 30);
+      const verdicts = [await a.reserve('n1', 't', 'u1'), await b.reserve('n2', 't', 'u2'), await a.reserve('n1', 't', 'u3'), await b.reserve('n2', 't', 'u4')];
+      expect(verdicts).toEqual(['ok', 'ok', 'ok', 'tenant']);
+      expect(await b.reserve('n2', 't2', 'u4')).toBe('ok');
+    });
+
+    it('concurrent reservations never exceed the cap', async () => {
+      const [a, b] = await impl.caps(5, 0, 30);
+      const all = await Promise.all(Array.from({ length: 40 }, (_, i) => (i % 2 ? a : b).reserve(i % 2 ? 'n1' : 'n2', 't', 'crowd')));
+      expect(all.filter((v) => v === 'ok')).toHaveLength(5);
+    });
+
+    it('a node that stops refreshing stops counting after the TTL (crash safety)', async () => {
+      const [a, b] = await impl.caps(1, 0, 1);
+      expect(await a.reserve('dead', 't', 'alice')).toBe('ok');
+      expect(await b.reserve('live', 't', 'alice')).toBe('user');
+      await until(async () => (await b.reserve('live', 't', 'alice')) === 'ok', 4000, 200);
+    });
+
+    it('refresh tells which tenants the store lost; rewrite restores the exact counts; removeNode drops them', async () => {
+      const [a, b] = await impl.caps(2, 0, 30);
+      await a.reserve('n1', 't', 'alice');
+      await a.reserve('n1', 't2', 'bob');
+      await a.refresh('n1', []); // the node's first heartbeat
+      expect(await a.refresh('n1', ['t', 't2'])).toEqual({ lost: [], all: false });
+      await impl.wipe();
+      const lost = await a.refresh('n1', ['t', 't2']);
+      expect([[...lost.lost].sort(), lost.all]).toEqual([['t', 't2'], true]);
+      await a.rewrite('n1', new Map([['t', new Map([['alice', 2]])], ['t2', new Map()]]));
+      expect(await a.refresh('n1', ['t'])).toEqual({ lost: [], all: false });
+      expect(await b.reserve('n2', 't', 'alice')).toBe('user');
+      expect(await b.reserve('n2', 't2', 'bob')).toBe('ok');
+      await a.removeNode('n1', ['t', 't2']);
+      expect(await b.reserve('n2', 't', 'alice')).toBe('ok');
     });
   });
 }
 
 describe('RedisRevocationMirror after a resync', () => {
-  it('reports the revocations written while it could not hear them (tokens and users)', async () => {
+  it('reports every revocation it holds after the sync: the ones written while it could not hear them, and the ones it knew (fail-open may have let them in meanwhile)', async () => {
     const s = (await impls.find((i) => i.name === 'redis-mirror')!.revocation()) as RedisRevocationMirror;
-    const { prefix, userPrefix, cmd } = mirrors.get(s)!;
+    const prefix = prefixes.get(s)!;
+    const userPrefix = userPrefixes.get(s)!;
+    const cmd = (s as unknown as { redis: Redis }).redis;
+    await redis.client.set(`${prefix}known-before`, '1', 'EX', 60);
+    await until(() => s.isRevokedNow('known-before') === true);
     const told: string[] = [];
     s.onRevoked((jti) => told.push(jti));
     s.onUserRevoked((tenant, sub, before) => told.push(`${tenant}/${sub}/${before}`));
@@ -474,7 +661,7 @@ describe('RedisRevocationMirror after a resync', () => {
     // the mirror's subscriber connection drops: it reconnects and the mirror syncs again
     await redis.client.call('CLIENT', 'KILL', 'ID', String((s as unknown as { subId: number }).subId));
     await until(() => s.syncs > syncs && s.isReady);
-    await until(() => told.includes('while-away') && told.includes('acme/away/1700000000'));
+    await until(() => told.includes('while-away') && told.includes('acme/away/1700000000') && told.includes('known-before'));
     expect(s.isRevokedNow('while-away')).toBe(true);
     expect(s.userRevokedBeforeNow('acme', 'away')).toBe(1_700_000_000);
   });

@@ -94,6 +94,9 @@ describe('bench options', () => {
     expect((await refused('dist/bench/cli.js', 'connect-storm', '--baseline', 'naiv')).stderr).toMatch(/--baseline: "naiv"/);
     expect((await refused('dist/bench/cli.js', 'connect-storm', '--conns', '6O')).stderr).toMatch(/--conns/);
     expect((await refused('dist/bench/cli.js', 'connect-strom')).stderr).toMatch(/unknown scenario/);
+    expect((await refused('dist/bench/cli.js', 'fanout', '--placement', 'room')).stderr).toMatch(/--placement: "room"/);
+    expect((await refused('dist/bench/cli.js', 'fanout', '--gateway-env', 'BUS=single')).stderr).toMatch(/--gateway-env: "BUS=single"/);
+    expect((await refused('dist/bench/cli.js', 'fanout', '--store', 'cluster')).stderr).toMatch(/--store: "cluster"/);
     expect((await refused('dist/bench/compare.js', 'a.json', 'b.json', '--verbose')).code).toBe(2);
     expect((await refused('dist/bench/plan.js', '--conections', '10', '--report', 'r.json')).stderr).toMatch(/Unknown option/);
     expect((await refused('dist/bench/plan.js', '--connections', 'x', '--report', 'r.json')).stderr).toMatch(/--connections: "x"/);
@@ -179,6 +182,16 @@ describe.concurrent('bench scenarios (smoke)', { timeout: 150_000 }, () => {
     expect(procs[0]!.cpuAvg + procs[1]!.cpuAvg).toBeCloseTo(gw!.server.cpuAvg, 1);
     expect(gw!.metrics.redisCpuUsPerDelivery).toBeGreaterThan(0);
     checkFigure(report, 'deliveriesPerSec');
+  });
+
+  it('fanout on two wsgate processes on a Redis Cluster, each room on one process: every delivery stays on its node', async () => {
+    const { report } = await bench('fanout-cluster', 'fanout', '--gateway-procs', '2', '--placement', 'rooms', '--store', 'redis-cluster', '--gateway-env', 'WSGATE_BUS_CHANNELS=room');
+    checkSchema(report, 'fanout', ['wsgate', 'uws'], 2);
+    expect([report.options.store, report.options.placement, report.options.gatewayEnv]).toEqual(['redis-cluster', 'rooms', { WSGATE_BUS_CHANNELS: 'room' }]);
+    const gw = report.runs[0]!;
+    expect(gw.metrics.deliveries).toBe(gw.metrics.publishes! * 19);
+    for (const p of gw.server.processes) expect(p.cpuByPhase.fanout).toBeGreaterThan(0); // both processes deliver their rooms
+    expect(gw.metrics.redisCpuUsPerDelivery).toBeGreaterThan(0); // the cluster's CPU, summed over its masters
   });
 
   it('echo against every target', async () => {

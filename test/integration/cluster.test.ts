@@ -8,8 +8,10 @@ import { startGateway } from '../helpers/gateway.js';
 import { spawnGateway, type GatewayProcess } from '../helpers/process.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
 import { until } from '../helpers/wait.js';
+import { keyOf } from '../../src/keys/keys.js';
 import { hs } from '../helpers/tokens.js';
 import { roomKey } from '../../src/rooms/rooms.js';
+import { compare, documented } from '../helpers/redis-doc.js';
 
 let redis: TestRedis;
 beforeAll(async () => {
@@ -57,6 +59,9 @@ describe('two nodes, one Redis', () => {
     await watcher.request({ type: 'join', rooms: ['team/2'] });
     const members = async (): Promise<string[]> => ((await watcher.request({ type: 'presence', room: 'team/2' })).result as { users: string[] }).users;
     await until(async () => (await members()).includes('ghost'));
+    // node A's registry hash, tagged with its node id (docs/REDIS.md)
+    const conns = 'cluster:node:{6:node-a}:conns';
+    expect(await redis.client.exists(conns)).toBe(1);
     expect(await a.kill('SIGKILL')).toBeNull();
     const killedAt = Date.now();
     await until(async () => !(await members()).includes('ghost'), 8000);
@@ -65,7 +70,7 @@ describe('two nodes, one Redis', () => {
     const nodes = await redis.client.zrange('cluster:nodes', 0, -1);
     expect(nodes).toContain('node-b');
     // The registry of the dead node expires too (key TTL).
-    await until(async () => (await redis.client.exists('cluster:node:node-a:conns')) === 0, 5000);
+    await until(async () => (await redis.client.exists(conns)) === 0, 5000);
     await watcher.close();
   });
 });
@@ -111,6 +116,36 @@ describe('presence writes are batched', () => {
       for (const ws of sockets) ws.terminate();
     } finally {
       await gw.stop();
+    }
+  });
+});
+
+describe('docs/REDIS.md on a single Redis', () => {
+  it('names every key and channel two gateways (with deployment caps) use, and each named one is in use', async () => {
+    const prefix = 'doc-single:';
+    const env = { WSGATE_REDIS_URL: redis.url, WSGATE_KEY_PREFIX: prefix, WSGATE_DEPLOYMENT_MAX_CONNECTIONS_PER_TENANT: '100' };
+    const [g1, g2] = await Promise.all([startGateway(env), startGateway(env)]);
+    try {
+      const x = (await connect(g1.url, hs({ sub: 'doc-x' }))).client;
+      const y = (await connect(g2.url, hs({ sub: 'doc-y' }))).client;
+      await x.request({ type: 'join', rooms: ['doc/1'] });
+      await y.request({ type: 'join', rooms: ['doc/1'] });
+      await until(async () => ((await x.request({ type: 'presence', room: 'doc/1' })).result as { users: string[] }).users.length === 2);
+      await until(() => g1.metrics.gauges().registry_pending === 0 && g2.metrics.gauges().registry_pending === 0);
+      await g1.hub.flushCaps();
+      await redis.client.set('revoked:doc-probe', '1', 'EX', 60);
+      await redis.client.set(`revoked-user:${keyOf('acme', 'doc-probe')}`, '1', 'EX', 60);
+      const keys = [...(await redis.client.keys(`${prefix}*`)), ...(await redis.client.keys('revoked:doc-probe')), ...(await redis.client.keys('revoked-user:*doc-probe'))];
+      const k = compare(keys, documented('Keys', prefix));
+      expect(k.undocumented).toEqual([]);
+      expect(k.unused).toEqual([]);
+      const channels = (await redis.client.call('PUBSUB', 'CHANNELS', '*')) as string[];
+      const c = compare(channels.filter((ch) => ch.startsWith(prefix) || ch.startsWith('__redis__')), documented('Channels', prefix));
+      expect(c.undocumented).toEqual([]);
+      expect(c.unused).toEqual([]); // <p>bus: every node subscribes to it for the server API's broadcasts
+      await Promise.all([x.close(), y.close()]);
+    } finally {
+      await Promise.all([g1.stop(), g2.stop()]);
     }
   });
 });

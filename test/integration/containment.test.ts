@@ -10,6 +10,7 @@ import { spawnGateway } from '../helpers/process.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
 import { hs } from '../helpers/tokens.js';
 import { until } from '../helpers/wait.js';
+import { roomKey } from '../../src/rooms/rooms.js';
 
 let redis: TestRedis;
 let gw: TestGateway;
@@ -158,18 +159,21 @@ describe('failures outside a socket\'s request', () => {
 
   it('a malformed bus envelope from another node is dropped and counted', async () => {
     const raw = new Redis(redis.url);
+    // the node subscribes to a room's channel once it has a member there
+    const { client: member } = await connect(gw.url, hs({ sub: 'member' }));
+    await member.request({ type: 'join', rooms: ['junk/1'] });
+    const channel = `${gw.config.keyPrefix}room:${roomKey('acme', 'junk/1')}`;
     try {
       const before = gw.metrics.busMalformed;
-      await until(async () => {
-        await raw.publish(`${gw.config.keyPrefix}bus`, Buffer.from([0xc1, 0xff, 0x00]));
-        return gw.metrics.busMalformed > before;
-      });
-      await raw.publish(`${gw.config.keyPrefix}bus`, Buffer.from('{"k":"r"}'));
-      await raw.publish(`${gw.config.keyPrefix}bus`, Buffer.alloc(0));
+      await raw.publish(channel, Buffer.from([0xc1, 0xff, 0x00]));
+      await raw.publish(channel, Buffer.from('{"k":"r"}'));
+      await raw.publish(channel, Buffer.alloc(0));
       await until(() => gw.metrics.busMalformed >= before + 3);
+      expect((await member.request({ type: 'ping' })).type).toBe('ack');
       await bystanderFine();
     } finally {
       raw.disconnect();
+      await member.close();
     }
   });
 

@@ -163,12 +163,12 @@ describe('shutdown', () => {
     const gw = await spawnGateway({ WSGATE_REDIS_URL: r2.url, WSGATE_KEY_PREFIX: 'shut:', WSGATE_NODE_ID: 'shut-node', WSGATE_REGISTRY_FLUSH_MS: '100' });
     try {
       const { client } = await connect(gw.url, hs());
-      await until(async () => (await r2.client.exists('shut:node:shut-node:conns')) === 1);
+      await until(async () => (await r2.client.exists('shut:node:{9:shut-node}:conns')) === 1);
       const closed = client.closed;
       const code = gw.kill('SIGTERM');
       expect(await closed).toEqual({ code: 4500, reason: 'Server shutting down' });
       expect(await code).toBe(0);
-      expect(await r2.client.exists('shut:node:shut-node:conns')).toBe(0);
+      expect(await r2.client.exists('shut:node:{9:shut-node}:conns')).toBe(0);
     } finally {
       await r2.stop();
     }

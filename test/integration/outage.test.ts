@@ -8,6 +8,7 @@ import { startGateway, type TestGateway } from '../helpers/gateway.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
 import { hs } from '../helpers/tokens.js';
 import { until } from '../helpers/wait.js';
+import { keyOf } from '../../src/keys/keys.js';
 import { roomKey } from '../../src/rooms/rooms.js';
 
 let redis: TestRedis;
@@ -35,7 +36,8 @@ afterAll(async () => {
 
 const stall = (): void => void process.kill(redis.pid()!, 'SIGSTOP');
 const resume = (): void => void process.kill(redis.pid()!, 'SIGCONT');
-const members = (room: string): Promise<string[]> => redis.client.sunion(...[gw.config.nodeId].map((n) => `${gw.config.keyPrefix}presence:room:${roomKey('acme', room)}:${n}`)).then((u) => u.sort());
+// the room's per-node set, tagged with the room (docs/REDIS.md)
+const members = (room: string): Promise<string[]> => redis.client.sunion(...[gw.config.nodeId].map((n) => `${gw.config.keyPrefix}presence:room:{${keyOf(roomKey('acme', room))}}:${n}`)).then((u) => u.sort());
 const gauge = (name: string): number => gw.metrics.gauges()[name] ?? NaN;
 
 describe('presence queries are bounded', () => {

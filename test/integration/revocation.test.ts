@@ -8,6 +8,7 @@ import { startGateway, type TestGateway } from '../helpers/gateway.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
 import { until } from '../helpers/wait.js';
 import { hs } from '../helpers/tokens.js';
+import { keyOf } from '../../src/keys/keys.js';
 
 let redis: TestRedis;
 beforeAll(async () => {
@@ -150,7 +151,7 @@ describe('connection registry in Redis', () => {
       const entry = (await gw.registryStore.list()).find((e) => e.connId === connected.connectionId)!;
       expect(entry).toMatchObject({ nodeId: gw.config.nodeId, userId: 'reg', tenantId: 't1', exp });
       expect(Math.abs(entry.since - Date.now())).toBeLessThan(5000);
-      const ttl = await redis.client.ttl(`${gw.config.keyPrefix}node:${gw.config.nodeId}:conns`);
+      const ttl = await redis.client.ttl(`${gw.config.keyPrefix}node:{${keyOf(gw.config.nodeId)}}:conns`);
       expect(ttl).toBeGreaterThan(0);
       expect(ttl).toBeLessThanOrEqual(gw.config.registryTtlSec);
       await client.close();

@@ -4,6 +4,7 @@
 // that dies leaves presence at once and is restarted; /healthz and /metrics speak for the host; a
 // rolling restart (SIGHUP) drops no connection of the other workers.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tag } from '../../src/stores/redis/util.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -194,11 +195,11 @@ describe('two workers on Redis', () => {
     const watch = await on(gw, nodes[0]!, 'watch');
     await ghost.request({ type: 'join', rooms: ['z/1'] });
     await watch.request({ type: 'join', rooms: ['z/1'] });
-    await until(async () => (await redis.client.exists(`wk:node:${nodes[1]}:conns`)) === 1 && (await members(watch, 'z/1')).length === 2);
+    await until(async () => (await redis.client.exists(`wk:node:${tag(nodes[1]!)}:conns`)) === 1 && (await members(watch, 'z/1')).length === 2);
     process.kill((await health(gw)).workers[1]!.pid, 'SIGKILL');
     expect(await watch.next((m) => presenceOf('z/1')(m) && (m.left as string[]).includes('ghost'), 5000)).toBeTruthy();
     expect(await members(watch, 'z/1')).toEqual(['watch']);
-    expect(await redis.client.exists(`wk:node:${nodes[1]}:conns`)).toBe(0);
+    expect(await redis.client.exists(`wk:node:${tag(nodes[1]!)}:conns`)).toBe(0);
     await watch.close();
   });
 });

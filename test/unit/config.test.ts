@@ -100,3 +100,20 @@ describe('config', () => {
     }
   });
 });
+
+describe('config: Redis Cluster, bus channels, deployment caps', () => {
+  it('several Redis URLs are the seeds of a cluster, and only of a cluster; a cluster prefix has no braces', () => {
+    const seeds = 'redis://a:7000, redis://b:7001';
+    expect(loadConfig({ WSGATE_REDIS_URL: seeds, WSGATE_REDIS_CLUSTER: 'true' }).redisUrl).toBe('redis://a:7000,redis://b:7001');
+    expect(() => loadConfig({ WSGATE_REDIS_URL: seeds })).toThrow(/only the seeds of a cluster/);
+    expect(() => loadConfig({ WSGATE_REDIS_URL: 'redis://a:7000,http://b', WSGATE_REDIS_CLUSTER: 'true' })).toThrow(/must use redis: or rediss:/);
+    expect(() => loadConfig({ WSGATE_REDIS_URL: 'redis://a', WSGATE_REDIS_CLUSTER: 'true', WSGATE_KEY_PREFIX: 'ws{x}:' })).toThrow(/must not contain \{ or \}/);
+    expect(loadConfig({ WSGATE_REDIS_URL: 'redis://a', WSGATE_KEY_PREFIX: 'ws{x}:' }).keyPrefix).toBe('ws{x}:'); // one Redis: tags mean nothing
+  });
+
+  it('defaults: one Redis, per-room channels, no deployment caps', () => {
+    const c = loadConfig({});
+    expect([c.redisCluster, c.busChannels, c.deploymentMaxConnectionsPerUser, c.deploymentMaxConnectionsPerTenant]).toEqual([false, 'room', 0, 0]);
+    expect(() => loadConfig({ WSGATE_BUS_CHANNELS: 'rooms' })).toThrow(/WSGATE_BUS_CHANNELS.*room, single/);
+  });
+});

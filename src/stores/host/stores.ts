@@ -159,9 +159,23 @@ export class HostBus implements Bus {
 
   constructor(private readonly link: HostLink) {}
 
-  publish(payload: Buffer): Promise<void> {
+  /** Every worker of the host receives every payload (the host relays them); FanOut drops the rooms a worker has no member in. */
+  publish(_room: string, payload: Buffer): Promise<void> {
     this.link.publish(payload);
     return Promise.resolve();
+  }
+
+  broadcast(payload: Buffer): Promise<void> {
+    this.link.publish(payload);
+    return Promise.resolve();
+  }
+
+  watch(): void {}
+
+  unwatch(): void {}
+
+  ready(): undefined {
+    return undefined;
   }
 
   onMessage(handler: (payload: Buffer) => void): void {

@@ -1,24 +1,148 @@
-// Cross-node fan-out over Redis pub/sub: one channel for the deployment. Payloads carry the
-// sender's node id (set by the Hub), and the Hub drops its own echoes.
-import type { Redis } from 'ioredis';
+// Cross-node fan-out over Redis pub/sub (docs/REDIS.md#bus). Payloads carry the sender's node id
+// (set by the Hub), and the Hub drops its own echoes. Two modes (WSGATE_BUS_CHANNELS):
+//
+//   room    one channel per room, `<p>room:<roomKey>`. A node subscribes to a room's channel while it
+//           has local members in the room (watch/unwatch, from the presence tracker's room
+//           transitions) and so receives only the rooms it serves. On a Redis Cluster the channels
+//           are shard channels (SSUBSCRIBE/SPUBLISH, Redis >= 7): a publish travels to the one
+//           master that owns the channel's slot and to the subscribers connected there, instead of
+//           being broadcast over the cluster bus to every node.
+//   single  one channel for the deployment, `<p>bus`: every node receives every publish. No
+//           subscription churn; the Redis CPU per publish is the same; every node pays for every
+//           room.
+//
+// Either way every node also subscribes, from its start, to the deployment's channel `<p>bus`
+// (SSUBSCRIBE on a cluster: one shard holds it): broadcast() sends the server API's commands and
+// answers there (core/control.ts), which must reach every node whatever rooms it serves.
+//
+// Subscription changes are batched: the watches and unwatches of one event-loop turn become one
+// SUBSCRIBE and one UNSUBSCRIBE (at most 1000 channels each; on a cluster one SSUBSCRIBE per slot,
+// as Redis requires), and a room watched and unwatched within the turn costs nothing. After a
+// reconnect ioredis subscribes again to every channel it holds. A join is acknowledged once its
+// room's SUBSCRIBE is answered (ready()); once a SUBSCRIBE has gone unanswered for `stallMs`
+// (Redis away: it waits in the offline queue; or stalled), joins do not wait.
+import calculateSlot from 'cluster-key-slot';
 import type { Bus } from '../ports.js';
+import { isCluster, type RedisClient } from './client.js';
+
+export type BusChannels = 'room' | 'single';
+
+const MAX_CHANNELS_PER_COMMAND = 1000;
+
+/** The channel of a room's payloads (room mode), or the deployment's one channel (single mode, or no room). */
+export function busChannel(prefix: string, mode: BusChannels, room: string | undefined): string {
+  return mode === 'single' || room === undefined ? `${prefix}bus` : `${prefix}room:${room}`;
+}
 
 export class RedisBus implements Bus {
   readonly distributed = true;
   private handler: ((payload: Buffer) => void) | undefined;
+  /** room mode: rooms this node wants (watched), and channels it has asked Redis for */
+  private readonly wanted = new Set<string>();
+  private readonly subscribed = new Set<string>();
+  private readonly changed = new Set<string>();
+  /** rooms in a SUBSCRIBE that Redis has not answered yet, and when each unanswered SUBSCRIBE was sent */
+  private readonly inflight = new Set<string>();
+  private readonly sentAt = new Set<{ at: number }>();
+  /** rooms whose subscription is not confirmed yet -> who waits for it (ready()) */
+  private readonly waiting = new Map<string, { promise: Promise<void>; resolve: () => void }>();
+  private scheduled = false;
+  private retry: NodeJS.Timeout | undefined;
+  private closed = false;
+  private readonly sharded: boolean;
+  /** single mode: the one SUBSCRIBE, until Redis answers it */
+  private initial: Promise<void> | undefined;
+  /** SUBSCRIBE/UNSUBSCRIBE (or S*) commands sent, and channels in them */
+  subscribeCommands = 0;
+  subscriptionChanges = 0;
 
   constructor(
-    private readonly pub: Redis,
-    /** A client with its offline queue on: ioredis re-subscribes after a reconnect. */
-    private readonly sub: Redis,
-    private readonly channel: string,
+    private readonly pub: RedisClient,
+    /** A client with its offline queue on (ioredis re-subscribes after a reconnect); on a cluster with shardedSubscribers. */
+    private readonly sub: RedisClient,
+    private readonly prefix: string,
+    private readonly mode: BusChannels = 'room',
+    /** a SUBSCRIBE unanswered for this long means Redis is not answering: ready() stops waiting for it */
+    private readonly stallMs = 500,
   ) {
-    this.sub.subscribe(this.channel).catch(() => undefined);
-    this.sub.on('messageBuffer', (_ch: Buffer, payload: Buffer) => this.handler?.(payload));
+    this.sharded = isCluster(sub) && mode === 'room'; // classic pub/sub in the single mode, on a cluster too
+    const deliver = (_ch: Buffer, payload: Buffer): void => this.handler?.(payload);
+    // the deployment's channel: every publish in the single mode, the broadcasts in both
+    const all = this.channelOf(undefined);
+    const initial = (this.sharded ? this.sub.ssubscribe(all) : this.sub.subscribe(all)).then(
+      () => undefined,
+      () => undefined,
+    );
+    this.initial = initial.then(() => (this.initial = undefined));
+    this.sub.on(this.sharded ? 'smessageBuffer' : 'messageBuffer', deliver);
   }
 
-  async publish(payload: Buffer): Promise<void> {
-    await this.pub.publish(this.channel, payload);
+  /** The channel of a room (room mode), or the deployment's one channel. */
+  channelOf(room: string | undefined): string {
+    return busChannel(this.prefix, this.mode, room);
+  }
+
+  async publish(room: string, payload: Buffer): Promise<void> {
+    const channel = this.channelOf(room);
+    if (this.sharded) await this.pub.spublish(channel, payload);
+    else await this.pub.publish(channel, payload);
+  }
+
+  /** To every node (the deployment's channel, which every bus subscribes to from its start). */
+  async broadcast(payload: Buffer): Promise<void> {
+    const channel = this.channelOf(undefined);
+    if (this.sharded) await this.pub.spublish(channel, payload);
+    else await this.pub.publish(channel, payload);
+  }
+
+  watch(room: string): void {
+    if (this.mode === 'single') return;
+    this.wanted.add(room);
+    this.mark(room);
+  }
+
+  unwatch(room: string): void {
+    if (this.mode === 'single') return;
+    this.wanted.delete(room);
+    this.mark(room);
+  }
+
+  ready(rooms: readonly string[]): Promise<void> | undefined {
+    if (this.mode === 'single') return this.initial;
+    // Redis away or not answering (a SUBSCRIBE, queued or sent, unanswered for stallMs): a join does
+    // not wait for a subscription that cannot come (it is still sent, and replayed after a reconnect)
+    if (this.stalled()) return undefined;
+    let waits: Array<Promise<void>> | undefined;
+    for (const room of rooms) {
+      if (!this.wanted.has(room)) continue;
+      let w = this.waiting.get(room);
+      if (w === undefined) {
+        if (this.subscribed.has(room) && !this.changed.has(room) && !this.inflight.has(room)) continue;
+        let resolve!: () => void;
+        const promise = new Promise<void>((r) => (resolve = r));
+        this.waiting.set(room, (w = { promise, resolve }));
+      }
+      (waits ??= []).push(w.promise);
+    }
+    return waits === undefined ? undefined : Promise.all(waits).then(() => undefined);
+  }
+
+  private stalled(): boolean {
+    const limit = performance.now() - this.stallMs;
+    for (const s of this.sentAt) if (s.at < limit) return true;
+    return false;
+  }
+
+  private settle(room: string): void {
+    const w = this.waiting.get(room);
+    if (w === undefined) return;
+    this.waiting.delete(room);
+    w.resolve();
+  }
+
+  /** Rooms whose channel this node is subscribed to (room mode). */
+  get channels(): number {
+    return this.subscribed.size;
   }
 
   onMessage(handler: (payload: Buffer) => void): void {
@@ -26,6 +150,98 @@ export class RedisBus implements Bus {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
+    clearTimeout(this.retry);
+    for (const room of [...this.waiting.keys()]) this.settle(room);
     this.sub.disconnect();
+  }
+
+  private mark(room: string): void {
+    this.changed.add(room);
+    if (this.scheduled || this.closed) return;
+    this.scheduled = true;
+    setImmediate(() => this.flush());
+  }
+
+  private flush(): void {
+    this.scheduled = false;
+    const on: string[] = [];
+    const off: string[] = [];
+    for (const room of this.changed) {
+      const want = this.wanted.has(room);
+      if (want === this.subscribed.has(room)) {
+        if (!this.inflight.has(room)) this.settle(room);
+        continue;
+      }
+      (want ? on : off).push(room);
+      if (want) this.subscribed.add(room);
+      else this.subscribed.delete(room);
+    }
+    this.changed.clear();
+    // unsubscribes first: once a later subscribe is confirmed, the earlier unsubscribes on the same connection are done too
+    this.send(off, false);
+    this.send(on, true);
+  }
+
+  private send(rooms: string[], subscribe: boolean): void {
+    if (rooms.length === 0) return;
+    this.subscriptionChanges += rooms.length;
+    for (const batch of this.batches(rooms)) {
+      this.subscribeCommands++;
+      const channels = batch.map((r) => this.channelOf(r));
+      const sent = this.sharded
+        ? subscribe ? this.sub.ssubscribe(...channels) : this.sub.sunsubscribe(...channels)
+        : subscribe ? this.sub.subscribe(...channels) : this.sub.unsubscribe(...channels);
+      const sentBatch = { at: performance.now() };
+      if (subscribe) {
+        for (const r of batch) this.inflight.add(r);
+        this.sentAt.add(sentBatch);
+      }
+      const settled = (): void => {
+        if (!subscribe) return;
+        this.sentAt.delete(sentBatch);
+        for (const r of batch) {
+          this.inflight.delete(r);
+          this.settle(r);
+        }
+      };
+      sent.then(settled, () => {
+        settled();
+        // Redis refused or could not take it now: reconsider these rooms in a second
+        for (const r of batch) {
+          if (subscribe) this.subscribed.delete(r);
+          else this.subscribed.add(r);
+          this.changed.add(r);
+        }
+        if (this.retry === undefined && !this.closed) {
+          this.retry = setTimeout(() => {
+            this.retry = undefined;
+            this.flush();
+          }, 1000);
+          this.retry.unref();
+        }
+      });
+    }
+  }
+
+  /** Chunks of at most MAX_CHANNELS_PER_COMMAND; on a cluster each in one slot (SSUBSCRIBE's rule). */
+  private batches(rooms: string[]): string[][] {
+    const out: string[][] = [];
+    if (!this.sharded) {
+      for (let i = 0; i < rooms.length; i += MAX_CHANNELS_PER_COMMAND) out.push(rooms.slice(i, i + MAX_CHANNELS_PER_COMMAND));
+      return out;
+    }
+    const bySlot = new Map<number, string[]>();
+    for (const r of rooms) {
+      const slot = calculateSlot(this.channelOf(r));
+      const list = bySlot.get(slot);
+      if (list && list.length < MAX_CHANNELS_PER_COMMAND) list.push(r);
+      else {
+        if (list) out.push(list);
+        bySlot.set(slot, [r]);
+      }
+    }
+    out.push(...bySlot.values());
+    return out;
   }
 }

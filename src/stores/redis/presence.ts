@@ -1,68 +1,72 @@
 // Presence in Redis. Layout (docs/REDIS.md):
-//   <p>presence:nodes                     ZSET    nodeId -> last heartbeat (ms)
-//   <p>presence:alive:<nodeId>            STRING  EX ttl; absent -> Redis lost this node's state
-//   <p>presence:rooms:<nodeId>            SET     room keys this node has a set for; EX ttl
-//   <p>presence:room:<roomKey>:<nodeId>   SET     users of the room on that node; EX ttl
-// A room's members are the union of its sets over live nodes, so a user on several nodes
-// counts once, and a dead node's users vanish when its heartbeat is older than the TTL.
-// One apply is one MULTI/EXEC (pipelined MULTIs of at most 4,096 commands for a big batch, so that
-// Redis serves other clients between them); its size follows the rooms that changed plus a refresh
-// slice. A full rewrite reads the node's room index first (one more round trip) to delete the sets
-// of rooms the node no longer has.
-import type { Redis } from 'ioredis';
+//   <p>presence:nodes                        ZSET    nodeId -> last heartbeat (ms)
+//   <p>presence:node:{N}:alive               STRING  EX ttl; absent -> Redis lost this node's state
+//   <p>presence:node:{N}:rooms               SET     room keys this node has a set for; EX ttl
+//   <p>presence:room:{R}:<nodeId>            SET     users of room R on that node; EX ttl
+// {N} and {R} are hash tags (util.ts tag()): a node's own keys share a slot, and so do the
+// per-node sets of one room, so a room's members are one SUNION in one slot, on a cluster too.
+// The union is over live nodes, so a user on several nodes counts once, and a dead node's users
+// vanish when its heartbeat is older than the TTL.
+// One apply is one MULTI/EXEC on a single Redis (pipelined MULTIs of at most 4,096 commands for a big
+// batch, so that Redis serves other clients between them; one pipeline per master on a cluster); its
+// size follows the rooms that changed plus a refresh slice. A full rewrite reads the node's room index
+// first (one more round trip) to delete the sets of rooms the node no longer has.
 import type { ApplyResult, PresenceBatch, PresenceStore } from '../ports.js';
-import { ChunkedMulti, execOrThrow, liveNodes } from './util.js';
+import type { RedisClient } from './client.js';
+import { execGrouped, liveNodes, tag, type Command } from './util.js';
 
 const MAX_COMMANDS_PER_MULTI = 4096;
 
 export class RedisPresenceStore implements PresenceStore {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly prefix: string,
     private readonly ttlSec: number,
   ) {}
 
   private roomNodeKey(room: string, nodeId: string): string {
-    return `${this.prefix}presence:room:${room}:${nodeId}`;
+    return `${this.prefix}presence:room:${tag(room)}:${nodeId}`;
   }
 
   private indexKey(nodeId: string): string {
-    return `${this.prefix}presence:rooms:${nodeId}`;
+    return `${this.prefix}presence:node:${tag(nodeId)}:rooms`;
+  }
+
+  private aliveKey(nodeId: string): string {
+    return `${this.prefix}presence:node:${tag(nodeId)}:alive`;
   }
 
   async apply(nodeId: string, batch: PresenceBatch): Promise<ApplyResult> {
     const ttl = this.ttlSec;
     const index = this.indexKey(nodeId);
     const stale = batch.full ? (await this.redis.smembers(index)).filter((room) => !batch.full!.has(room)) : [];
-    const m = new ChunkedMulti(this.redis, MAX_COMMANDS_PER_MULTI);
-    m.setExGet(`${this.prefix}presence:alive:${nodeId}`, '1', ttl);
+    const m: Command[] = [['set', this.aliveKey(nodeId), '1', 'EX', ttl, 'GET']];
     const touched = new Set<string>();
     if (batch.full) {
-      for (const room of stale) m.del(this.roomNodeKey(room, nodeId));
-      m.del(index);
-      if (batch.full.size > 0) m.sadd(index, ...batch.full.keys());
+      for (const room of stale) m.push(['del', this.roomNodeKey(room, nodeId)]);
+      m.push(['del', index]);
+      if (batch.full.size > 0) m.push(['sadd', index, ...batch.full.keys()]);
       for (const [room, users] of batch.full) {
         const key = this.roomNodeKey(room, nodeId);
-        m.del(key);
-        if (users.length > 0) m.sadd(key, ...users);
+        m.push(['del', key]);
+        if (users.length > 0) m.push(['sadd', key, ...users]);
         touched.add(room);
       }
     }
     for (const [room, users] of batch.removed) {
-      m.srem(this.roomNodeKey(room, nodeId), ...users);
+      m.push(['srem', this.roomNodeKey(room, nodeId), ...users]);
       touched.add(room);
     }
-    if (batch.added.size > 0) m.sadd(index, ...batch.added.keys());
+    if (batch.added.size > 0) m.push(['sadd', index, ...batch.added.keys()]);
     for (const [room, users] of batch.added) {
-      m.sadd(this.roomNodeKey(room, nodeId), ...users);
+      m.push(['sadd', this.roomNodeKey(room, nodeId), ...users]);
       touched.add(room);
     }
-    if (batch.vacated.length > 0) m.srem(index, ...batch.vacated);
+    if (batch.vacated.length > 0) m.push(['srem', index, ...batch.vacated]);
     for (const room of batch.refresh) touched.add(room);
-    for (const room of touched) m.expire(this.roomNodeKey(room, nodeId), ttl);
-    m.expire(index, ttl);
-    m.zadd(`${this.prefix}presence:nodes`, Date.now(), nodeId);
-    const res = await m.exec();
+    for (const room of touched) m.push(['expire', this.roomNodeKey(room, nodeId), ttl]);
+    m.push(['expire', index, ttl], ['zadd', `${this.prefix}presence:nodes`, Date.now(), nodeId]);
+    const res = await execGrouped(this.redis, m, MAX_COMMANDS_PER_MULTI);
     return { lost: res[0] === null };
   }
 
@@ -78,9 +82,8 @@ export class RedisPresenceStore implements PresenceStore {
     const rooms = await this.redis.smembers(this.indexKey(nodeId));
     const out = new Map<string, string[]>();
     if (rooms.length === 0) return out;
-    const p = this.redis.pipeline();
-    for (const room of rooms) p.smembers(this.roomNodeKey(room, nodeId));
-    const res = await execOrThrow(p);
+    // one room per slot on a cluster: grouped by master (a plain pipeline must stay in one slot there)
+    const res = await execGrouped(this.redis, rooms.map((room): Command => ['smembers', this.roomNodeKey(room, nodeId)]), MAX_COMMANDS_PER_MULTI);
     rooms.forEach((room, i) => {
       const users = res[i] as string[];
       if (users.length > 0) out.set(room, users);
@@ -91,10 +94,9 @@ export class RedisPresenceStore implements PresenceStore {
   async removeNode(nodeId: string, rooms: readonly string[]): Promise<void> {
     const index = this.indexKey(nodeId);
     const indexed = await this.redis.smembers(index);
-    const m = this.redis.multi();
-    for (const room of new Set([...indexed, ...rooms])) m.del(this.roomNodeKey(room, nodeId));
-    m.del(index, `${this.prefix}presence:alive:${nodeId}`);
-    m.zrem(`${this.prefix}presence:nodes`, nodeId);
-    await execOrThrow(m);
+    const m: Command[] = [];
+    for (const room of new Set([...indexed, ...rooms])) m.push(['del', this.roomNodeKey(room, nodeId)]);
+    m.push(['del', index], ['del', this.aliveKey(nodeId)], ['zrem', `${this.prefix}presence:nodes`, nodeId]);
+    await execGrouped(this.redis, m);
   }
 }

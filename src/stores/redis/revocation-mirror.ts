@@ -25,8 +25,9 @@
 // User revocations (`<userPrefix><keyOf(tenant, sub)>` holding `before`, docs/REDIS.md#user-revocations)
 // are mirrored the same way, in a second map: the tracking has a second PREFIX, the sync a second
 // SCAN, and their keys are read with GET and PTTL. The functions that deal with them end in User(s).
-// After every sync, what the new copy holds and the old one did not is reported as a revocation:
-// sockets carrying a token revoked while the mirror was away are closed once it is back.
+// After every sync, every revocation the new copy holds is reported: sockets carrying a token revoked
+// while the mirror was away (or let in by a fail-open lookup meanwhile) are closed once it is back.
+// On a Redis Cluster one such mirror runs per master (cluster-revocation-mirror.ts).
 import type { Redis } from 'ioredis';
 import { keyOf2, partsOf } from '../../keys/keys.js';
 import { StoreUnavailable, type RevocationStore } from '../ports.js';
@@ -34,6 +35,17 @@ import { DEFAULT_USER_PREFIX, parseBefore, RedisRevocationStore, type BatchObser
 
 /** A user revocation in the mirror: `before` (seconds) and when the key expires (ms; Infinity: no TTL). */
 interface UserEntry { readonly before: number; readonly until: number }
+
+export interface MirrorOptions {
+  /** Where lookups go while the mirror is not ready (default: the lookup mode on `redis`). */
+  readonly lookup?: RevocationStore;
+  /**
+   * A shard of a cluster mirror: the node must be a master. The heartbeat asks ROLE instead of PING;
+   * a node that is no longer a master makes the mirror not ready and calls onDemoted.
+   */
+  readonly master?: boolean;
+  readonly onDemoted?: () => void;
+}
 
 const INVALIDATE = '__redis__:invalidate';
 
@@ -52,12 +64,14 @@ export class RedisRevocationMirror implements RevocationStore {
   /** keyOf2(tenant, sub) -> the user's revocation */
   private users = new Map<string, UserEntry>();
   private userHandler: ((tenantId: string, sub: string, before: number) => void) | undefined;
-  private readonly lookup: RedisRevocationStore;
+  private readonly lookup: RevocationStore;
   private closed = false;
   /** the subscriber's client id while it is subscribed (a subscribed connection cannot ask) */
   private subId: number | undefined;
   private readonly heartbeat: NodeJS.Timeout;
   private beating = false;
+  /** lookups answered from the copy */
+  private answered = 0;
   syncs = 0;
   syncFailures = 0;
   invalidations = 0;
@@ -72,8 +86,9 @@ export class RedisRevocationMirror implements RevocationStore {
     private readonly onError: (err: unknown) => void = () => undefined,
     private readonly userPrefix: string = DEFAULT_USER_PREFIX,
     observe?: BatchObserver,
+    private readonly options: MirrorOptions = {},
   ) {
-    this.lookup = new RedisRevocationStore(redis, prefix, timeoutMs, userPrefix, observe);
+    this.lookup = options.lookup ?? new RedisRevocationStore(redis, prefix, timeoutMs, userPrefix, observe);
     sub.on('messageBuffer', (channel: Buffer, message: Buffer[] | null) => {
       if (channel.toString() === INVALIDATE) this.invalidated(message);
     });
@@ -90,8 +105,9 @@ export class RedisRevocationMirror implements RevocationStore {
     if (redis.status === 'ready' && sub.status === 'ready') restart();
   }
 
+  /** Lookups answered here and by the fallback. */
   get lookups(): number {
-    return this.lookup.lookups;
+    return this.answered + this.lookup.lookups;
   }
 
   get roundTrips(): number {
@@ -109,7 +125,7 @@ export class RedisRevocationMirror implements RevocationStore {
 
   isRevokedNow(jti: string): boolean | undefined {
     if (!this.ready) return undefined;
-    this.lookup.lookups++;
+    this.answered++;
     const until = this.revoked.get(jti);
     if (until === undefined) return false;
     if (until > this.now()) return true;
@@ -126,7 +142,22 @@ export class RedisRevocationMirror implements RevocationStore {
   /** Writes the key; this node's mirror knows at once (the invalidation confirms it a moment later). */
   async revoke(jti: string, ttlSec: number): Promise<void> {
     await this.lookup.revoke(jti, ttlSec);
+    this.remember(jti, ttlSec);
+  }
+
+  /** This node wrote the key itself: the mirror knows at once. */
+  remember(jti: string, ttlSec: number): void {
     if (this.ready) this.revoked.set(jti, this.now() + Math.max(1, Math.ceil(ttlSec)) * 1000);
+  }
+
+  /** This node wrote a user revocation itself: the mirror knows at once. */
+  rememberUser(tenantId: string, sub: string, before: number, ttlSec: number): void {
+    if (this.ready) this.users.set(keyOf2(tenantId, sub), { before, until: this.now() + Math.max(1, Math.ceil(ttlSec)) * 1000 });
+  }
+
+  /** User revocations in the mirror. */
+  get userCount(): number {
+    return this.users.size;
   }
 
   onRevoked(handler: (jti: string) => void): void {
@@ -153,7 +184,7 @@ export class RedisRevocationMirror implements RevocationStore {
   /** Writes the key; this node's mirror knows at once (as revoke). */
   async revokeUser(tenantId: string, sub: string, before: number, ttlSec: number): Promise<void> {
     await this.lookup.revokeUser(tenantId, sub, before, ttlSec);
-    if (this.ready) this.users.set(keyOf2(tenantId, sub), { before, until: this.now() + Math.max(1, Math.ceil(ttlSec)) * 1000 });
+    this.rememberUser(tenantId, sub, before, ttlSec);
   }
 
   onUserRevoked(handler: (tenantId: string, sub: string, before: number) => void): void {
@@ -172,10 +203,16 @@ export class RedisRevocationMirror implements RevocationStore {
     this.beating = true;
     let timer: NodeJS.Timeout | undefined;
     try {
-      await Promise.race([
-        Promise.all([this.redis.ping(), this.sub.ping()]),
-        new Promise((_, reject) => (timer = setTimeout(() => reject(new StoreUnavailable('revocation mirror: no PING answer')), timeoutMs))),
+      const [master] = await Promise.race([
+        Promise.all([this.options.master ? this.isMaster() : Promise.resolve(true), this.sub.ping()]),
+        new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new StoreUnavailable('revocation mirror: no PING answer')), timeoutMs))),
       ]);
+      if (!master) {
+        // a failover made this node a replica: its keys are served (and tracked) elsewhere now
+        this.lost();
+        this.options.onDemoted?.();
+        return;
+      }
       if (!this.ready && this.invalidatedDuringSync === undefined) void this.sync();
     } catch (err) {
       if (this.ready) this.onError(err);
@@ -191,6 +228,11 @@ export class RedisRevocationMirror implements RevocationStore {
     this.generation++;
   }
 
+  private async isMaster(): Promise<boolean> {
+    const role = (await this.redis.role()) as unknown[];
+    return role[0] === 'master';
+  }
+
   /** Steps 1-3 above; on failure, the next 'ready' of a connection starts over. */
   private async sync(): Promise<void> {
     if (this.closed || this.redis.status !== 'ready' || this.sub.status !== 'ready') return;
@@ -200,6 +242,10 @@ export class RedisRevocationMirror implements RevocationStore {
     const pending = new Set<string>();
     this.invalidatedDuringSync = pending;
     try {
+      if (this.options.master && !(await this.isMaster())) {
+        this.options.onDemoted?.();
+        return;
+      }
       if (this.subId === undefined) {
         const id = Number(await this.sub.client('ID'));
         await this.sub.subscribe(INVALIDATE);
@@ -221,11 +267,10 @@ export class RedisRevocationMirror implements RevocationStore {
         await this.readUsers(keys.filter((k) => k.startsWith(this.userPrefix)), nextUsers);
         if (gen !== this.generation) return;
       }
-      const [before, beforeUsers] = [this.revoked, this.users];
       this.revoked = next;
       this.users = nextUsers;
       this.ready = true;
-      this.reportResynced(before, beforeUsers);
+      this.reportResynced();
     } catch (err) {
       if (gen === this.generation) {
         this.syncFailures++;
@@ -251,15 +296,17 @@ export class RedisRevocationMirror implements RevocationStore {
     return gen === this.generation;
   }
 
-  /** After a sync: what the new copy holds that the old did not (written while the mirror was away) is reported. */
-  private reportResynced(old: ReadonlyMap<string, number>, oldUsers: ReadonlyMap<string, UserEntry>): void {
-    const now = this.now();
-    // an old entry that had expired (they are deleted lazily) is a revocation written again
-    for (const jti of this.revoked.keys()) if (!((old.get(jti) ?? 0) > now)) this.tell(jti);
-    for (const [key, e] of this.users) {
-      const was = oldUsers.get(key);
-      if (was === undefined || was.until <= now || was.before !== e.before) this.tellUser(key, e.before);
-    }
+  /**
+   * After a sync, every revocation the new copy holds is reported, not only the ones the old copy
+   * lacked: while the mirror was away, upgrades were decided by lookups, and with
+   * WSGATE_REVOCATION_FAIL_OPEN a token the old copy knew as revoked may have been let in during the
+   * outage (the red team's finding). Closing the sockets of a revoked token is always right, and
+   * the Hub closes them all with one scan of its sessions (core/control.ts). Syncs are rare (start,
+   * reconnects, failovers).
+   */
+  private reportResynced(): void {
+    for (const jti of this.revoked.keys()) this.tell(jti);
+    for (const [key, e] of this.users) this.tellUser(key, e.before);
   }
 
   private tell(jti: string): void {
@@ -348,6 +395,14 @@ export class RedisRevocationMirror implements RevocationStore {
     }
   }
 
+  private report(jti: string): void {
+    try {
+      this.handler?.(jti);
+    } catch (err) {
+      this.onError(err);
+    }
+  }
+
   /** Step 4: re-reads the invalidated keys, updates the mirror, reports new revocations. */
   private async check(): Promise<void> {
     this.checkScheduled = false;
@@ -355,9 +410,28 @@ export class RedisRevocationMirror implements RevocationStore {
     this.toCheck.clear();
     const gen = this.generation;
     try {
-      const revoked = await this.read(keys.filter((k) => k.startsWith(this.prefix)), this.revoked);
-      const users = await this.readUsers(keys.filter((k) => k.startsWith(this.userPrefix)), this.users);
-      if (gen !== this.generation) return;
+      // Read into maps of their own, applied only if no sync started meanwhile: a read that lands in
+      // the copy a sync is about to replace would put the key in the sync's "before", and the sync
+      // would not report it (the red team's revocations that never closed their sockets).
+      const tokenKeys = keys.filter((k) => k.startsWith(this.prefix));
+      const userKeys = keys.filter((k) => k.startsWith(this.userPrefix));
+      const seen = new Map<string, number>();
+      const seenUsers = new Map<string, UserEntry>();
+      const revoked = await this.read(tokenKeys, seen);
+      const users = await this.readUsers(userKeys, seenUsers);
+      if (gen !== this.generation) return; // the sync under way reads these keys itself
+      for (const k of tokenKeys) {
+        const jti = k.slice(this.prefix.length);
+        const until = seen.get(jti);
+        if (until === undefined) this.revoked.delete(jti);
+        else this.revoked.set(jti, until);
+      }
+      for (const k of userKeys) {
+        const user = k.slice(this.userPrefix.length);
+        const e = seenUsers.get(user);
+        if (e === undefined) this.users.delete(user);
+        else this.users.set(user, e);
+      }
       for (const jti of revoked) this.tell(jti);
       for (const key of users) this.tellUser(key, this.users.get(key)?.before ?? 0);
     } catch (err) {

@@ -7,9 +7,15 @@
 //
 // User revocations (`<userPrefix><keyOf(tenant, sub)>`, docs/REDIS.md#user-revocations) are read in
 // the same MGET: an upgrade asks for two keys, in the same round trip.
-import type { Redis } from 'ioredis';
 import { keyOf2 } from '../../keys/keys.js';
+//
+// On a Redis Cluster the keys of one tick live in many slots (the auth service writes
+// `revoked:<jti>` untagged), and MGET must stay in one slot: the tick's keys are grouped by the
+// master that serves their slot, and each master gets one pipeline of GETs. A storm then costs one
+// round trip per master per tick, in parallel (test/integration/redis-cluster.test.ts counts them).
 import { StoreUnavailable, type RevocationStore } from '../ports.js';
+import { isCluster, type RedisClient } from './client.js';
+import { execOrThrow, groupOf } from './util.js';
 
 interface Waiter { key: string; resolve: (v: string | null) => void; reject: (e: unknown) => void }
 
@@ -38,7 +44,7 @@ export class RedisRevocationStore implements RevocationStore {
   lookups = 0;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly prefix: string,
     private readonly timeoutMs: number,
     private readonly userPrefix: string = DEFAULT_USER_PREFIX,
@@ -94,8 +100,37 @@ export class RedisRevocationStore implements RevocationStore {
     this.scheduled = false;
     const all = this.queue;
     this.queue = [];
-    for (let i = 0; i < all.length; i += MAX_KEYS_PER_MGET) this.lookupBatch(all.slice(i, i + MAX_KEYS_PER_MGET));
+    for (const group of this.groups(all)) {
+      for (let i = 0; i < group.length; i += MAX_KEYS_PER_MGET) this.lookupBatch(group.slice(i, i + MAX_KEYS_PER_MGET));
+    }
   };
+
+  /** One group on a single Redis; on a cluster, one per master serving the keys' slots. */
+  private groups(all: Waiter[]): Waiter[][] {
+    const redis = this.redis;
+    if (!isCluster(redis)) return [all];
+    const by = new Map<string, Waiter[]>();
+    for (const w of all) {
+      let g: string;
+      try {
+        g = groupOf(redis, w.key);
+      } catch (err) {
+        w.reject(err);
+        continue;
+      }
+      const list = by.get(g);
+      if (list) list.push(w);
+      else by.set(g, [w]);
+    }
+    return [...by.values()];
+  }
+
+  /** The values of `keys`: one MGET, or on a cluster one pipeline of GETs (all keys on one master). */
+  private fetch(keys: string[]): Promise<Array<string | null>> {
+    const redis = this.redis;
+    if (!isCluster(redis)) return redis.mget(keys);
+    return execOrThrow(redis.pipeline(keys.map((k) => ['get', k]))) as Promise<Array<string | null>>;
+  }
 
   private lookupBatch(batch: Waiter[]): void {
     this.roundTrips++;
@@ -111,7 +146,7 @@ export class RedisRevocationStore implements RevocationStore {
       for (const w of batch) w.reject(err);
     }, this.timeoutMs);
     const keys = batch.map((w) => w.key);
-    this.redis.mget(keys).then(
+    this.fetch(keys).then(
       (values) => {
         if (done) return;
         done = true;
