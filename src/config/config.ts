@@ -339,7 +339,13 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, ar
   if (algs && (out.jwtPublicKeyFiles as string[]).length + (out.jwksUrl ? 1 : 0) > 0 && !algs.some((a) => !a.startsWith('HS'))) problems.push('WSGATE_JWT_ALGORITHMS allows no public-key algorithm, yet public keys are configured');
   if (typeof out.rateBurstBytes === 'number' && typeof out.maxPayloadBytes === 'number' && out.rateBurstBytes < out.maxPayloadBytes) problems.push('WSGATE_RATE_BURST_BYTES must be at least WSGATE_MAX_PAYLOAD_BYTES (a frame of the largest size must be able to pass)');
   if (algs && !algs.some((a) => a.startsWith('HS')) && (out.jwtPublicKeyFiles as string[]).length === 0 && !out.jwksUrl) problems.push('WSGATE_JWT_ALGORITHMS allows only public-key algorithms, yet neither WSGATE_JWT_PUBLIC_KEY_FILE nor WSGATE_JWKS_URL is set');
-  if (typeof out.keyPrefix === 'string' && out.keyPrefix === out.revokedPrefix) problems.push('WSGATE_KEY_PREFIX and WSGATE_REVOKED_PREFIX must differ');
+  // The mirror tracks and SCANs every key under WSGATE_REVOKED_PREFIX: a prefix that also covers the
+  // gateway's own keys (or is empty: every key in Redis) would load them as revocations, and a jti that
+  // names one of them ("nodes") would be refused (found by the red team).
+  if (out.revokedPrefix === '') problems.push('WSGATE_REVOKED_PREFIX must not be empty (it would make every key in Redis a revocation)');
+  else if (typeof out.keyPrefix === 'string' && typeof out.revokedPrefix === 'string' && (out.keyPrefix.startsWith(out.revokedPrefix) || out.revokedPrefix.startsWith(out.keyPrefix))) {
+    problems.push('WSGATE_KEY_PREFIX and WSGATE_REVOKED_PREFIX must not be prefixes of each other');
+  }
   adminProblems(out, problems);
   if ((out.tlsCertFile === undefined) !== (out.tlsKeyFile === undefined)) problems.push('WSGATE_TLS_CERT_FILE and WSGATE_TLS_KEY_FILE go together: set both or neither');
   if (out.tlsPassphrase !== undefined && out.tlsKeyFile === undefined) problems.push('WSGATE_TLS_PASSPHRASE is set without WSGATE_TLS_KEY_FILE');

@@ -78,6 +78,12 @@ describe('config', () => {
     expect(problems({ WSGATE_ADMIN_PORT: '8080', WSGATE_ADMIN_KEYS: key })).toEqual([expect.stringContaining('must differ from WSGATE_PORT')]);
     expect(problems({ WSGATE_ADMIN_JWT_SCOPE: 'a b' })).toEqual([expect.stringContaining('one scope value')]);
     expect(problems({ WSGATE_REVOKED_USER_PREFIX: 'revoked:u:' })).toEqual([expect.stringContaining('WSGATE_REVOKED_PREFIX must not be prefixes')]);
+    // the revoked-token prefix must not cover the gateway's own keys, nor they it (the mirror would load them)
+    expect(problems({ WSGATE_REVOKED_PREFIX: '' })).toContainEqual(expect.stringContaining('WSGATE_REVOKED_PREFIX must not be empty'));
+    expect(problems({ WSGATE_REVOKED_PREFIX: 'w' })).toEqual([expect.stringContaining('WSGATE_KEY_PREFIX and WSGATE_REVOKED_PREFIX must not be prefixes')]);
+    expect(problems({ WSGATE_REVOKED_PREFIX: 'wsgate:node' })).toEqual([expect.stringContaining('WSGATE_KEY_PREFIX and WSGATE_REVOKED_PREFIX must not be prefixes')]);
+    expect(problems({ WSGATE_REVOKED_PREFIX: 'wsgate:' })).toEqual([expect.stringContaining('WSGATE_KEY_PREFIX and WSGATE_REVOKED_PREFIX must not be prefixes')]);
+    expect(problems({ WSGATE_REVOKED_PREFIX: 'rv:' })).toEqual([]);
     expect(problems({ WSGATE_REVOKED_USER_PREFIX: 'wsgate:' })).toEqual([expect.stringContaining('WSGATE_KEY_PREFIX must not be prefixes')]);
     expect(problems({ WSGATE_REVOKED_USER_PREFIX: '' })).toEqual([expect.stringContaining('must not be empty')]);
   });
