@@ -316,6 +316,7 @@ export async function start(config: Config, options: StartOptions = {}): Promise
       presenceNotify: config.presenceNotify,
       presenceNotifyMaxNames: config.presenceNotifyMaxNames,
       rate: { rate: config.rateLimit, burst: config.rateBurst, rateBytes: config.rateLimitBytes, burstBytes: config.rateBurstBytes },
+      users: { roomRate: config.userRoomRate, roomBurst: config.userRoomBurst, presenceWaiting: config.userPresenceWaiting },
       frame: { maxDepth: config.maxFrameDepth, maxItems: config.maxFrameItems },
       maxConnections: budget.maxConnections,
       maxConnectionsPerUser: config.maxConnectionsPerUser,

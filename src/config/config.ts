@@ -62,6 +62,9 @@ export interface Config {
   readonly expirySweepMs: number;
   readonly rateLimit: number;
   readonly rateBurst: number;
+  readonly userRoomRate: number;
+  readonly userRoomBurst: number;
+  readonly userPresenceWaiting: number;
   readonly rateLimitBytes: number;
   readonly rateBurstBytes: number;
   readonly maxConnections: number;
@@ -168,6 +171,9 @@ export const OPTIONS: readonly Option[] = [
   { key: 'tokenExpiringSec', env: 'WSGATE_TOKEN_EXPIRING_SEC', kind: int(0, 86_400), def: '60', help: 'Send token:expiring this long before a token\'s exp.' },
   { key: 'expirySweepMs', env: 'WSGATE_EXPIRY_SWEEP_MS', kind: int(10, 60_000), def: '1000', help: 'Granularity of the token expiry sweep (one coarse timer for all sockets); slow consumers are checked on the same sweep.' },
   { key: 'rateLimit', env: 'WSGATE_RATE_LIMIT', kind: int(0, 1_000_000), def: '200', help: 'Frames per second per connection, valid or not (token bucket, charged before a frame is decoded; 0 = unlimited). Over it: RATE_LIMITED replies; flooding on: close 4502.' },
+  { key: 'userRoomRate', env: 'WSGATE_USER_ROOM_RATE', kind: int(0, 1_000_000), def: '200', help: 'Room changes (joins and leaves, counted per room) per second per user (tenant + sub) on a node, all its sockets together (0 = unlimited). Over it: RATE_LIMITED. Bounds what a user with many sockets costs the node.' },
+  { key: 'userRoomBurst', env: 'WSGATE_USER_ROOM_BURST', kind: int(1, 1_000_000), def: '1000', help: 'Token-bucket size of WSGATE_USER_ROOM_RATE: room changes one user may make at once on a node (a client joining its rooms on several devices).' },
+  { key: 'userPresenceWaiting', env: 'WSGATE_USER_PRESENCE_WAITING', kind: int(1, 10_000), def: '16', help: 'Presence requests one user may have waiting for the store on a node, all its sockets together (each socket: 4). Over it: RATE_LIMITED. Keeps one user from holding the node\'s 256 presence read slots.' },
   { key: 'rateBurst', env: 'WSGATE_RATE_BURST', kind: int(1, 1_000_000), def: '400', help: 'Token-bucket size of the per-connection request limit; also the number of refused frames in a row that closes the socket (4502).' },
   { key: 'rateLimitBytes', env: 'WSGATE_RATE_LIMIT_BYTES', kind: int(0, 1024 * 1024 * 1024), def: '1048576', help: 'Inbound bytes per second per connection (token bucket, charged before a frame is decoded; 0 = unlimited).' },
   { key: 'rateBurstBytes', env: 'WSGATE_RATE_BURST_BYTES', kind: int(1024, 1024 * 1024 * 1024), def: '2097152', help: 'Bucket size of the byte limit; at least WSGATE_MAX_PAYLOAD_BYTES.' },

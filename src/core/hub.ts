@@ -33,6 +33,7 @@ import { PresenceQueries } from './presence-queries.js';
 import { RoomRequests, type RoomLimits } from './rooms.js';
 import type { Session } from './session.js';
 import { Sessions, type SessionLimits } from './sessions.js';
+import { UserBudgets, type UserLimits } from './user-budget.js';
 
 export type { Session } from './session.js';
 export type { SocketPort, Faults, Admission } from './ports.js';
@@ -51,6 +52,8 @@ export interface HubOptions extends SessionLimits, RoomLimits, LifetimeOptions {
   /** names one presence notification may carry; more transitions in a flush: counts only */
   readonly presenceNotifyMaxNames: number;
   readonly rate: RateLimits;
+  /** budgets of a user's sockets together on this node (core/user-budget.ts) */
+  readonly users: UserLimits;
   readonly frame: FrameLimits;
 }
 
@@ -80,16 +83,20 @@ export class Hub<S> {
   private readonly requests: Requests<S>;
   private readonly notices: PresenceNotices<S>;
   private readonly control: Control<S>;
+  private readonly users: UserBudgets;
+  private readonly now: () => number;
   readonly fanOut: FanOut<S>;
   private readonly nodeId: string;
 
   constructor(opts: HubOptions, port: SocketPort<S>, private readonly deps: HubDeps) {
     const now = deps.now ?? Date.now;
+    this.now = now;
     const limiter = new RateLimiter(opts.rate);
     this.sessions = new Sessions<S>(opts, limiter, now, deps.admission);
     // the registry holds sessions, and builds their entries at flush time
     this.registry = deps.registry(() => this.sessions, (s) => this.sessions.entry(s as Session<S>));
     this.outbox = new Outbox(port, deps.metrics, deps.faults);
+    this.outbox.forget = (s) => this.close(s as Session<S>);
     const fanOut = new FanOut(port, deps.bus, opts.nodeId, deps.faults, deps.metrics, (room) => deps.presence.connections(room), (room) => deps.presence.hasRoom(room));
     // the bus subscribes to the rooms this node has members in (per-room channels)
     deps.presence.onRoom((room, here) => (here ? deps.bus.watch(room) : deps.bus.unwatch(room)));
@@ -106,10 +113,11 @@ export class Hub<S> {
     });
     fanOut.control = (e) => this.control.receive(e);
     fanOut.presenceChanged = (room) => queries.changed(room);
-    this.rooms = new RoomRequests(opts, port, this.outbox, fanOut, deps.presence, queries, deps.metrics, now);
+    this.users = new UserBudgets(opts.users);
+    this.rooms = new RoomRequests(opts, port, this.outbox, fanOut, deps.presence, queries, this.users, deps.metrics, now);
     this.lifetime = new Lifetime(opts, port, this.outbox, deps.metrics, now);
     const refresh = new TokenRefresh(deps.authenticator, this.sessions, this.outbox, this.rooms, this.registry, deps.metrics);
-    this.requests = new Requests(new Decoder(opts.frame), limiter, this.outbox, this.rooms, refresh, deps.metrics, now);
+    this.requests = new Requests(new Decoder(opts.frame), limiter, this.outbox, this.rooms, refresh, this.users, deps.metrics, now);
     this.notices = new PresenceNotices(deps.presence, fanOut, opts.presenceNotify, opts.presenceNotifyMaxNames);
     this.nodeId = opts.nodeId;
   }
@@ -268,6 +276,7 @@ export class Hub<S> {
 
   sweep(): void {
     this.lifetime.sweep(this.sessions);
+    this.users.sweep(this.now());
   }
 
   flushPresence(): Promise<void> {

@@ -7,6 +7,13 @@ import type { Faults, SocketPort } from './ports.js';
 import type { Session } from './session.js';
 
 export class Outbox<S> {
+  /**
+   * A session whose socket cannot even be closed (uWS says it is closed already: its close event
+   * was lost, or its handling failed) is forgotten here: the Hub sets this to its own close, so a
+   * dead session does not stay in the table, failing every sweep.
+   */
+  forget: (s: Session<S>) => void = () => undefined;
+
   constructor(
     private readonly port: SocketPort<S>,
     private readonly metrics: Metrics,
@@ -64,6 +71,11 @@ export class Outbox<S> {
       this.end(s, Close.INTERNAL_ERROR);
     } catch (e) {
       this.faults.report(`${where}/close`, e);
+      try {
+        this.forget(s);
+      } catch (e2) {
+        this.faults.report(`${where}/forget`, e2);
+      }
     }
   }
 }

@@ -8,6 +8,7 @@ import type { Outbox } from './outbox.js';
 import type { RateLimiter } from './ratelimit.js';
 import type { TokenRefresh } from './refresh.js';
 import type { RoomRequests } from './rooms.js';
+import type { UserBudgets } from './user-budget.js';
 import type { Session } from './session.js';
 
 /**
@@ -24,6 +25,7 @@ export class Requests<S> {
     private readonly outbox: Outbox<S>,
     private readonly rooms: RoomRequests<S>,
     private readonly refresh: TokenRefresh<S>,
+    private readonly users: UserBudgets,
     private readonly metrics: Metrics,
     private readonly now: () => number,
   ) {}
@@ -81,6 +83,11 @@ export class Requests<S> {
           this.metrics.rateLimitCloses++;
           return this.outbox.end(s, Close.RATE_LIMITED);
         }
+        return this.outbox.replyError(s, req.id, ReplyError.RATE_LIMITED);
+      }
+      // and from the user's budget on this node, shared by all its sockets (core/user-budget.ts)
+      if (!this.users.takeRooms(s.tenantId, s.userId, req.rooms.length, this.now())) {
+        this.metrics.rateLimited++;
         return this.outbox.replyError(s, req.id, ReplyError.RATE_LIMITED);
       }
     }

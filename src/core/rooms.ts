@@ -14,6 +14,7 @@ import type { PresenceQueries } from './presence-queries.js';
 import { withTimeout } from './timeout.js';
 import { hasRoom, roomCount, roomList, withoutRoom, withRoom } from './room-set.js';
 import type { Session } from './session.js';
+import type { UserBudgets } from './user-budget.js';
 
 /** A delivered message (either encoding) may be at most this many times WSGATE_MAX_PUBLISH_BYTES. */
 export const EGRESS_FACTOR = 4;
@@ -38,6 +39,7 @@ export class RoomRequests<S> {
     private readonly fanOut: FanOut<S>,
     private readonly tracker: PresenceTracker,
     private readonly queries: PresenceQueries,
+    private readonly users: UserBudgets,
     private readonly metrics: Metrics,
     private readonly now: () => number,
   ) {}
@@ -123,20 +125,24 @@ export class RoomRequests<S> {
   presence(s: Session<S>, id: RequestId, room: string): void {
     if (!validRoom(room, this.limits.maxRoomNameLength)) return this.outbox.replyError(s, id, ReplyError.BAD_ROOM);
     if (!s.perms.can('presence', room)) return this.outbox.replyError(s, id, ReplyError.FORBIDDEN);
-    if (s.presenceWaiting >= PRESENCE_WAITING_PER_SESSION) {
+    if (s.presenceWaiting >= PRESENCE_WAITING_PER_SESSION || !this.users.presenceEnter(s.tenantId, s.userId, this.now())) {
       this.metrics.rateLimited++;
       return this.outbox.replyError(s, id, ReplyError.RATE_LIMITED);
     }
     s.presenceWaiting++;
+    const done = (): void => {
+      s.presenceWaiting--;
+      this.users.presenceLeave(s.tenantId, s.userId);
+    };
     this.queries
       .members(roomKey(s.tenantId, room))
       .then(
         (users) => {
-          s.presenceWaiting--;
+          done();
           if (!s.closed) this.outbox.ack<'presence'>(s, id, { room, users }, true);
         },
         () => {
-          s.presenceWaiting--;
+          done();
           if (!s.closed) this.outbox.replyError(s, id, ReplyError.UNAVAILABLE, true);
         },
       )

@@ -233,6 +233,29 @@ describe('control frames are charged too', () => {
   });
 });
 
+describe('a user\'s sockets share one room-change budget (red-team finding F2)', () => {
+  it('10 sockets of one user: joins past the user\'s bucket are RATE_LIMITED, whatever each socket\'s own limit; another user is not affected', async () => {
+    const g = await spawnGateway({ WSGATE_USER_ROOM_RATE: '1', WSGATE_USER_ROOM_BURST: '100' });
+    try {
+      const many = await Promise.all(Array.from({ length: 10 }, async () => (await connect(g.url, hs({ sub: 'many' }))).client));
+      const replies = await Promise.all(many.map((c, i) => c.request({ type: 'join', rooms: Array.from({ length: 20 }, (_, j) => `u/${i}/${j}`) })));
+      const codes = replies.map((r) => (r.type === 'ack' ? 'ack' : r.code));
+      // 100 tokens pay for 5 joins of 20 rooms (plus at most one token refilled meanwhile)
+      expect(codes.filter((c) => c === 'ack')).toHaveLength(5);
+      expect(codes.filter((c) => c === 'RATE_LIMITED')).toHaveLength(5);
+      // no socket is closed for it (it is not a flood of one socket)
+      expect((await many[9]!.request({ type: 'ping' })).type).toBe('ack');
+      const other = (await connect(g.url, hs({ sub: 'other' }))).client;
+      expect((await other.request({ type: 'join', rooms: Array.from({ length: 20 }, (_, j) => `o/${j}`) })).type).toBe('ack');
+      // leaves cost room changes too: the user has none left
+      expect((await many[0]!.request({ type: 'leave', rooms: ['u/0/0', 'u/0/1', 'u/0/2', 'u/0/3', 'u/0/4'] })).code).toBe('RATE_LIMITED');
+      await Promise.all([other.close(), ...many.map((c) => c.close())]);
+    } finally {
+      expect(await g.kill()).toBe(0);
+    }
+  });
+});
+
 describe('repeated header lines (red-team finding F5)', () => {
   /** A raw upgrade with the given extra header lines; resolves the status line. */
   const raw = (lines: string[]): Promise<string> =>

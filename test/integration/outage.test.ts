@@ -70,6 +70,25 @@ describe('presence queries are bounded', () => {
     await Promise.all([client.close(), ...members.map((m) => m.close()), ...flooders.map((f) => f.close())]);
   });
 
+  it('one user\'s sockets together have at most WSGATE_USER_PRESENCE_WAITING (16) requests waiting: another user still gets a read slot (red team N4)', async () => {
+    const hog = await Promise.all(Array.from({ length: 8 }, async () => (await connect(gw.url, hs({ sub: 'hog' }))).client));
+    const fair = (await connect(gw.url, hs({ sub: 'fair' }))).client;
+    stall();
+    try {
+      // 8 sockets x 4 requests (the per-socket share), each on a room of its own: 32 asked, 16 may wait
+      const asked = hog.flatMap((h, i) => Array.from({ length: 4 }, (_, j) => h.request({ type: 'presence', room: `hog/${i}/${j}` })));
+      const fairReply = fair.request({ type: 'presence', room: 'fair/1' });
+      const replies = await Promise.all(asked);
+      const codes = replies.map((r) => (r.type === 'ack' ? 'ack' : r.code));
+      expect(codes.filter((c) => c === 'RATE_LIMITED')).toHaveLength(16);
+      expect(codes.filter((c) => c === 'UNAVAILABLE')).toHaveLength(16); // waited, then the lookup timeout
+      expect((await fairReply).code).toBe('UNAVAILABLE'); // it had a slot: not refused for the hog's sake
+    } finally {
+      resume();
+    }
+    await Promise.all([fair.close(), ...hog.map((h) => h.close())]);
+  });
+
   it('this node\'s own joins and leaves show at once, before any flush', async () => {
     const a = (await connect(gw.url, hs({ sub: 'early' }))).client;
     await a.request({ type: 'join', rooms: ['fresh'] });

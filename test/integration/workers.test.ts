@@ -87,7 +87,9 @@ describe('two workers on the embedded store (the in-host store)', () => {
     await ann.request({ type: 'join', rooms: ['x/1'] });
     await ben.request({ type: 'join', rooms: ['x/1'] });
     expect(await ann.next((m) => presenceOf('x/1')(m) && (m.joined as string[]).includes('ben'))).toBeTruthy();
+    // each worker knows its own members at once, the other's as of its last presence flush
     await until(async () => (await members(ann, 'x/1')).length === 2);
+    await until(async () => (await members(ben, 'x/1')).length === 2);
     expect(await members(ben, 'x/1')).toEqual(['ann', 'ben']);
     await ann.request({ type: 'publish', room: 'x/1', data: { n: 1 } });
     expect(await ben.type('message')).toMatchObject({ room: 'x/1', data: { n: 1 }, from: 'ann' });

@@ -49,6 +49,7 @@ const OPTS = (nodeId: string): HubOptions => ({
   tokenExpiringSec: 60, expiryGraceMs: 5000, expirySweepMs: 1000, maxBackpressureBytes: 1000,
   presenceNotify: false,
   rate: { rate: 0, burst: 5, rateBytes: 0, burstBytes: 1 << 20 },
+  users: { roomRate: 0, roomBurst: 1, presenceWaiting: 16 },
   frame: { maxDepth: 8, maxItems: 100 },
 });
 

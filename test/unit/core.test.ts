@@ -77,6 +77,7 @@ function setup(over: Partial<HubOptions> = {}) {
     presenceNotify: true,
     presenceNotifyMaxNames: 3,
     rate: { rate: 10, burst: 5, rateBytes: 0, burstBytes: 1 << 20 },
+    users: { roomRate: 0, roomBurst: 1, presenceWaiting: 16 },
     frame: { maxDepth: 8, maxItems: 100 },
     ...over,
   };
