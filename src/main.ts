@@ -209,12 +209,14 @@ function redisStores(config: Config, url: string, logger: Logger, metrics: Metri
       mirror = new RedisRevocationMirror(redis, tracking, config.revokedPrefix, config.revocationTimeoutMs, Date.now, resyncing, config.revokedUserPrefix, observeBatch);
     }
   }
+  const bus = new RedisBus(redis, sub, config.keyPrefix, config.busChannels, config.revocationTimeoutMs);
+  bus.onReconnect = () => logger.warn({ reconnects: bus.reconnects }, 'bus subscriber reconnected: cross-node messages published while it was away were lost (pub/sub is at most once)');
   return {
     revocations: mirror ?? new RedisRevocationStore(redis, config.revokedPrefix, config.revocationTimeoutMs, config.revokedUserPrefix, observeBatch),
     mirror,
     registry: new RedisRegistryStore(redis, config.keyPrefix, config.registryTtlSec),
     presence: new RedisPresenceStore(redis, config.keyPrefix, config.presenceTtlSec),
-    bus: new RedisBus(redis, sub, config.keyPrefix, config.busChannels, config.revocationTimeoutMs),
+    bus,
     ...(capsOn(config)
       ? { caps: new RedisCapStore(redis, config.keyPrefix, config.deploymentMaxConnectionsPerUser, config.deploymentMaxConnectionsPerTenant, config.registryTtlSec, config.revocationTimeoutMs) }
       : {}),
@@ -402,6 +404,7 @@ export async function start(config: Config, options: StartOptions = {}): Promise
     ['revocation_mirror_entries', 'Revoked token ids in the local mirror.', () => stores.mirror?.size ?? 0],
     ['revocation_round_trips', 'Revocation lookup batches sent to Redis since start.', () => stores.revocations.roundTrips],
     ['bus_channels', 'Room channels this node is subscribed to (WSGATE_BUS_CHANNELS=room).', () => (stores.bus instanceof RedisBus ? stores.bus.channels : 0)],
+    ['bus_reconnects', 'Times the bus subscriber reconnected since start: cross-node payloads published while it was away were lost (pub/sub is at most once).', () => (stores.bus instanceof RedisBus ? stores.bus.reconnects : 0)],
     ['bus_subscribe_commands', 'SUBSCRIBE/UNSUBSCRIBE commands sent since start (room channels).', () => (stores.bus instanceof RedisBus ? stores.bus.subscribeCommands : 0)],
     ['caps_round_trips', 'Deployment-cap round trips to Redis since start.', () => (stores.caps instanceof RedisCapStore ? stores.caps.roundTrips : 0)],
     ['caps_reservations', 'Deployment-cap reservations asked since start.', () => (stores.caps instanceof RedisCapStore ? stores.caps.reservations : 0)],

@@ -75,7 +75,23 @@ export class RedisBus implements Bus {
     );
     this.initial = initial.then(() => (this.initial = undefined));
     this.sub.on(this.sharded ? 'smessageBuffer' : 'messageBuffer', deliver);
+    // Pub/sub is at most once: what was published while the subscriber was away (a network cut, or
+    // Redis closing it for its client-output-buffer-limit pubsub when this node read too slowly) is
+    // lost. Each reconnect is counted, so that it can be alerted on (wsgate_bus_reconnects).
+    let connected = false;
+    this.sub.on('ready', () => {
+      if (connected) {
+        this.reconnects++;
+        this.onReconnect();
+      }
+      connected = true;
+    });
   }
+
+  /** Times the subscriber connection came back after losing Redis (payloads meanwhile were lost). */
+  reconnects = 0;
+  /** Told of each reconnect (the composition root logs it). */
+  onReconnect: () => void = () => undefined;
 
   /** The channel of a room (room mode), or the deployment's one channel. */
   channelOf(room: string | undefined): string {
