@@ -157,8 +157,14 @@ describe.concurrent('bench scenarios (smoke)', { timeout: 150_000 }, () => {
     const { report } = await bench('fanout', 'fanout', '--encoding', 'msgpack', '--baseline', 'all');
     checkSchema(report, 'fanout', ALL);
     for (const r of report.runs) {
-      // each publish reaches the 19 other members of its 20-member room
-      expect(r.metrics.deliveries, r.target).toBe(r.metrics.publishes! * 19);
+      // each publish reaches the 19 other members of its 20-member room. The naive baseline upgrades
+      // asynchronously (a Redis GET), so on the upstream build uWebSockets #1928 closes about one
+      // socket in 2,500 right after its open (docs/UWS-1928.md): a room then has a member fewer.
+      const expected = r.metrics.publishes! * 19;
+      if (r.target === 'naive' && report.environment.uws.uwsBuild === 'upstream') {
+        expect(r.metrics.deliveries, r.target).toBeLessThanOrEqual(expected);
+        expect(r.metrics.deliveries, r.target).toBeGreaterThanOrEqual(expected * 0.9);
+      } else expect(r.metrics.deliveries, r.target).toBe(expected);
       expect(r.latency.delivery!.count).toBe(r.metrics.deliveries);
       expect(r.metrics.closedLoop).toBe(0);
     }
