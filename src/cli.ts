@@ -6,6 +6,7 @@ import { hostname } from 'node:os';
 import { ConfigError, helpText, loadConfig, wantsHelp, type Config } from './config/config.js';
 import { start } from './main.js';
 import { createLogger } from './observability/logger.js';
+import type { DrainPlan } from './server/drain.js';
 import { TlsError } from './server/tls.js';
 import { UwsLoadError } from './server/uws.js';
 import { workerCount } from './supervisor/cores.js';
@@ -51,6 +52,7 @@ else await single(config);
 async function supervise(config: Config, workers: number): Promise<void> {
   const logger = createLogger(config.logLevel).child({ node: config.nodeId, role: 'supervisor' });
   let fatal = false;
+  let signals = 0;
   const supervisor: Supervisor = new Supervisor({
     config,
     workers,
@@ -60,6 +62,16 @@ async function supervise(config: Config, workers: number): Promise<void> {
       process.stderr.write(`wsgate: ${reason}; stopping\n`);
       void supervisor.drain().finally(() => process.exit(1));
     },
+    // POST /v1/drain reached a worker: the whole host drains, as on SIGTERM, with the plan asked for
+    onDrainRequest: (plan) => {
+      if (++signals > 1) return;
+      logger.info({ ...plan }, 'drain asked through the server API: draining every worker');
+      setTimeout(() => process.exit(1), (plan.graceSec + plan.spreadSec) * 1000 + 15_000).unref();
+      supervisor.drain(plan).then(
+        () => process.exit(fatal ? 1 : 0),
+        () => process.exit(1),
+      );
+    },
   });
   try {
     await supervisor.start();
@@ -67,7 +79,6 @@ async function supervise(config: Config, workers: number): Promise<void> {
     process.stderr.write(`wsgate: failed to start: ${(e as Error).message}\n`);
     process.exit(1);
   }
-  let signals = 0;
   const onSignal = (sig: string): void => {
     signals++;
     if (signals > 2) process.exit(1);
@@ -94,23 +105,32 @@ async function supervise(config: Config, workers: number): Promise<void> {
 /** WSGATE_WORKERS=1: one process, no supervisor. */
 async function single(config: Config): Promise<void> {
   try {
-    const running = await start(config);
+    let onDrainRequest: (plan: DrainPlan) => void = () => undefined;
+    const running = await start(config, { onDrainRequest: (plan) => onDrainRequest(plan) });
     let signals = 0;
     // SIGTERM drains (docs/WORKERS.md#drain): readyz 503, the grace, then the connections closed
     // over WSGATE_DRAIN_SEC. SIGINT (Ctrl-C) stops without waiting. A second signal exits at once.
-    const onSignal = (sig: string): void => {
-      if (++signals > 1) process.exit(1);
-      const graceful = sig === 'SIGTERM';
-      running.logger.info({ signal: sig, ...(graceful ? { graceSec: config.drainGraceSec, drainSec: config.drainSec } : {}) }, graceful ? 'draining' : 'shutting down');
+    const end = (graceful: boolean, plan: DrainPlan): void => {
       // Draining must not hang on a store that is gone: give up 10 s after the drain's own time.
       setTimeout(() => {
         running.logger.error('shutdown timed out');
         process.exit(1);
-      }, (graceful ? config.drainGraceSec + config.drainSec : 0) * 1000 + 10_000).unref();
-      (graceful ? running.drain() : running.stop()).then(
+      }, (graceful ? plan.graceSec + plan.spreadSec : 0) * 1000 + 10_000).unref();
+      (graceful ? running.drain(plan) : running.stop()).then(
         () => process.exit(0),
         () => process.exit(1),
       );
+    };
+    const onSignal = (sig: string): void => {
+      if (++signals > 1) process.exit(1);
+      const graceful = sig === 'SIGTERM';
+      running.logger.info({ signal: sig, ...(graceful ? { graceSec: config.drainGraceSec, drainSec: config.drainSec } : {}) }, graceful ? 'draining' : 'shutting down');
+      end(graceful, { graceSec: config.drainGraceSec, spreadSec: config.drainSec });
+    };
+    // POST /v1/drain on the server API: as SIGTERM, with the plan asked for (a drain under way goes on)
+    onDrainRequest = (plan) => {
+      if (++signals > 1) return;
+      end(true, plan);
     };
     process.on('SIGTERM', () => onSignal('SIGTERM'));
     process.on('SIGINT', () => onSignal('SIGINT'));

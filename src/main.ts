@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { AdminApi } from './admin/api.js';
+import { AdminApi, type AdminPorts } from './admin/api.js';
 import { AdminAuth } from './admin/auth.js';
 import { NamedLimiter } from './admin/limiter.js';
 import { Authenticator } from './auth/authenticate.js';
@@ -75,6 +75,12 @@ export interface StartOptions {
   readonly logger?: Logger;
   readonly fetchJson?: FetchJson;
   readonly worker?: WorkerOptions;
+  /**
+   * A drain was asked for through the server API (POST /v1/drain). The process entry decides what
+   * follows: cli.ts drains and exits as on SIGTERM, a worker asks its supervisor to drain the host.
+   * Without it, this gateway drains (Running.drain) and the process goes on.
+   */
+  readonly onDrainRequest?: (plan: DrainPlan) => void;
 }
 
 /** A connection cap that must count every worker of a host is configured. */
@@ -380,7 +386,16 @@ export async function start(config: Config, options: StartOptions = {}): Promise
       faults.report('revoked-user', err);
     }
   });
-  const admin = config.adminPort === undefined ? undefined : adminServer(config, { uws, hub, stores, metrics, faults, logger, verifierOptions });
+  // bound below, once the drain exists; a request before that is kept and carried out then
+  let earlyDrain: DrainPlan | undefined;
+  let requestDrain: (plan: DrainPlan) => void = (plan) => (earlyDrain = plan);
+  const drainRequested = (asked: { graceSec?: number; drainSec?: number }): { node: string; graceSec: number; drainSec: number } => {
+    const plan: DrainPlan = { graceSec: asked.graceSec ?? config.drainGraceSec, spreadSec: asked.drainSec ?? config.drainSec };
+    logger.info({ ...plan }, 'drain asked through the server API');
+    requestDrain(plan);
+    return { node: config.nodeId, graceSec: plan.graceSec, drainSec: plan.spreadSec };
+  };
+  const admin = config.adminPort === undefined ? undefined : adminServer(config, { uws, hub, stores, metrics, faults, logger, verifierOptions, drain: drainRequested });
   // Process health for soak runs and dashboards: event-loop delay sampled every 20 ms.
   const loopDelay = monitorEventLoopDelay({ resolution: 20 });
   loopDelay.enable();
@@ -528,6 +543,9 @@ export async function start(config: Config, options: StartOptions = {}): Promise
     return stopping;
   };
 
+  requestDrain = options.onDrainRequest ?? ((plan) => void drainWith(plan));
+  if (earlyDrain !== undefined) requestDrain(earlyDrain);
+
   return {
     port,
     adminPort,
@@ -568,6 +586,7 @@ interface AdminParts {
   readonly faults: FaultReporter;
   readonly logger: Logger;
   readonly verifierOptions: VerifierOptions;
+  readonly drain: AdminPorts['drain'];
 }
 
 /** The server API (docs/API.md) on its own listener: keys, the JWT scope, rate limits, routes. */
@@ -582,6 +601,7 @@ function adminServer(config: Config, p: AdminParts): AdminServer {
       revocations: p.stores.revocations,
       metrics: p.metrics,
       now: Date.now,
+      drain: p.drain,
     },
     {
       maxRoomNameLength: config.maxRoomNameLength,

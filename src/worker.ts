@@ -68,6 +68,7 @@ process.on('message', (m: ToWorker) => {
       const logger = createLogger(config.logLevel).child({ node: config.nodeId });
       start(config, {
         logger,
+        onDrainRequest: (plan) => send({ t: 'drain-host', graceSec: plan.graceSec, spreadSec: plan.spreadSec }),
         worker: {
           hostPath: m.hostPath,
           health: () => gather('health', () => running!.health()),

@@ -62,6 +62,11 @@ export interface AdminPorts {
   readonly revocations: RevocationStore;
   readonly metrics: Metrics;
   readonly now: () => number;
+  /**
+   * Drains the gateway this listener belongs to (server/drain.ts; with workers, every worker of the
+   * host): the seconds not given are the configured ones. Answers the plan and the node that drains.
+   */
+  drain(plan: { graceSec?: number; drainSec?: number }): { node: string; graceSec: number; drainSec: number };
 }
 
 export interface AdminLimits {
@@ -77,6 +82,8 @@ export interface AdminLimits {
 
 /** Bodies of the routes other than publish. */
 const SMALL_BODY = 4096;
+/** The longest grace or spread a drain request may ask for (as WSGATE_DRAIN_GRACE_SEC and WSGATE_DRAIN_SEC allow). */
+const MAX_DRAIN_SEC = 3600;
 /** ttlSec a request may name at most: one year. */
 export const MAX_TTL_SEC = 31_536_000;
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
@@ -115,6 +122,7 @@ export class AdminApi {
       post('/v1/users/revoke', (b) => this.revokeUser(b)),
       get('/v1/connections/counts', (q) => this.counts(q)),
       get('/v1/nodes', (q) => this.nodes(q)),
+      post('/v1/drain', (b) => this.drain(b)),
     ];
   }
 
@@ -220,6 +228,19 @@ export class AdminApi {
       if (a.op === 'stats') nodes.push({ id, connections: a.stats.connections, draining: a.stats.draining, uptimeSec: a.stats.uptimeSec });
     }
     return ok({ nodes, missing: g.missing, complete: g.complete });
+  }
+
+  /** Starts the drain of this gateway (as SIGTERM does); a second call joins the drain under way. */
+  private async drain(b: Fields): Promise<AdminReply> {
+    const seconds = (name: string): number | undefined => {
+      const v = b.optional(name);
+      if (v === undefined) return undefined;
+      if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0 || v > MAX_DRAIN_SEC) throw new AdminRefusal(AdminError.BAD_REQUEST);
+      return v;
+    };
+    const plan = { graceSec: seconds('graceSec'), drainSec: seconds('drainSec') };
+    b.done();
+    return { status: 202, body: { draining: true, ...this.ports.drain(plan) } };
   }
 
   private room(f: Fields): string {

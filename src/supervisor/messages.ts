@@ -18,4 +18,6 @@ export type FromWorker =
   | { readonly t: 'collected'; readonly id: number; readonly health: Record<string, unknown>; readonly metrics: string }
   /** GET /healthz or /metrics reached this worker: the host's view is asked for. */
   | { readonly t: 'gather'; readonly id: number; readonly what: 'health' | 'metrics' }
-  | { readonly t: 'drained'; readonly report: DrainReport };
+  | { readonly t: 'drained'; readonly report: DrainReport }
+  /** POST /v1/drain reached this worker: drain the whole host (the supervisor's caller decides). */
+  | { readonly t: 'drain-host'; readonly graceSec: number; readonly spreadSec: number };

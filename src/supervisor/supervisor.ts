@@ -68,6 +68,8 @@ export interface SupervisorOptions {
   readonly logger: Logger;
   /** It cannot keep workers alive: the caller drains what is left and exits non-zero. */
   readonly onFatal?: (reason: string) => void;
+  /** A worker was asked to drain through the server API (POST /v1/drain): the caller drains the host. */
+  readonly onDrainRequest?: (plan: DrainPlan) => void;
   /** the worker entry (default: dist/src/worker.js next to this file) */
   readonly script?: string;
   /** node flags for the workers (default: this process's) */
@@ -194,6 +196,9 @@ export class Supervisor {
         return;
       case 'drained':
         proc.drained = m.report;
+        return;
+      case 'drain-host':
+        this.opts.onDrainRequest?.({ graceSec: m.graceSec, spreadSec: m.spreadSec });
         return;
       case 'gather': {
         const answer = (body: unknown): void => {

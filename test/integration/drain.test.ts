@@ -6,6 +6,8 @@
 import { describe, expect, it } from 'vitest';
 import { connect, type Client } from '../helpers/client.js';
 import { startGateway } from '../helpers/gateway.js';
+import { spawnGateway } from '../helpers/process.js';
+import { freePort } from '../helpers/redis.js';
 import { hs } from '../helpers/tokens.js';
 import { roomKey } from '../../src/rooms/rooms.js';
 import { until } from '../helpers/wait.js';
@@ -86,4 +88,27 @@ describe('listening', () => {
       await gw.stop();
     }
   });
+});
+
+describe('drain through the server API (POST /v1/drain)', () => {
+  const KEY = 'drain-key-0123456789abcdefghijklmnopqrstuvwxyz';
+  const drainBy = async (adminPort: number, body: unknown): Promise<{ status: number; body: unknown }> => {
+    const r = await fetch(`http://127.0.0.1:${adminPort}/v1/drain`, { method: 'POST', headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    return { status: r.status, body: await r.json() };
+  };
+
+  for (const workers of ['1', '2']) {
+    it(`${workers === '1' ? 'one process' : 'two workers: the whole host'}: 202 at once, every connection closed with 4500, exit 0`, async () => {
+      const adminPort = await freePort();
+      const gw = await spawnGateway({ WSGATE_WORKERS: workers, WSGATE_ADMIN_PORT: String(adminPort), WSGATE_ADMIN_KEYS: KEY });
+      const exited = new Promise<number | null>((r) => gw.proc.once('exit', (code) => r(code)));
+      const clients = await Promise.all(Array.from({ length: 6 }, async (_, i) => (await connect(gw.url, hs({ sub: `d${i}` }))).client));
+      expect(await drainBy(adminPort, { graceSec: 7200 })).toEqual({ status: 400, body: { error: 'Malformed request', code: 'BAD_REQUEST' } });
+      const r = await drainBy(adminPort, { graceSec: 0, drainSec: 1 });
+      expect(r.status).toBe(202);
+      expect(r.body).toMatchObject({ draining: true, graceSec: 0, drainSec: 1 });
+      for (const c of clients) expect(await c.closed).toEqual({ code: 4500, reason: 'Server shutting down' });
+      expect(await exited).toBe(0);
+    });
+  }
 });
