@@ -4,7 +4,7 @@
 // (test/contract/stores.contract.test.ts). Used on the embedded store when WSGATE_WORKERS > 1.
 import type { Admission } from '../../core/ports.js';
 import { Refusal, type RefusalKind } from '../../errors/codes.js';
-import { keyOf2 } from '../../keys/keys.js';
+import { RevokedSet } from '../memory/revoked-set.js';
 import type { ApplyResult, Bus, ConnectionEntry, PresenceBatch, PresenceStore, RegistryBatch, RegistryStore, RevocationStore } from '../ports.js';
 import { HostLink } from './link.js';
 
@@ -73,9 +73,7 @@ export class HostPresenceStore implements PresenceStore {
  * (one Map entry per revoked token), so an upgrade is decided without asking the host.
  */
 export class HostRevocationStore implements RevocationStore {
-  private readonly revoked = new Map<string, number>();
-  /** keyOf2(tenant, sub) -> before (s) and until (ms) */
-  private readonly users = new Map<string, { before: number; until: number }>();
+  private readonly copy: RevokedSet;
   private handler: ((jti: string) => void) | undefined;
   private userHandler: ((tenantId: string, sub: string, before: number) => void) | undefined;
   lookups = 0;
@@ -84,17 +82,18 @@ export class HostRevocationStore implements RevocationStore {
   constructor(
     private readonly link: HostLink,
     hello: Hello,
-    private readonly now: () => number = Date.now,
+    now: () => number = Date.now,
   ) {
-    for (const [jti, until] of hello.revoked) this.revoked.set(jti, until);
-    for (const [tenant, sub, before, until] of hello.users ?? []) this.users.set(keyOf2(tenant, sub), { before, until });
+    this.copy = new RevokedSet(now);
+    for (const [jti, until] of hello.revoked) this.copy.setToken(jti, until);
+    for (const [tenant, sub, before, until] of hello.users ?? []) this.copy.setUser(tenant, sub, before, until);
     link.onEvent((v) => {
       const e = v as RevokedEvent | UserRevokedEvent;
       if (e?.ev === 'revoked' && typeof e.jti === 'string' && typeof e.until === 'number') {
-        this.revoked.set(e.jti, e.until);
+        this.copy.setToken(e.jti, e.until);
         this.handler?.(e.jti);
       } else if (e?.ev === 'revoked-user' && typeof e.tenant === 'string' && typeof e.sub === 'string' && typeof e.before === 'number' && typeof e.until === 'number') {
-        this.users.set(keyOf2(e.tenant, e.sub), { before: e.before, until: e.until });
+        this.copy.setUser(e.tenant, e.sub, e.before, e.until);
         this.userHandler?.(e.tenant, e.sub, e.before);
       }
     });
@@ -102,13 +101,7 @@ export class HostRevocationStore implements RevocationStore {
 
   isRevokedNow(jti: string): boolean {
     this.lookups++;
-    const until = this.revoked.get(jti);
-    if (until === undefined) return false;
-    if (until <= this.now()) {
-      this.revoked.delete(jti);
-      return false;
-    }
-    return true;
+    return this.copy.hasToken(jti);
   }
 
   isRevoked(jti: string): Promise<boolean> {
@@ -125,15 +118,7 @@ export class HostRevocationStore implements RevocationStore {
   }
 
   userRevokedBeforeNow(tenantId: string, sub: string): number {
-    if (this.users.size === 0) return 0;
-    const key = keyOf2(tenantId, sub);
-    const r = this.users.get(key);
-    if (r === undefined) return 0;
-    if (r.until <= this.now()) {
-      this.users.delete(key);
-      return 0;
-    }
-    return r.before;
+    return this.copy.userBefore(tenantId, sub);
   }
 
   userRevokedBefore(tenantId: string, sub: string): Promise<number> {
@@ -150,7 +135,7 @@ export class HostRevocationStore implements RevocationStore {
   }
 
   get size(): number {
-    return this.revoked.size;
+    return this.copy.size;
   }
 }
 

@@ -1,31 +1,24 @@
-// Embedded revocation store: maps of jti -> expiry and user -> (before, expiry). Single node only.
-// The handlers are told a moment later (setImmediate), as the Redis mirror tells of a write: the
-// caller of revoke() first does what it does next (the server API closes the sockets and counts them).
-import { keyOf2 } from '../../keys/keys.js';
+// Embedded revocation store: the revoked token ids and user revocations of a single node
+// (memory/revoked-set.ts). The handlers are told a moment later (setImmediate), as the Redis mirror
+// tells of a write: the caller of revoke() first does what it does next (the server API closes the
+// sockets and counts them).
 import type { RevocationStore } from '../ports.js';
-
-interface UserRevocation { before: number; until: number }
+import { RevokedSet } from './revoked-set.js';
 
 export class MemoryRevocationStore implements RevocationStore {
-  private readonly revoked = new Map<string, number>();
-  private readonly users = new Map<string, UserRevocation>();
+  private readonly set: RevokedSet;
   lookups = 0;
   readonly roundTrips = 0;
-
-  constructor(private readonly now: () => number = Date.now) {}
-
   private handler: ((jti: string) => void) | undefined;
   private userHandler: ((tenantId: string, sub: string, before: number) => void) | undefined;
 
+  constructor(private readonly now: () => number = Date.now) {
+    this.set = new RevokedSet(now);
+  }
+
   isRevokedNow(jti: string): boolean {
     this.lookups++;
-    const until = this.revoked.get(jti);
-    if (until === undefined) return false;
-    if (until <= this.now()) {
-      this.revoked.delete(jti);
-      return false;
-    }
-    return true;
+    return this.set.hasToken(jti);
   }
 
   isRevoked(jti: string): Promise<boolean> {
@@ -33,7 +26,7 @@ export class MemoryRevocationStore implements RevocationStore {
   }
 
   revoke(jti: string, ttlSec: number): Promise<void> {
-    this.revoked.set(jti, this.now() + ttlSec * 1000);
+    this.set.setToken(jti, this.now() + ttlSec * 1000);
     setImmediate(() => this.handler?.(jti));
     return Promise.resolve();
   }
@@ -43,15 +36,7 @@ export class MemoryRevocationStore implements RevocationStore {
   }
 
   userRevokedBeforeNow(tenantId: string, sub: string): number {
-    if (this.users.size === 0) return 0;
-    const key = keyOf2(tenantId, sub);
-    const r = this.users.get(key);
-    if (r === undefined) return 0;
-    if (r.until <= this.now()) {
-      this.users.delete(key);
-      return 0;
-    }
-    return r.before;
+    return this.set.userBefore(tenantId, sub);
   }
 
   userRevokedBefore(tenantId: string, sub: string): Promise<number> {
@@ -59,7 +44,7 @@ export class MemoryRevocationStore implements RevocationStore {
   }
 
   revokeUser(tenantId: string, sub: string, before: number, ttlSec: number): Promise<void> {
-    this.users.set(keyOf2(tenantId, sub), { before, until: this.now() + ttlSec * 1000 });
+    this.set.setUser(tenantId, sub, before, this.now() + ttlSec * 1000);
     setImmediate(() => this.userHandler?.(tenantId, sub, before));
     return Promise.resolve();
   }
