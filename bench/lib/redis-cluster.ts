@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Cluster, Redis } from 'ioredis';
 import { sampleProc } from './procs.js';
-import { freePort } from './redis-server.js';
+import { freePort, waitReady } from './redis-server.js';
 
 const run = promisify(execFile);
 
@@ -45,24 +45,6 @@ export interface RedisClusterServer {
   /** Waits until every live node reports cluster_state:ok and the same slot owners, and every replica is in sync. */
   settled(timeoutMs?: number): Promise<void>;
   stop(): Promise<void>;
-}
-
-async function waitPing(port: number): Promise<void> {
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    const c = new Redis({ port, host: '127.0.0.1', lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 });
-    c.on('error', () => undefined);
-    try {
-      await c.connect();
-      await c.ping();
-      c.disconnect();
-      return;
-    } catch {
-      c.disconnect();
-      if (Date.now() > deadline) throw new Error(`redis-server on ${port} did not start`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
 }
 
 /** Redis >= 7: `cluster-port`, shard channels and `CLUSTER SHARDS`-era tooling. */
@@ -101,7 +83,7 @@ export async function startRedisCluster(opts: { masters?: number; replicas?: num
       { stdio: 'ignore' },
     );
     procs.set(port, p);
-    await waitPing(port);
+    await waitReady(port);
   };
   try {
     for (let i = 0; i < count; i++) {

@@ -41,7 +41,8 @@ function requireBinary(): void {
   }
 }
 
-async function waitReady(port: number): Promise<void> {
+/** Resolves once a Redis on 127.0.0.1:`port` answers PING (10 s at most). */
+export async function waitReady(port: number): Promise<void> {
   const deadline = Date.now() + 10_000;
   for (;;) {
     const c = new Redis({ port, host: '127.0.0.1', lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 });
