@@ -115,7 +115,13 @@ async function runTarget(spec: RunSpec, opts: BenchOptions, redis: BenchRedis | 
   // Every figure is of the whole target: each process with its descendants (a supervisor's workers).
   const samples = (): Array<ProcSample | undefined> => sampleTrees(roots);
   /** every process of every tree on its own: pid -> CPU ms (the per-worker figures) */
-  const treeCpu = (): Map<number, number> => new Map(roots.flatMap((r) => sampleTreeProcs(r).map((x) => [x.pid, x.sample.cpuMs] as const)));
+  // A process that exited (a drained or restarted worker) keeps its last reading, so its share of a
+  // later phase is 0, not minus what it had used.
+  const lastTreeCpu = new Map<number, number>();
+  const treeCpu = (): Map<number, number> => {
+    for (const r of roots) for (const x of sampleTreeProcs(r)) lastTreeCpu.set(x.pid, x.sample.cpuMs);
+    return new Map(lastTreeCpu);
+  };
   const treeRss = new Map<number, { root: number; rssMaxBytes: number }>();
   const redisCpuMs = (): number | undefined => redis?.cpuMs();
   let gen: Generator;

@@ -254,7 +254,7 @@ function processesTable(r: Report): string[] {
   for (const run of runs) for (const p of run.server.processes) L.push(`| ${label(run)} | ${p.pid} | ${p.port} | ${p.nodeId ?? ''} | ${p.cpuAvg.toFixed(2)} | ${(p.rssMaxBytes / 1048576).toFixed(0)} MB | ${p.treeProcs} |`);
   const trees = runs.filter((x) => (x.server.perProcess?.length ?? 0) > 1);
   if (trees.length > 0) {
-    L.push('', 'Each process of the trees (a supervisor and its workers):', '', '| target | pid | role | CPU (cores, measured phase) | RSS max |', '|---|---|---|---|---|');
+    L.push('', 'Each process of the trees (a supervisor and its workers; a supervisor\'s CPU includes that of the workers it reaped, e.g. in a drain or a restart):', '', '| target | pid | role | CPU (cores, measured phase) | RSS max |', '|---|---|---|---|---|');
     for (const run of trees) for (const p of run.server.perProcess!) L.push(`| ${label(run)} | ${p.pid} | ${p.root && run.target === 'wsgate' && run.workers > 1 ? 'supervisor' : 'worker'} | ${p.cpuAvg.toFixed(2)} | ${(p.rssMaxBytes / 1048576).toFixed(0)} MB |`);
   }
   L.push('');
