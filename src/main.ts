@@ -12,6 +12,7 @@ import { MAX_TOKEN_LENGTH } from './auth/extract.js';
 import { httpFetchJson, JwksKeyStore, type FetchJson } from './auth/jwks.js';
 import { createTokenVerifier, type TokenVerifier, type VerifierOptions } from './auth/verifier.js';
 import type { Config } from './config/config.js';
+import { FreshShared, VIEW_MIN_INTERVAL_MS } from './core/fresh-shared.js';
 import { Hub } from './core/hub.js';
 import { FaultReporter } from './observability/faults.js';
 import { createLogger, logBindings, type Logger } from './observability/logger.js';
@@ -19,11 +20,11 @@ import { Metrics } from './observability/metrics.js';
 import { RefusalLog } from './observability/refusals.js';
 import { PresenceTracker } from './presence/tracker.js';
 import { ConnectionRegistry } from './registry/registry.js';
-import { AdminServer } from './server/admin.js';
+import { AdminServer, type AdminServerDeps } from './server/admin.js';
 import { Apps } from './server/apps.js';
 import { Drain, type DrainPlan, type DrainReport } from './server/drain.js';
 import { Gateway, type SocketData } from './server/gateway.js';
-import { registerRoutes } from './server/http.js';
+import { metricsHandler, registerRoutes } from './server/http.js';
 import { resolvePort } from './server/listen.js';
 import { PendingSockets } from './server/pending.js';
 import { acceptQueueMigrates, loadTls, tlsFiles, type CertificateInfo } from './server/tls.js';
@@ -282,6 +283,7 @@ export async function start(config: Config, options: StartOptions = {}): Promise
     clockToleranceSec: config.jwtClockToleranceSec,
     cacheSize: config.jwtCacheSize,
     cacheTtlMs: config.jwtCacheTtlMs,
+    cacheMaxBytes: config.jwtCacheMaxBytes,
     maxTokenLength: MAX_TOKEN_LENGTH,
     maxTtlSec: config.jwtMaxTtlSec,
   };
@@ -356,6 +358,11 @@ export async function start(config: Config, options: StartOptions = {}): Promise
     draining: gateway.isDraining,
     ...(certificate !== undefined ? { tls: { notAfter: certificate.notAfter, fingerprint256: certificate.fingerprint256, listeners: apps.size } } : {}),
   });
+  // The metrics text, shared by concurrent scrapes and read at most 4 times a second (a render costs
+  // ~2 ms, a host's view of its workers 6-10 ms: core/fresh-shared.ts), on either listener.
+  const metricsReading = new FreshShared(options.worker?.metricsText ?? (() => metrics.render()), VIEW_MIN_INTERVAL_MS);
+  const metricsText = (): Promise<string> => metricsReading.get();
+  const metricsRoute = metricsHandler(metrics, faults, config.metricsAccess === 'token' ? config.metricsToken : undefined, metricsText);
   // The routes are registered on each app the gateway makes (a new one per TLS reload). A worker
   // answers /healthz and /metrics for the whole host (its supervisor gathers every worker's).
   const routes = (app: TemplatedApp): void =>
@@ -365,7 +372,7 @@ export async function start(config: Config, options: StartOptions = {}): Promise
       metricsAccess: { mode: config.metricsAccess, token: config.metricsToken },
       faults,
       health: options.worker?.health ?? health,
-      metricsText: options.worker?.metricsText,
+      metricsText,
       notReady: () => (gateway.isDraining ? Promise.resolve(['draining']) : stores.notReady()),
       answered: (address) => gateway.answered(address),
     });
@@ -392,10 +399,15 @@ export async function start(config: Config, options: StartOptions = {}): Promise
   const drainRequested = (asked: { graceSec?: number; drainSec?: number }): { node: string; graceSec: number; drainSec: number } => {
     const plan: DrainPlan = { graceSec: asked.graceSec ?? config.drainGraceSec, spreadSec: asked.drainSec ?? config.drainSec };
     logger.info({ ...plan }, 'drain asked through the server API');
-    requestDrain(plan);
+    // After the 202 has left: a drain with no grace closes the listeners (and with one process ends
+    // it) at once, which took the answer with it (red team: `{"graceSec":0,"drainSec":0}` got none).
+    setTimeout(() => requestDrain(plan), 20);
     return { node: config.nodeId, graceSec: plan.graceSec, drainSec: plan.spreadSec };
   };
-  const admin = config.adminPort === undefined ? undefined : adminServer(config, { uws, hub, stores, metrics, faults, logger, verifierOptions, drain: drainRequested });
+  const admin =
+    config.adminPort === undefined
+      ? undefined
+      : adminServer(config, { uws, hub, stores, metrics, faults, logger, verifierOptions, drain: drainRequested, metricsRoute: (res, req, method) => metricsRoute(res, req, () => undefined, method) });
   // Process health for soak runs and dashboards: event-loop delay sampled every 20 ms.
   const loopDelay = monitorEventLoopDelay({ resolution: 20 });
   loopDelay.enable();
@@ -587,6 +599,7 @@ interface AdminParts {
   readonly logger: Logger;
   readonly verifierOptions: VerifierOptions;
   readonly drain: AdminPorts['drain'];
+  readonly metricsRoute: AdminServerDeps['metricsRoute'];
 }
 
 /** The server API (docs/API.md) on its own listener: keys, the JWT scope, rate limits, routes. */
@@ -622,5 +635,6 @@ function adminServer(config: Config, p: AdminParts): AdminServer {
     metrics: p.metrics,
     faults: p.faults,
     logger: p.logger,
+    metricsRoute: p.metricsRoute,
   });
 }

@@ -3,6 +3,7 @@
 // supervisor's in-host store. Signals are the supervisor's to handle: SIGINT (Ctrl-C reaches every
 // process of the terminal's group) and SIGHUP are ignored here; SIGTERM sent to this process alone
 // drains it. If the supervisor goes away (IPC channel or in-host link closed), the worker stops.
+import { FreshShared, VIEW_MIN_INTERVAL_MS } from './core/fresh-shared.js';
 import { start, type Running } from './main.js';
 import { createLogger } from './observability/logger.js';
 import type { FromWorker, ToWorker } from './supervisor/messages.js';
@@ -13,7 +14,9 @@ if (!process.send) {
 }
 
 const send = (m: FromWorker): void => {
-  if (process.connected) process.send!(m);
+  // A supervisor that died breaks the channel between this check and the write (EPIPE): the
+  // 'disconnect' handler stops the worker, so the error is only dropped, not an uncaught exception.
+  if (process.connected) process.send!(m, undefined, {}, () => undefined);
 };
 
 let running: Running | undefined;
@@ -36,6 +39,10 @@ function gather<T>(what: 'health' | 'metrics', own: () => T | Promise<T>): Promi
     send({ t: 'gather', id, what });
   });
 }
+
+// The host's view costs every worker a collection: callers share one, at most 4 a second (core/fresh-shared.ts).
+const hostHealth = new FreshShared(() => gather('health', () => running!.health()), VIEW_MIN_INTERVAL_MS);
+const hostMetrics = new FreshShared(() => gather('metrics', () => running!.metrics.render()), VIEW_MIN_INTERVAL_MS);
 
 let exiting = false;
 function exit(code: number): void {
@@ -71,8 +78,8 @@ process.on('message', (m: ToWorker) => {
         onDrainRequest: (plan) => send({ t: 'drain-host', graceSec: plan.graceSec, spreadSec: plan.spreadSec }),
         worker: {
           hostPath: m.hostPath,
-          health: () => gather('health', () => running!.health()),
-          metricsText: () => gather('metrics', () => running!.metrics.render()),
+          health: () => hostHealth.get(),
+          metricsText: () => hostMetrics.get(),
         },
       }).then(
         (r) => {

@@ -282,14 +282,30 @@ function closedOn(g: Gathered): { closed: number; nodes: Record<string, number>;
   return { closed, nodes: Object.fromEntries(nodes), missing: g.missing, complete: g.complete };
 }
 
-/** A query string's parameters as fields: each at most once. */
+/**
+ * A query string's parameters as fields: each at most once, percent-decoded strictly. URLSearchParams
+ * keeps a malformed escape (`%ZZ`) as text and turns bytes that are not UTF-8 into U+FFFD, so a
+ * tenant could be named by a string nobody sent; both are refused instead.
+ */
 function queryFields(query: string): Fields {
   const out = Object.create(null) as Record<string, unknown>; // a parameter named __proto__ is a field like any other
-  for (const [k, v] of new URLSearchParams(query)) {
+  for (const pair of query.split('&')) {
+    if (pair === '') continue;
+    const eq = pair.indexOf('=');
+    const k = strictDecode(eq < 0 ? pair : pair.slice(0, eq));
+    const v = strictDecode(eq < 0 ? '' : pair.slice(eq + 1));
     if (Object.hasOwn(out, k)) throw new AdminRefusal(AdminError.BAD_REQUEST);
     out[k] = v;
   }
   return new Fields(out);
+}
+
+function strictDecode(s: string): string {
+  try {
+    return decodeURIComponent(s.replaceAll('+', ' ')); // throws on a malformed escape or bytes that are not UTF-8
+  } catch {
+    throw new AdminRefusal(AdminError.BAD_REQUEST);
+  }
 }
 
 /** The fields of a request, read one by one; done() refuses any that was not read. */

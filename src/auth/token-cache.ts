@@ -10,7 +10,10 @@
 // token that copies another's suffix is only a miss (it can evict that entry, never borrow its claims).
 //
 // Entries hold the Claims object the session holds anyway (no copy). Eviction is first-in first-out
-// (O(1), no reordering on hits). An entry lives at most `ttlMs`, and never past its token's exp plus
+// (O(1), no reordering on hits), by count and by bytes: an entry weighs twice its token's length (the
+// token, and the claims decoded from it, which hold about its payload), so big tokens cannot make the
+// cache hold gigabytes (red team: 15 KB tokens with 480 permissions cost 13-19 KB of RSS per entry,
+// ~1.5 GB at 100k entries). An entry lives at most `ttlMs`, and never past its token's exp plus
 // the clock tolerance. Only tokens that verified are cached: failures never are, so a flood of bad
 // tokens cannot evict good ones.
 import type { Claims } from './claims.js';
@@ -25,6 +28,7 @@ interface Entry<C> {
 /** C: the claims a token verified to (client Claims, or the server API's, which also carry exp). */
 export class TokenCache<C extends { readonly exp: number } = Claims> {
   private readonly entries = new Map<string, Entry<C>>();
+  private bytes = 0;
   hits = 0;
   lookups = 0;
 
@@ -32,10 +36,16 @@ export class TokenCache<C extends { readonly exp: number } = Claims> {
     private readonly maxEntries: number,
     private readonly ttlMs: number,
     private readonly toleranceMs: number,
+    private readonly maxBytes: number = 64 * 1024 * 1024,
   ) {}
 
   get size(): number {
     return this.entries.size;
+  }
+
+  /** what the entries weigh, as counted against maxBytes */
+  get weight(): number {
+    return this.bytes;
   }
 
   get(token: string, now: number): C | undefined {
@@ -44,7 +54,7 @@ export class TokenCache<C extends { readonly exp: number } = Claims> {
     const e = this.entries.get(key);
     if (e === undefined || e.token !== token) return undefined;
     if (e.until <= now) {
-      this.entries.delete(key);
+      this.delete(key, e);
       return undefined;
     }
     this.hits++;
@@ -54,15 +64,30 @@ export class TokenCache<C extends { readonly exp: number } = Claims> {
   set(token: string, claims: C, now: number): void {
     const until = Math.min(now + this.ttlMs, claims.exp * 1000 + this.toleranceMs);
     if (until <= now) return;
+    const w = weigh(token);
+    if (w > this.maxBytes) return;
     const key = keyOf(token);
-    if (this.entries.size >= this.maxEntries && !this.entries.has(key)) {
-      // the oldest entry goes (Map iteration follows insertion order)
-      const oldest = this.entries.keys().next();
-      if (!oldest.done) this.entries.delete(oldest.value);
+    const old = this.entries.get(key);
+    if (old !== undefined) this.delete(key, old);
+    // the oldest entries go (Map iteration follows insertion order)
+    while (this.entries.size > 0 && (this.entries.size >= this.maxEntries || this.bytes + w > this.maxBytes)) {
+      const [k, e] = this.entries.entries().next().value as [string, Entry<C>];
+      this.delete(k, e);
     }
     this.entries.set(key, { token, claims, until });
+    this.bytes += w;
+  }
+
+  private delete(key: string, e: Entry<C>): void {
+    this.entries.delete(key);
+    this.bytes -= weigh(e.token);
   }
 }
 
 const KEY_CHARS = 32;
 const keyOf = (token: string): string => (token.length > KEY_CHARS ? token.slice(-KEY_CHARS) : token);
+
+/** An entry's weight: its token, and the claims decoded from it (about its payload's bytes). */
+function weigh(token: string): number {
+  return 2 * token.length;
+}

@@ -32,6 +32,8 @@ export interface VerifierOptions {
   readonly clockToleranceSec: number;
   readonly cacheSize: number;
   readonly cacheTtlMs: number;
+  /** the cache's memory bound (auth/token-cache.ts); default 64 MiB */
+  readonly cacheMaxBytes?: number;
   readonly maxTokenLength: number;
   /** Longest accepted lifetime (exp - now), seconds. */
   readonly maxTtlSec: number;
@@ -128,7 +130,7 @@ export function createTokenVerifier<C extends { readonly exp: number }>(
     ...(opts.audience ? { allowedAud: [...opts.audience] } : {}),
   };
 
-  const cache = opts.cacheSize > 0 ? new TokenCache<C>(opts.cacheSize, opts.cacheTtlMs, toleranceMs) : undefined;
+  const cache = opts.cacheSize > 0 ? new TokenCache<C>(opts.cacheSize, opts.cacheTtlMs, toleranceMs, opts.cacheMaxBytes) : undefined;
 
   const sync: SyncVerify[] = [];
   const hsAlgs = allowed(HS, opts.algorithms);

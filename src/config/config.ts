@@ -35,6 +35,7 @@ export interface Config {
   readonly jwtClockToleranceSec: number;
   readonly jwtCacheSize: number;
   readonly jwtCacheTtlMs: number;
+  readonly jwtCacheMaxBytes: number;
   readonly jwtMaxTtlSec: number;
   readonly tokenQuery: boolean;
   readonly tokenCookie: string | undefined;
@@ -143,6 +144,7 @@ export const OPTIONS: readonly Option[] = [
   { key: 'jwtClockToleranceSec', env: 'WSGATE_JWT_CLOCK_TOLERANCE_SEC', kind: int(0, 300), def: '5', help: 'Clock skew tolerated on exp and nbf, in seconds.' },
   { key: 'jwtCacheSize', env: 'WSGATE_JWT_CACHE_SIZE', kind: int(0, 10_000_000), def: '100000', help: 'Verified-token cache entries (0 disables). Reconnect storms of the same tokens hit it.' },
   { key: 'jwtCacheTtlMs', env: 'WSGATE_JWT_CACHE_TTL_MS', kind: int(0, 86_400_000), def: '600000', help: 'Longest time a verified token stays cached (never past its exp).' },
+  { key: 'jwtCacheMaxBytes', env: 'WSGATE_JWT_CACHE_MAX_BYTES', kind: int(0, 17_179_869_184), def: '67108864', help: 'Memory the verified-token cache may hold, counted as twice each token\'s length (the token and the claims decoded from it); the oldest entries go first.' },
   { key: 'jwtMaxTtlSec', env: 'WSGATE_JWT_MAX_TTL_SEC', kind: int(1, 31_536_000), def: '86400', help: 'Longest token lifetime accepted: exp may be at most this many seconds after now (a token with exp 1e308 would never expire).' },
   { key: 'tokenQuery', env: 'WSGATE_TOKEN_QUERY', kind: { type: 'bool' }, def: 'true', help: 'Accept the token in the access_token query parameter.' },
   { key: 'tokenCookie', env: 'WSGATE_TOKEN_COOKIE', kind: { type: 'string' }, def: 'wsgate_token', help: 'Cookie that may carry the token (empty disables cookies).' },

@@ -34,6 +34,12 @@ export interface AdminServerDeps {
   readonly faults: Faults;
   readonly logger: Logger;
   readonly now?: () => number;
+  /**
+   * GET and HEAD /metrics on this listener (server/http.ts `metricsHandler`), outside the server
+   * API's keys: a scraper needs no credential that can revoke tokens. With WSGATE_METRICS=off the
+   * client port serves none and this listener is where Prometheus scrapes (docs/OPERATIONS.md).
+   */
+  readonly metricsRoute?: (res: HttpResponse, req: HttpRequest, method: 'get' | 'head') => void;
 }
 
 const STATUS: Record<number, string> = {
@@ -69,6 +75,11 @@ export class AdminServer {
     for (const route of deps.api.routes()) {
       this.app[route.method](route.path, (res, req) => this.contained(res, () => this.request(route, res, req)));
       methods.set(route.path, [...(methods.get(route.path) ?? []), route]);
+    }
+    const metricsRoute = deps.metricsRoute;
+    if (metricsRoute !== undefined) {
+      this.app.get('/metrics', (res, req) => this.contained(res, () => metricsRoute(res, req, 'get')));
+      this.app.head('/metrics', (res, req) => this.contained(res, () => metricsRoute(res, req, 'head')));
     }
     // uWS prefers a method's handler to `any` on the same path: these answer the other methods.
     for (const path of methods.keys()) this.app.any(path, (res) => this.contained(res, () => this.refuse(res, AdminError.METHOD_NOT_ALLOWED)));
@@ -136,6 +147,16 @@ export class AdminServer {
       return this.start(call, undefined);
     }
     if (declared !== '' && !(Number(declared) <= route.maxBody)) return this.finish(call, errorReply(AdminError.PAYLOAD_TOO_LARGE), true);
+    // Authenticated while the body arrives: a caller without a valid credential is answered 401 (and
+    // its connection closed) at once, not after a body it may trickle until uWS's timeout (red team:
+    // 2000 never-finished 17 KB bodies with a wrong key held ~18 MB per worker for 10 s).
+    const auth = this.authenticate(call);
+    auth.then(
+      (outcome) => {
+        if (!outcome.ok && !call.answered && !call.aborted) this.finish(call, this.refused(call, outcome), true);
+      },
+      () => undefined,
+    );
     const chunks: Buffer[] = [];
     let size = 0;
     res.onData((chunk, isLast) => {
@@ -143,19 +164,24 @@ export class AdminServer {
       size += chunk.byteLength;
       if (size > route.maxBody) return this.finish(call, errorReply(AdminError.PAYLOAD_TOO_LARGE), true);
       chunks.push(Buffer.from(chunk.slice(0))); // a copy: the chunk is only valid during this call
-      if (isLast) this.start(call, Buffer.concat(chunks));
+      if (isLast) this.start(call, Buffer.concat(chunks), auth);
     });
   }
 
-  private start(call: Call, body: Buffer | undefined): void {
-    this.run(call, body).catch((err: unknown) => this.failed(call.res, err));
+  private authenticate(call: Call): Promise<AdminAuthOutcome> {
+    return Promise.resolve().then(() => this.deps.auth.authenticate(call.authorization));
   }
 
-  private async run(call: Call, body: Buffer | undefined): Promise<void> {
+  private start(call: Call, body: Buffer | undefined, auth: Promise<AdminAuthOutcome> = this.authenticate(call)): void {
+    this.run(call, body, auth).catch((err: unknown) => this.failed(call.res, err));
+  }
+
+  private async run(call: Call, body: Buffer | undefined, auth: Promise<AdminAuthOutcome>): Promise<void> {
     let reply: AdminReply;
     let principal = '';
     try {
-      const outcome = await this.deps.auth.authenticate(call.authorization);
+      const outcome = await auth;
+      if (call.answered) return; // refused while the body was arriving
       if (!outcome.ok) reply = this.refused(call, outcome);
       else if (!this.deps.limiter.take((principal = outcome.principal), this.now())) reply = errorReply(AdminError.RATE_LIMITED);
       else reply = await call.route.handle({ query: call.query, body, principal });

@@ -61,11 +61,16 @@ export function metricsHandler(
   token: string | undefined,
   /** the exposition text; default: this process's (with workers: the host's, from the supervisor) */
   text: () => string | Promise<string> = () => metrics.render(),
-): (res: HttpResponse, req: HttpRequest, done: () => void) => void {
+): (res: HttpResponse, req: HttpRequest, done: () => void, method?: 'get' | 'head') => void {
   const allowed = token === undefined ? undefined : bearerCheck(token);
-  return (res, req, done) => {
+  return (res, req, done, method = 'get') => {
     if (allowed !== undefined && !allowed(req.getHeader('authorization'))) {
       json(res, '401 Unauthorized', { error: 'Unauthorized', code: 'UNAUTHORIZED' }, { 'www-authenticate': 'Bearer realm="metrics"' });
+      return done();
+    }
+    if (method === 'head') {
+      // what a GET would answer, without rendering anything
+      res.writeStatus('200 OK').writeHeader('content-type', metrics.contentType).writeHeader('cache-control', 'no-store').endWithoutBody(0, true);
       return done();
     }
     let aborted = false;
@@ -138,7 +143,7 @@ export function registerRoutes(deps: HttpDeps): void {
   route('get', '/healthz', 'http-healthz', (res, done) => answer(res, done, 'http-healthz', deps.health, (body) => json(res, '200 OK', body)));
   // HEAD: the status only (probes that do not read bodies)
   route('head', '/healthz', 'http-healthz', (res, done) => {
-    res.writeStatus('200 OK').endWithoutBody(0, true);
+    res.writeStatus('200 OK').writeHeader('content-type', 'application/json').writeHeader('cache-control', 'no-store').endWithoutBody(0, true);
     done();
   });
   // readiness waits on the stores: answered once they do (or the client went away)
@@ -166,7 +171,8 @@ export function registerRoutes(deps: HttpDeps): void {
   route('head', '/readyz', 'http-readyz', readyz(false));
   if (deps.metricsAccess.mode !== 'off') {
     const serve = metricsHandler(deps.metrics, deps.faults, deps.metricsAccess.mode === 'token' ? deps.metricsAccess.token : undefined, deps.metricsText);
-    route('get', '/metrics', 'http-metrics', (res, done, req) => serve(res, req, done));
+    route('get', '/metrics', 'http-metrics', (res, done, req) => serve(res, req, done, 'get'));
+    route('head', '/metrics', 'http-metrics', (res, done, req) => serve(res, req, done, 'head'));
   }
   route('any', '/*', 'http-404', (res, done) => {
     json(res, '404 Not Found', { error: 'Not found', code: 'NOT_FOUND' });

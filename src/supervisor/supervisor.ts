@@ -15,6 +15,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { Redis } from 'ioredis';
 import type { Config } from '../config/config.js';
+import { FreshShared, VIEW_MIN_INTERVAL_MS } from '../core/fresh-shared.js';
 import { presenceEnvelope } from '../core/notices.js';
 import type { Logger } from '../observability/logger.js';
 import type { DrainPlan, DrainReport } from '../server/drain.js';
@@ -86,6 +87,8 @@ export class Supervisor {
   private readonly host: HostServer;
   private seq = 0;
   private collectSeq = 0;
+  /** every worker's asks share one collection, at most 4 a second (core/fresh-shared.ts) */
+  private readonly collected = new FreshShared(() => this.collect(), VIEW_MIN_INTERVAL_MS);
   private readonly collecting = new Map<number, (m: Extract<FromWorker, { t: 'collected' }>) => void>();
   private redis: RedisClient | undefined;
   private redisStores: { registry: RedisRegistryStore; presence: RedisPresenceStore } | undefined;
@@ -372,7 +375,7 @@ export class Supervisor {
 
   /** GET /healthz of the host: every worker, summed where a sum means something. */
   async health(): Promise<Record<string, unknown>> {
-    const all = await this.collect();
+    const all = await this.collected.get();
     const sum = (k: string): number => all.reduce((n, w) => n + (typeof w.got?.health[k] === 'number' ? (w.got.health[k] as number) : 0), 0);
     const first = all.find((w) => w.got)?.got?.health;
     const workers = all.map(({ slot, proc, got }) => ({
@@ -398,7 +401,7 @@ export class Supervisor {
 
   /** GET /metrics of the host (supervisor/aggregate.ts) with the supervisor's own figures. */
   async metrics(): Promise<string> {
-    const all = await this.collect();
+    const all = await this.collected.get();
     const texts = all.flatMap(({ proc, got }) => (got ? [{ node: proc.nodeId, text: got.metrics }] : []));
     const listening = all.filter((w) => w.proc.state === 'listening').length;
     const restarts = this.slots.reduce((n, s) => n + s.restarts, 0);

@@ -96,6 +96,30 @@ describe('server API: authentication', () => {
   });
 });
 
+describe('server API: what it serves besides the API', () => {
+  it('GET and HEAD /metrics without the API\'s keys (a scraper needs no credential that can revoke), the text the client port serves', async () => {
+    const res = await fetch(`http://127.0.0.1:${a.adminPort}/metrics`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toContain('text/plain');
+    const text = await res.text();
+    expect(text).toContain('# TYPE wsgate_connections gauge');
+    const head = await fetch(`http://127.0.0.1:${a.adminPort}/metrics`, { method: 'HEAD' });
+    expect(head.status).toBe(200);
+    expect(head.headers.get('content-type')).toContain('text/plain');
+  });
+
+  it('a POST without a valid credential is answered 401 before its body has arrived (and its connection closed)', async () => {
+    const { createConnection } = await import('node:net');
+    const sock = createConnection({ host: '127.0.0.1', port: a.adminPort! });
+    const got: Buffer[] = [];
+    sock.on('data', (d) => got.push(d));
+    const closed = new Promise<void>((resolve) => sock.on('close', () => resolve()));
+    sock.write(`POST /v1/users/revoke HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer wrong-key-0123456789abcdefghijklmnopqrstuvwxyz\r\nContent-Type: application/json\r\nContent-Length: 4000\r\n\r\n{"tenant":`);
+    await closed; // never sent the rest of the body
+    expect(Buffer.concat(got).toString('latin1')).toMatch(/^HTTP\/1\.1 401 /);
+  });
+});
+
 describe('server API: validation and containment', () => {
   it('refuses every malformed input with a typed 400, and other methods and paths', async () => {
     const cases: Array<[string, string, unknown, number, string]> = [
@@ -114,6 +138,10 @@ describe('server API: validation and containment', () => {
       ['GET', '/v1/rooms/presence?tenant=acme&room=a%20b', undefined, 400, 'BAD_ROOM'],
       ['GET', '/v1/rooms/presence?tenant=acme&room=chat&room=chat', undefined, 400, 'BAD_REQUEST'],
       ['GET', '/v1/rooms/presence?tenant=acme&room=chat&__proto__=x', undefined, 400, 'BAD_REQUEST'],
+      // malformed escapes and bytes that are not UTF-8 (URLSearchParams would pass '%ZZ' and U+FFFD on; red team)
+      ['GET', '/v1/connections/counts?tenant=%ZZ', undefined, 400, 'BAD_REQUEST'],
+      ['GET', '/v1/connections/counts?tenant=%E0%A4', undefined, 400, 'BAD_REQUEST'],
+      ['GET', '/v1/connections/counts?tenant=acme%', undefined, 400, 'BAD_REQUEST'],
       ['POST', '/v1/connections/disconnect', { connection: '' }, 400, 'BAD_CONNECTION'],
       ['POST', '/v1/connections/disconnect', { connection: 'n.1', reconnect: 'yes' }, 400, 'BAD_REQUEST'],
       ['POST', '/v1/users/disconnect', { tenant: 'acme', user: 'x'.repeat(257) }, 400, 'BAD_USER'],

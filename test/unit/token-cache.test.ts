@@ -34,6 +34,31 @@ describe('TokenCache', () => {
   });
 });
 
+describe('TokenCache: a memory bound', () => {
+  it('holds at most maxBytes, each entry weighing twice its token; the oldest go first; a token heavier than the bound is not kept', () => {
+    const c = new TokenCache(1000, 60_000, 0, 10_000);
+    const tok = (i: number, len: number) => `${i}`.padStart(len, 'x');
+    for (let i = 0; i < 10; i++) c.set(tok(i, 1000), claims(1000), 0); // 2000 each
+    expect(c.size).toBe(5);
+    expect(c.weight).toBe(10_000);
+    expect(c.get(tok(4, 1000), 1)).toBeUndefined();
+    expect(c.get(tok(5, 1000), 1)).toBeDefined();
+    c.set(tok(99, 4000), claims(1000), 0); // 8000: four of the old go
+    expect(c.size).toBe(2);
+    expect(c.weight).toBe(10_000);
+    c.set(tok(7, 6000), claims(1000), 0); // 12000 > the bound: not cached, nothing evicted
+    expect(c.size).toBe(2);
+    // setting a token again replaces its entry, counted once
+    c.set(tok(9, 1000), claims(1000), 0);
+    expect(c.weight).toBe(10_000);
+    // entries that go stale are subtracted
+    const d = new TokenCache(10, 100, 0, 10_000);
+    d.set('abc', claims(1000), 0);
+    expect(d.get('abc', 100)).toBeUndefined();
+    expect(d.weight).toBe(0);
+  });
+});
+
 describe('the verifier with its cache', () => {
   const t = Date.now();
   const verifier = createTokenVerifier({ secrets: [SECRET], publicKeys: [], jwks: undefined, algorithms: undefined, issuer: undefined, audience: undefined, clockToleranceSec: 0, cacheSize: 100, cacheTtlMs: 600_000, maxTokenLength: 16384, maxTtlSec: 86400 });
