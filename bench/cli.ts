@@ -3,8 +3,15 @@ import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Baseline } from './lib/dialects.js';
 import { FIGURES, type Report } from './lib/report.js';
+import { currentStage } from './lib/stage.js';
 import { runBench } from './run.js';
 import { SCENARIOS, type BenchOptions, type ScenarioName } from './scenarios.js';
+
+// Killed from outside (a CI timeout): say where the run stood, so a hang can be found.
+process.once('SIGTERM', () => {
+  process.stderr.write(`bench: terminated (SIGTERM) during: ${currentStage()}\n`);
+  process.exit(143);
+});
 
 const HELP = `Usage: npm run bench -- <scenario> [options]
 

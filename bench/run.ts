@@ -13,6 +13,7 @@ import { renderHtml } from './lib/html.js';
 import { startBenchRedis, type BenchRedis } from './lib/bench-redis.js';
 import { cpuModel, effectiveFdLimit, listenOverflows, sampleTreeProcs, sampleTrees, type ProcSample } from './lib/procs.js';
 import { FIGURES, renderMarkdown, SCHEMA, type FigureRatio, type Report, type RunReport, type ScalingPoint, type TimelinePoint } from './lib/report.js';
+import { stage } from './lib/stage.js';
 import { startTarget } from './lib/targets.js';
 import { scenarios, type BenchOptions, type ScenarioContext } from './scenarios.js';
 
@@ -110,6 +111,7 @@ async function runTarget(spec: RunSpec, opts: BenchOptions, redis: BenchRedis | 
   const { target } = spec;
   const jtiPrefix = `bench-${randomBytes(4).toString('hex')}-`;
   const env: Record<string, string> = target === 'wsgate' ? { ...(redis?.env ?? {}), ...opts.gatewayEnv, ...(opts.scenario === 'drain' ? { WSGATE_DRAIN_GRACE_SEC: '0', WSGATE_DRAIN_SEC: String(opts.drainSec) } : {}) } : {};
+  stage(`${target}: starting the target`);
   const running = await startTarget(target, { secret, redisUrl: redis?.url, env, ...(spec.tls && cert ? { tls: cert } : {}) }, target === 'wsgate' ? opts.gatewayProcs : 1, workers);
   const roots = running.procs.map((p) => p.pid);
   // Every figure is of the whole target: each process with its descendants (a supervisor's workers).
@@ -126,7 +128,9 @@ async function runTarget(spec: RunSpec, opts: BenchOptions, redis: BenchRedis | 
   const redisCpuMs = (): number | undefined => redis?.cpuMs();
   let gen: Generator;
   try {
+    stage(`${target}: warm-up`);
     if (opts.warmup > 0) await warmUp(spec, running.ports, opts, secret);
+    stage(`${target}: opening the generator's connections`);
     gen = await Generator.start({
       target,
       encoding: opts.encoding,
@@ -158,6 +162,7 @@ async function runTarget(spec: RunSpec, opts: BenchOptions, redis: BenchRedis | 
   // CPU per phase, of the target and of each process: the measured phase's share is the server CPU the report states.
   const phases: Array<{ name: string; t: number; cpuMs: number; procCpuMs: number[]; treeCpuMs: Map<number, number> }> = [];
   const phaseMark = (name: string): void => {
+    stage(`${target}: phase ${name}`);
     const s = samples();
     phases.push({ name, t: Date.now(), cpuMs: total(s).cpuMs, procCpuMs: s.map((x) => x?.cpuMs ?? 0), treeCpuMs: treeCpu() });
   };
@@ -312,6 +317,7 @@ export async function runBench(opts: BenchOptions): Promise<{ report: Report; fi
   const specs = runSpecs(opts);
   const usesRedis = (t: Target): boolean => (t === 'wsgate' ? opts.store !== 'memory' : t !== 'uws');
   // the baselines use a single Redis; wsgate the one --store names
+  stage('starting Redis');
   const clusterFor = opts.store === 'redis-cluster' ? await startBenchRedis('redis-cluster') : undefined;
   let redis: BenchRedis | undefined;
   try {

@@ -174,8 +174,15 @@ export async function startRedisCluster(opts: { masters?: number; replicas?: num
   const client = new Cluster(nodes.map((n) => ({ host: '127.0.0.1', port: n.port })), { redisOptions: { maxRetriesPerRequest: 2 }, retryDelayOnFailover: 100, slotsRefreshInterval: 1000 });
   client.on('error', () => undefined);
   await new Promise<void>((resolve, reject) => {
-    client.once('ready', () => resolve());
-    client.once('end', () => reject(new Error('cluster client ended')));
+    const timer = setTimeout(() => reject(new Error('the cluster client was not ready within 20 s')), 20_000);
+    client.once('ready', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    client.once('end', () => {
+      clearTimeout(timer);
+      reject(new Error('cluster client ended'));
+    });
   });
 
   const masterNodes = async (): Promise<ClusterNode[]> => {
