@@ -530,6 +530,20 @@ for (const impl of impls) {
       await b.close();
     });
 
+    it('1000 publishes made in one turn (sent together) all arrive, in the order they were made', async () => {
+      const [a, b] = await impl.bus();
+      const got: string[] = [];
+      b.onMessage((p) => got.push(p.toString()));
+      b.watch(room(1));
+      await b.ready([room(1)]);
+      const sent = Array.from({ length: 1000 }, (_, i) => `m${i}`);
+      await Promise.all(sent.map((m) => a.publish(room(1), Buffer.from(m))));
+      await until(() => got.length === 1000);
+      expect(got).toEqual(sent);
+      await a.close();
+      await b.close();
+    });
+
     it('broadcast reaches every other node whatever it watches (the server API\'s commands and answers)', async () => {
       const [a, b] = await impl.bus();
       const got: string[] = [];

@@ -98,11 +98,45 @@ export class RedisBus implements Bus {
     return busChannel(this.prefix, this.mode, room);
   }
 
-  async publish(room: string, payload: Buffer): Promise<void> {
+  publish(room: string, payload: Buffer): Promise<void> {
     const channel = this.channelOf(room);
-    if (this.sharded) await this.pub.spublish(channel, payload);
-    else await this.pub.publish(channel, payload);
+    if (this.sharded) return this.pub.spublish(channel, payload).then(() => undefined);
+    if (isCluster(this.pub)) return this.pub.publish(channel, payload).then(() => undefined);
+    // Batched per event-loop turn into one pipeline: one write for all the publishes of the turn,
+    // not one per publish. Measured (fanout --saturate, 10k subscribers in 100 rooms, single Redis):
+    // one write system call per PUBLISH was 27% of the node's CPU (Node's writeBuffer), and
+    // deliveries/s were 0.70x bare uWS against 1.16x on the embedded store. uWS enters JavaScript once
+    // per frame and Node drains nextTick after each entry, so ioredis' auto-pipelining would not
+    // batch them; setImmediate runs once the turn's frames are read. On a cluster, SPUBLISH goes to
+    // the shard of each channel and stays one command each.
+    return new Promise<void>((resolve, reject) => {
+      this.outgoing.push({ channel, payload, resolve, reject });
+      if (this.outgoing.length === 1) setImmediate(this.flushOutgoing);
+    });
   }
+
+  /** publishes of this turn, sent together (publish()) */
+  private outgoing: Array<{ channel: string; payload: Buffer; resolve: () => void; reject: (e: unknown) => void }> = [];
+
+  private readonly flushOutgoing = (): void => {
+    const batch = this.outgoing;
+    this.outgoing = [];
+    if (batch.length === 0) return;
+    const pipeline = this.pub.pipeline();
+    for (const o of batch) pipeline.publish(o.channel, o.payload);
+    pipeline.exec().then(
+      (res) => {
+        batch.forEach((o, i) => {
+          const err = res?.[i]?.[0];
+          if (err) o.reject(err);
+          else o.resolve();
+        });
+      },
+      (err: unknown) => {
+        for (const o of batch) o.reject(err);
+      },
+    );
+  };
 
   /** To every node (the deployment's channel, which every bus subscribes to from its start). */
   async broadcast(payload: Buffer): Promise<void> {
