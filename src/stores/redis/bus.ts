@@ -24,6 +24,7 @@
 import calculateSlot from 'cluster-key-slot';
 import type { Bus } from '../ports.js';
 import { isCluster, type RedisClient } from './client.js';
+import { groupOf } from './util.js';
 
 export type BusChannels = 'room' | 'single';
 
@@ -100,15 +101,14 @@ export class RedisBus implements Bus {
 
   publish(room: string, payload: Buffer): Promise<void> {
     const channel = this.channelOf(room);
-    if (this.sharded) return this.pub.spublish(channel, payload).then(() => undefined);
-    if (isCluster(this.pub)) return this.pub.publish(channel, payload).then(() => undefined);
-    // Batched per event-loop turn into one pipeline: one write for all the publishes of the turn,
-    // not one per publish. Measured (fanout --saturate, 10k subscribers in 100 rooms, single Redis):
-    // one write system call per PUBLISH was 27% of the node's CPU (Node's writeBuffer), and
-    // deliveries/s were 0.70x bare uWS against 1.16x on the embedded store. uWS enters JavaScript once
-    // per frame and Node drains nextTick after each entry, so ioredis' auto-pipelining would not
-    // batch them; setImmediate runs once the turn's frames are read. On a cluster, SPUBLISH goes to
-    // the shard of each channel and stays one command each.
+    // classic PUBLISH on a cluster (the single mode) has no key to route by: one command each
+    if (isCluster(this.pub) && !this.sharded) return this.pub.publish(channel, payload).then(() => undefined);
+    // Batched per event-loop turn into one pipeline (on a cluster, one per shard): one write for all
+    // the publishes of the turn, not one per publish. Measured (fanout --saturate, 10k subscribers in
+    // 100 rooms, single Redis): one write system call per PUBLISH was 27% of the node's CPU (Node's
+    // writeBuffer), and deliveries/s were 0.70x bare uWS against 1.16x on the embedded store. uWS
+    // enters JavaScript once per frame and Node drains nextTick after each entry, so ioredis'
+    // auto-pipelining would not batch them; setImmediate runs once the turn's frames are read.
     return new Promise<void>((resolve, reject) => {
       this.outgoing.push({ channel, payload, resolve, reject });
       if (this.outgoing.length === 1) setImmediate(this.flushOutgoing);
@@ -119,11 +119,32 @@ export class RedisBus implements Bus {
   private outgoing: Array<{ channel: string; payload: Buffer; resolve: () => void; reject: (e: unknown) => void }> = [];
 
   private readonly flushOutgoing = (): void => {
-    const batch = this.outgoing;
+    const all = this.outgoing;
     this.outgoing = [];
-    if (batch.length === 0) return;
+    if (all.length === 0) return;
+    if (!isCluster(this.pub)) return this.sendPublishes(all);
+    // SPUBLISH routes by the channel's slot: a cluster pipeline must stay within one shard
+    const shards = new Map<string, typeof all>();
+    for (const o of all) {
+      let shard: string;
+      try {
+        shard = groupOf(this.pub, o.channel);
+      } catch {
+        shard = `slot ${calculateSlot(o.channel)}`; // slot owners not known yet: one slot each
+      }
+      const list = shards.get(shard);
+      if (list) list.push(o);
+      else shards.set(shard, [o]);
+    }
+    for (const batch of shards.values()) this.sendPublishes(batch);
+  };
+
+  private sendPublishes(batch: Array<{ channel: string; payload: Buffer; resolve: () => void; reject: (e: unknown) => void }>): void {
     const pipeline = this.pub.pipeline();
-    for (const o of batch) pipeline.publish(o.channel, o.payload);
+    for (const o of batch) {
+      if (this.sharded) pipeline.spublish(o.channel, o.payload);
+      else pipeline.publish(o.channel, o.payload);
+    }
     pipeline.exec().then(
       (res) => {
         batch.forEach((o, i) => {
@@ -136,7 +157,7 @@ export class RedisBus implements Bus {
         for (const o of batch) o.reject(err);
       },
     );
-  };
+  }
 
   /** To every node (the deployment's channel, which every bus subscribes to from its start). */
   async broadcast(payload: Buffer): Promise<void> {
