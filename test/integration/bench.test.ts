@@ -62,7 +62,10 @@ function checkSchema(r: Report, scenario: string, targets: string[], gatewayProc
   expect(['upstream', 'compat']).toContain(r.environment.uws.uwsBuild);
   expect(r.runs.map((x) => x.target)).toEqual(targets);
   for (const run of r.runs) {
-    expect(run.headline.value).toBeGreaterThan(0);
+    // hold's headline is an RSS difference over a few hundred connections here: a GC between the two
+    // readings can make it negative (seen on the upstream build: -3.2 KB); elsewhere it is a rate
+    if (scenario === 'hold') expect(Number.isFinite(run.headline.value)).toBe(true);
+    else expect(run.headline.value).toBeGreaterThan(0);
     expect(run.timeline.length).toBeGreaterThan(0);
     expect(run.generator.workers).toBe(2);
     const procs = run.server.processes;
@@ -213,10 +216,10 @@ describe.concurrent('bench scenarios (smoke)', { timeout: 150_000 }, () => {
   });
 
   it('hold against every target: RSS settled and at the end, the heap from wsgate /metrics', async () => {
-    const hold = (await bench('hold', 'hold', '--conns', '300', '--settle', '0.5', '--baseline', 'all')).report;
+    const hold = (await bench('hold', 'hold', '--conns', '1000', '--settle', '0.5', '--baseline', 'all')).report;
     checkSchema(hold, 'hold', ALL);
     for (const r of hold.runs) {
-      expect(r.metrics.held, `${r.target} ${JSON.stringify(r.errors)}`).toBe(300);
+      expect(r.metrics.held, `${r.target} ${JSON.stringify(r.errors)}`).toBe(1000);
       expect(r.metrics.rssSettledBytes).toBeGreaterThan(r.metrics.rssBaseBytes!);
     }
     checkFigure(hold, 'rssPerConnSettledBytes');
@@ -228,9 +231,9 @@ describe.concurrent('bench scenarios (smoke)', { timeout: 150_000 }, () => {
     // await in res.cork: on the upstream build uWebSockets #1928 may close a socket right after its
     // connected frame (docs/UWS-1928.md), and that member then misses its delivery.
     for (const r of hold.runs) {
-      expect(r.metrics.deliveriesExpected, r.target).toBe(297);
-      if (r.target !== 'naive') expect([r.target, r.metrics.deliveriesReceived, r.metrics.deliveredAll]).toEqual([r.target, 297, 1]);
-      else expect(r.metrics.deliveriesReceived).toBeGreaterThan(290);
+      expect(r.metrics.deliveriesExpected, r.target).toBe(997);
+      if (r.target !== 'naive') expect([r.target, r.metrics.deliveriesReceived, r.metrics.deliveredAll]).toEqual([r.target, 997, 1]);
+      else expect(r.metrics.deliveriesReceived).toBeGreaterThan(990);
     }
   });
 
