@@ -6,6 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect } from '../helpers/client.js';
 import { startGateway, type TestGateway } from '../helpers/gateway.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
+import { Redis } from 'ioredis';
+import { RedisBus } from '../../src/stores/redis/bus.js';
 import { hs } from '../helpers/tokens.js';
 import { until } from '../helpers/wait.js';
 
@@ -147,6 +149,40 @@ describe('per-room bus channels (WSGATE_BUS_CHANNELS=room, the default)', () => 
       await Promise.all([member.close(), publisher.close()]);
     } finally {
       await Promise.all([a.stop(), b.stop()]);
+      await r2.stop();
+    }
+  });
+});
+
+describe('the bus while Redis stalls', () => {
+  it('publishes Redis has not answered are bounded: past the bound a publish fails at once; the unanswered ones complete when Redis is back', async () => {
+    const r2 = await startRedis();
+    const pub = new Redis(r2.url, { enableOfflineQueue: false, maxRetriesPerRequest: 1 });
+    const sub = new Redis(r2.url);
+    for (const c of [pub, sub]) c.on('error', () => undefined);
+    await Promise.all([new Promise((r) => pub.once('ready', r)), sub.ping()]);
+    const bus = new RedisBus(pub, sub, 'stallbus:', 'room', 300, 50);
+    try {
+      process.kill(r2.pid()!, 'SIGSTOP');
+      const outcomes: string[] = [];
+      const all = Array.from({ length: 80 }, (_, i) =>
+        bus.publish('r', Buffer.from(`m${i}`)).then(
+          () => void outcomes.push('ok'),
+          (e: Error) => void outcomes.push(e.name),
+        ),
+      );
+      await until(() => outcomes.length >= 30);
+      expect(outcomes).toEqual(Array(30).fill('StoreUnavailable')); // refused at once, not queued
+      expect(bus.unanswered).toBe(50);
+      process.kill(r2.pid()!, 'SIGCONT');
+      await Promise.all(all);
+      expect(outcomes.filter((x) => x === 'ok')).toHaveLength(50);
+      expect(bus.unanswered).toBe(0);
+    } finally {
+      process.kill(r2.pid()!, 'SIGCONT');
+      await bus.close();
+      pub.disconnect();
+      sub.disconnect();
       await r2.stop();
     }
   });

@@ -22,7 +22,7 @@
 // room's SUBSCRIBE is answered (ready()); once a SUBSCRIBE has gone unanswered for `stallMs`
 // (Redis away: it waits in the offline queue; or stalled), joins do not wait.
 import calculateSlot from 'cluster-key-slot';
-import type { Bus } from '../ports.js';
+import { StoreUnavailable, type Bus } from '../ports.js';
 import { isCluster, type RedisClient } from './client.js';
 import { groupOf } from './util.js';
 
@@ -65,6 +65,12 @@ export class RedisBus implements Bus {
     private readonly mode: BusChannels = 'room',
     /** a SUBSCRIBE unanswered for this long means Redis is not answering: ready() stops waiting for it */
     private readonly stallMs = 500,
+    /**
+     * publishes Redis has not answered yet, at most: past it a publish fails at once (counted by the
+     * caller) instead of queueing while Redis stalls. Delivery is at most once anyway; this bounds the
+     * memory a stall can make a busy node hold (65,536 x a frame of up to 4x WSGATE_MAX_PUBLISH_BYTES).
+     */
+    private readonly maxUnanswered = 65_536,
   ) {
     this.sharded = isCluster(sub) && mode === 'room'; // classic pub/sub in the single mode, on a cluster too
     const deliver = (_ch: Buffer, payload: Buffer): void => this.handler?.(payload);
@@ -99,7 +105,19 @@ export class RedisBus implements Bus {
     return busChannel(this.prefix, this.mode, room);
   }
 
+  /** publishes sent or queued that Redis has not answered */
+  unanswered = 0;
+
   publish(room: string, payload: Buffer): Promise<void> {
+    if (this.unanswered >= this.maxUnanswered) return Promise.reject(new StoreUnavailable('bus: too many publishes unanswered (Redis stalled?)'));
+    this.unanswered++;
+    const done = (): void => {
+      this.unanswered--;
+    };
+    return this.publishNow(room, payload).finally(done);
+  }
+
+  private publishNow(room: string, payload: Buffer): Promise<void> {
     const channel = this.channelOf(room);
     // classic PUBLISH on a cluster (the single mode) has no key to route by: one command each
     if (isCluster(this.pub) && !this.sharded) return this.pub.publish(channel, payload).then(() => undefined);
