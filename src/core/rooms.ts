@@ -63,12 +63,14 @@ export class RoomRequests<S> {
     }
     // The ack waits for the bus to deliver these rooms here (a room new on this node is subscribed
     // first: one round trip, batched with the other joins of the turn), at most the lookup timeout.
+    // the ack names each room once, as it was asked for (a room named twice is one room)
+    const named = rooms.length > 1 ? [...new Set(rooms)] : rooms;
     const subscribed = this.fanOut.ready([...keys]);
-    if (subscribed === undefined) return this.outbox.ack<'join'>(s, id, { rooms });
+    if (subscribed === undefined) return this.outbox.ack<'join'>(s, id, { rooms: named });
     withTimeout(subscribed, this.limits.lookupTimeoutMs, 'room subscription')
       .catch(() => undefined)
       .then(() => {
-        if (!s.closed) this.outbox.ack<'join'>(s, id, { rooms }, true);
+        if (!s.closed) this.outbox.ack<'join'>(s, id, { rooms: named }, true);
       })
       .catch((err: unknown) => this.outbox.fail(s, 'join', err));
   }
