@@ -159,7 +159,7 @@ export function registerRoutes(deps: HttpDeps): void {
       .then((reasons) => {
         if (aborted) return;
         const status = reasons.length === 0 ? '200 OK' : '503 Service Unavailable';
-        res.cork(() => (withBody ? json(res, status, { ready: reasons.length === 0, reasons }) : res.writeStatus(status).endWithoutBody(0, true)));
+        res.cork(() => (withBody ? json(res, status, { ready: reasons.length === 0, reasons }) : res.writeStatus(status).writeHeader('content-type', 'application/json').writeHeader('cache-control', 'no-store').endWithoutBody(0, true)));
         done();
       })
       .catch((err: unknown) => {

@@ -178,6 +178,19 @@ describe('the bus while Redis stalls', () => {
       await Promise.all(all);
       expect(outcomes.filter((x) => x === 'ok')).toHaveLength(50);
       expect(bus.unanswered).toBe(0);
+      // and by bytes: 10 KB payloads against a 35 KB bound, 3 wait and the rest fail at once
+      const small = new RedisBus(pub, sub, 'stallbus2:', 'room', 300, 1000, 35_000);
+      process.kill(r2.pid()!, 'SIGSTOP');
+      const results: string[] = [];
+      const more = Array.from({ length: 10 }, () => small.publish('r', Buffer.alloc(10_000)).then(() => void results.push('ok'), (e: Error) => void results.push(e.name)));
+      await until(() => results.length >= 7);
+      expect(results).toEqual(Array(7).fill('StoreUnavailable'));
+      expect([small.unanswered, small.unansweredBytes]).toEqual([3, 30_000]);
+      process.kill(r2.pid()!, 'SIGCONT');
+      await Promise.all(more);
+      expect(results.filter((x) => x === 'ok')).toHaveLength(3);
+      expect(small.unansweredBytes).toBe(0);
+      await small.close();
     } finally {
       process.kill(r2.pid()!, 'SIGCONT');
       await bus.close();
