@@ -358,10 +358,11 @@ export async function start(config: Config, options: StartOptions = {}): Promise
     draining: gateway.isDraining,
     ...(certificate !== undefined ? { tls: { notAfter: certificate.notAfter, fingerprint256: certificate.fingerprint256, listeners: apps.size } } : {}),
   });
-  // The metrics text, shared by concurrent scrapes and read at most 4 times a second (a render costs
-  // ~2 ms, a host's view of its workers 6-10 ms: core/fresh-shared.ts), on either listener.
-  const metricsReading = new FreshShared(options.worker?.metricsText ?? (() => metrics.render()), VIEW_MIN_INTERVAL_MS);
-  const metricsText = (): Promise<string> => metricsReading.get();
+  // The metrics text on either listener. A render costs ~2 ms: concurrent scrapes share one, at most
+  // 4 a second (core/fresh-shared.ts). A worker's host view is shared and rate-limited already
+  // (worker.ts, and the supervisor's collections).
+  const rendered = new FreshShared(() => metrics.render(), VIEW_MIN_INTERVAL_MS);
+  const metricsText = options.worker?.metricsText ?? (() => rendered.get());
   const metricsRoute = metricsHandler(metrics, faults, config.metricsAccess === 'token' ? config.metricsToken : undefined, metricsText);
   // The routes are registered on each app the gateway makes (a new one per TLS reload). A worker
   // answers /healthz and /metrics for the whole host (its supervisor gathers every worker's).

@@ -3,7 +3,6 @@
 // supervisor's in-host store. Signals are the supervisor's to handle: SIGINT (Ctrl-C reaches every
 // process of the terminal's group) and SIGHUP are ignored here; SIGTERM sent to this process alone
 // drains it. If the supervisor goes away (IPC channel or in-host link closed), the worker stops.
-import { FreshShared, VIEW_MIN_INTERVAL_MS } from './core/fresh-shared.js';
 import { start, type Running } from './main.js';
 import { createLogger } from './observability/logger.js';
 import type { FromWorker, ToWorker } from './supervisor/messages.js';
@@ -40,9 +39,18 @@ function gather<T>(what: 'health' | 'metrics', own: () => T | Promise<T>): Promi
   });
 }
 
-// The host's view costs every worker a collection: callers share one, at most 4 a second (core/fresh-shared.ts).
-const hostHealth = new FreshShared(() => gather('health', () => running!.health()), VIEW_MIN_INTERVAL_MS);
-const hostMetrics = new FreshShared(() => gather('metrics', () => running!.metrics.render()), VIEW_MIN_INTERVAL_MS);
+// The host's view: callers here join the ask in flight (one IPC round trip at a time, the answer
+// shared); the supervisor shares and rate-limits the collections themselves (core/fresh-shared.ts),
+// so a caller waits for one collection, not for one here and then one there.
+function joined<T>(ask: () => Promise<T>): () => Promise<T> {
+  let inFlight: Promise<T> | undefined;
+  return () =>
+    (inFlight ??= ask().finally(() => {
+      inFlight = undefined;
+    }));
+}
+const hostHealth = joined(() => gather('health', () => running!.health()));
+const hostMetrics = joined(() => gather('metrics', () => running!.metrics.render()));
 
 let exiting = false;
 function exit(code: number): void {
@@ -78,8 +86,8 @@ process.on('message', (m: ToWorker) => {
         onDrainRequest: (plan) => send({ t: 'drain-host', graceSec: plan.graceSec, spreadSec: plan.spreadSec }),
         worker: {
           hostPath: m.hostPath,
-          health: () => hostHealth.get(),
-          metricsText: () => hostMetrics.get(),
+          health: hostHealth,
+          metricsText: hostMetrics,
         },
       }).then(
         (r) => {
