@@ -400,9 +400,10 @@ export async function start(config: Config, options: StartOptions = {}): Promise
   const drainRequested = (asked: { graceSec?: number; drainSec?: number }): { node: string; graceSec: number; drainSec: number } => {
     const plan: DrainPlan = { graceSec: asked.graceSec ?? config.drainGraceSec, spreadSec: asked.drainSec ?? config.drainSec };
     logger.info({ ...plan }, 'drain asked through the server API');
-    // After the 202 has left: a drain with no grace closes the listeners (and with one process ends
-    // it) at once, which took the answer with it (red team: `{"graceSec":0,"drainSec":0}` got none).
-    setTimeout(() => requestDrain(plan), 20);
+    // After the 202 is written (the route answers in this turn's microtasks): a drain with no grace
+    // closes the listeners (and with one process ends it) at once, which took the answer with it
+    // (red team: `{"graceSec":0,"drainSec":0}` got none).
+    setImmediate(() => requestDrain(plan));
     return { node: config.nodeId, graceSec: plan.graceSec, drainSec: plan.spreadSec };
   };
   const admin =
