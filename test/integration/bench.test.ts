@@ -126,7 +126,11 @@ describe.concurrent('bench scenarios (smoke)', { timeout: 150_000 }, () => {
     expect(gw!.metrics.redisRoundTripsPerUpgrade).toBeLessThan(1);
     expect(naive!.metrics.redisRoundTripsPerUpgrade).toBeGreaterThanOrEqual(1); // one GET per upgrade
     expect(sio!.metrics.redisRoundTripsPerUpgrade).toBeGreaterThanOrEqual(1); // the seed: one GET per upgrade
-    expect(naive!.metrics.redisCpuUsPerConn).toBeGreaterThan(0);
+    // reported for the targets that use Redis; over 60 upgrades (60 GETs, well under a millisecond of
+    // Redis CPU) the figure can fall inside the correction for Redis's own idle CPU and read 0 (it is
+    // clamped there: a fresh-check run saw 0), so only its presence and sign are checked here
+    expect(naive!.metrics.redisCpuUsPerConn).toBeTypeOf('number');
+    expect(naive!.metrics.redisCpuUsPerConn).toBeGreaterThanOrEqual(0);
     expect(stdout).toMatch(/wsgate \/ naive = \d/);
     expect(stdout).toMatch(/server CPU per connection \(upgrade\+open\+close\): wsgate [\d.]+ µs; \/ uws = [\d.]+; \/ naive = [\d.]+/);
     const md = readFileSync(join(dir, 'report.md'), 'utf8');
